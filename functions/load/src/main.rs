@@ -1,0 +1,21 @@
+//! The load Lambda: SQS batches of load tasks in, bronze rows out, with a partial
+//! batch response. All logic lives in `bronze::load`.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use bronze::{aws, db::Db, load::Loader};
+use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = aws::sdk_config().await;
+    let loader = Loader {
+        s3: aws::s3(&config),
+        db: Db::from_env(Some(aws::secrets(&config))),
+    };
+    let loader = &loader;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(Box::pin(loader.handle(event.payload)).await)
+    }))
+    .await
+}

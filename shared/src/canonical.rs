@@ -1,0 +1,561 @@
+//! Canonical JSON: the one text a record hashes to, whatever its source layout.
+//!
+//! Object keys sorted by code point (byte order of UTF-8 is code point order), no
+//! insignificant whitespace, numbers exactly as in the source text (so `1.0` and `1`
+//! stay different values, and nothing is rounded through `f64`), strings escaped
+//! minimally. Duplicate keys and `\u0000` are refused: the first has no single meaning,
+//! and PostgreSQL's `jsonb` cannot store the second.
+
+use std::ops::Range;
+
+/// Nesting deeper than this is refused instead of overflowing the stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why a JSON text or value cannot be made canonical; `offset` is a byte offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} at byte {offset}")]
+pub struct JsonError {
+    pub offset: usize,
+    pub reason: String,
+}
+
+/// Why a text value cannot be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("invalid UTF-8 at byte {0} of the value")]
+    InvalidUtf8(usize),
+    #[error("NUL character (U+0000), which PostgreSQL jsonb cannot store")]
+    Nul,
+}
+
+/// Appends `text` as a JSON string, escaping only what JSON requires.
+pub fn write_str(out: &mut Vec<u8>, text: &[u8]) -> Result<(), TextError> {
+    if let Err(e) = std::str::from_utf8(text) {
+        return Err(TextError::InvalidUtf8(e.valid_up_to()));
+    }
+    out.push(b'"');
+    write_escaped(out, text)?;
+    out.push(b'"');
+    Ok(())
+}
+
+/// Escapes already-validated UTF-8, copying unescaped runs in one go.
+fn write_escaped(out: &mut Vec<u8>, text: &[u8]) -> Result<(), TextError> {
+    let mut run = 0;
+    for (i, &b) in text.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0 => return Err(TextError::Nul),
+            0x01..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&text[run..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            out.extend_from_slice(escape);
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&text[run..]);
+    Ok(())
+}
+
+struct Member {
+    key: Range<usize>,
+    value: Range<usize>,
+}
+
+/// Turns JSON text into canonical JSON. Keep one per reader: its buffers are reused
+/// from record to record, so the hot loop does not allocate.
+#[derive(Default)]
+pub struct Canonicalizer {
+    keys: Vec<u8>,
+    members: Vec<Member>,
+    tmp: Vec<u8>,
+}
+
+struct Parser<'a, 'c> {
+    input: &'a [u8],
+    pos: usize,
+    depth: usize,
+    c: &'c mut Canonicalizer,
+}
+
+impl Canonicalizer {
+    /// Appends the canonical form of the single JSON value in `input` to `out`.
+    pub fn canonicalize(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), JsonError> {
+        if let Err(e) = std::str::from_utf8(input) {
+            return Err(JsonError {
+                offset: e.valid_up_to(),
+                reason: "invalid UTF-8".into(),
+            });
+        }
+        self.keys.clear();
+        self.members.clear();
+        let mut p = Parser {
+            input,
+            pos: 0,
+            depth: 0,
+            c: self,
+        };
+        p.skip_ws();
+        p.value(out)?;
+        p.skip_ws();
+        if p.pos < input.len() {
+            return Err(p.err("unexpected data after the JSON value"));
+        }
+        Ok(())
+    }
+}
+
+impl Parser<'_, '_> {
+    fn err(&self, reason: impl Into<String>) -> JsonError {
+        JsonError {
+            offset: self.pos,
+            reason: reason.into(),
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), JsonError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(&format!("'{}'", byte as char)))
+        }
+    }
+
+    fn unexpected(&self, wanted: &str) -> JsonError {
+        match self.peek() {
+            None => self.err(format!("unexpected end of input, expected {wanted}")),
+            Some(b) if b.is_ascii_graphic() => {
+                self.err(format!("unexpected '{}', expected {wanted}", b as char))
+            }
+            Some(b) => self.err(format!("unexpected byte 0x{b:02x}, expected {wanted}")),
+        }
+    }
+
+    fn value(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(b'{') => self.nested(out, Self::object),
+            Some(b'[') => self.nested(out, Self::array),
+            Some(b'"') => {
+                out.push(b'"');
+                self.string(out)?;
+                out.push(b'"');
+                Ok(())
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(out),
+            Some(b't') => self.literal(out, b"true"),
+            Some(b'f') => self.literal(out, b"false"),
+            Some(b'n') => self.literal(out, b"null"),
+            _ => Err(self.unexpected("a JSON value")),
+        }
+    }
+
+    fn nested(
+        &mut self,
+        out: &mut Vec<u8>,
+        parse: fn(&mut Self, &mut Vec<u8>) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.err(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        parse(self, out)?;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn literal(&mut self, out: &mut Vec<u8>, word: &[u8]) -> Result<(), JsonError> {
+        if self.input[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            out.extend_from_slice(word);
+            Ok(())
+        } else {
+            Err(self.unexpected("a JSON value"))
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        match self.digits() {
+            0 => return Err(self.unexpected("a digit")),
+            n if n > 1 && self.input[int_start] == b'0' => {
+                return Err(JsonError {
+                    offset: int_start,
+                    reason: "leading zero in a number".into(),
+                })
+            }
+            _ => {}
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.unexpected("a digit after '.'"));
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.unexpected("a digit in the exponent"));
+            }
+        }
+        out.extend_from_slice(&self.input[start..self.pos]);
+        Ok(())
+    }
+
+    /// Reads a string (the opening quote is at `pos`) and appends its content,
+    /// minimally escaped, without quotes.
+    fn string(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        self.pos += 1;
+        let mut run = self.pos;
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(self.err("unterminated string"));
+            };
+            match b {
+                b'"' => {
+                    out.extend_from_slice(&self.input[run..self.pos]);
+                    self.pos += 1;
+                    return Ok(());
+                }
+                b'\\' => {
+                    out.extend_from_slice(&self.input[run..self.pos]);
+                    self.escape(out)?;
+                    run = self.pos;
+                }
+                0x00..=0x1f => return Err(self.err("control character in a string")),
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        self.pos += 1;
+        let Some(b) = self.peek() else {
+            return Err(self.err("unterminated string"));
+        };
+        self.pos += 1;
+        let decoded = match b {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => self.unicode_escape()?,
+            _ => {
+                self.pos -= 1;
+                return Err(self.err(format!("invalid escape '\\{}'", b as char)));
+            }
+        };
+        let mut utf8 = [0; 4];
+        write_escaped(out, decoded.encode_utf8(&mut utf8).as_bytes())
+            .map_err(|_| self.err("\\u0000, which PostgreSQL jsonb cannot store"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let digits = self
+            .input
+            .get(self.pos..self.pos + 4)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u32::from_str_radix(d, 16).ok())
+            .ok_or_else(|| self.err("invalid \\u escape"))?;
+        self.pos += 4;
+        Ok(digits)
+    }
+
+    fn unicode_escape(&mut self) -> Result<char, JsonError> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xd800..=0xdbff => {
+                if !self.input[self.pos..].starts_with(b"\\u") {
+                    return Err(self.err("lone surrogate in \\u escape"));
+                }
+                self.pos += 2;
+                let low = self.hex4()?;
+                if !(0xdc00..=0xdfff).contains(&low) {
+                    return Err(self.err("invalid low surrogate in \\u escape"));
+                }
+                0x10000 + ((first - 0xd800) << 10) + (low - 0xdc00)
+            }
+            0xdc00..=0xdfff => return Err(self.err("lone surrogate in \\u escape")),
+            c => c,
+        };
+        char::from_u32(code).ok_or_else(|| self.err("invalid \\u escape"))
+    }
+
+    fn array(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        self.pos += 1;
+        out.push(b'[');
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            out.push(b']');
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            self.value(out)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    out.push(b',');
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    out.push(b']');
+                    return Ok(());
+                }
+                _ => return Err(self.unexpected("',' or ']'")),
+            }
+        }
+    }
+
+    fn object(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        let open = self.pos;
+        self.pos += 1;
+        let start = out.len();
+        let first_member = self.c.members.len();
+        let first_key = self.c.keys.len();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            out.extend_from_slice(b"{}");
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.unexpected("a string key"));
+            }
+            let key_start = self.c.keys.len();
+            let mut keys = std::mem::take(&mut self.c.keys);
+            let read = self.raw_string(&mut keys);
+            self.c.keys = keys;
+            read?;
+            let key = key_start..self.c.keys.len();
+            self.skip_ws();
+            self.expect(b':')?;
+            self.skip_ws();
+            let value_start = out.len();
+            self.value(out)?;
+            let value = value_start..out.len();
+            self.c.members.push(Member { key, value });
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return Err(self.unexpected("',' or '}'")),
+            }
+        }
+        self.sort_members(out, start, first_member, open)?;
+        self.c.members.truncate(first_member);
+        self.c.keys.truncate(first_key);
+        Ok(())
+    }
+
+    /// Reads a string into `buf` unescaped, for sorting keys by code point.
+    fn raw_string(&mut self, buf: &mut Vec<u8>) -> Result<(), JsonError> {
+        let mut escaped = std::mem::take(&mut self.c.tmp);
+        escaped.clear();
+        let read = self.string(&mut escaped);
+        if read.is_ok() {
+            unescape_canonical(&escaped, buf);
+        }
+        self.c.tmp = escaped;
+        read
+    }
+
+    /// Rewrites `out[start..]`, which holds the member values in source order, as the
+    /// canonical object with its members sorted by key.
+    fn sort_members(
+        &mut self,
+        out: &mut Vec<u8>,
+        start: usize,
+        first_member: usize,
+        open: usize,
+    ) -> Result<(), JsonError> {
+        let c = &mut *self.c;
+        let keys = &c.keys;
+        let members = &mut c.members[first_member..];
+        members.sort_by(|a, b| keys[a.key.clone()].cmp(&keys[b.key.clone()]));
+        if let Some(pair) = members
+            .windows(2)
+            .find(|w| keys[w[0].key.clone()] == keys[w[1].key.clone()])
+        {
+            return Err(JsonError {
+                offset: open,
+                reason: format!(
+                    "duplicate key \"{}\" in object",
+                    String::from_utf8_lossy(&keys[pair[0].key.clone()])
+                ),
+            });
+        }
+        let tmp = &mut c.tmp;
+        tmp.clear();
+        tmp.push(b'{');
+        for (i, m) in members.iter().enumerate() {
+            if i > 0 {
+                tmp.push(b',');
+            }
+            tmp.push(b'"');
+            // Keys were unescaped from canonical text, so they re-escape without fault.
+            let _ = write_escaped(tmp, &keys[m.key.clone()]);
+            tmp.extend_from_slice(b"\":");
+            tmp.extend_from_slice(&out[m.value.clone()]);
+        }
+        tmp.push(b'}');
+        out.truncate(start);
+        out.extend_from_slice(tmp);
+        Ok(())
+    }
+}
+
+/// Undoes [`write_escaped`] on its own output.
+fn unescape_canonical(escaped: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < escaped.len() {
+        let b = escaped[i];
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let (byte, len) = match escaped.get(i + 1) {
+            Some(b'n') => (b'\n', 2),
+            Some(b'r') => (b'\r', 2),
+            Some(b't') => (b'\t', 2),
+            Some(b'b') => (0x08, 2),
+            Some(b'f') => (0x0c, 2),
+            Some(b'u') => {
+                // Only control characters are written as \u00XX, so two hex digits hold them.
+                let hex = escaped.get(i + 4..i + 6).unwrap_or(b"00");
+                let digits = std::str::from_utf8(hex).unwrap_or("00");
+                (u8::from_str_radix(digits, 16).unwrap_or(0), 6)
+            }
+            Some(&other) => (other, 2),
+            None => (b'\\', 1),
+        };
+        out.push(byte);
+        i += len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(text: &str) -> Result<String, JsonError> {
+        let mut out = Vec::new();
+        Canonicalizer::default().canonicalize(text.as_bytes(), &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn keys_are_sorted_and_whitespace_dropped() {
+        assert_eq!(
+            canon(r#" { "b" : 1 , "a" : { "z" : [ 1 , 2.50 , -0.1e+3 ] , "y" : null } } "#)
+                .unwrap(),
+            r#"{"a":{"y":null,"z":[1,2.50,-0.1e+3]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn keys_sort_by_code_point_not_by_escape() {
+        assert_eq!(
+            canon(r#"{"\u00e9":1,"z":2,"\"":3}"#).unwrap(),
+            r#"{"\"":3,"z":2,"é":1}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_minimally() {
+        assert_eq!(
+            canon(r#"["\u0041\/\u00e9\n\u0001\ud83d\ude00"]"#).unwrap(),
+            "[\"A/é\\n\\u0001😀\"]"
+        );
+        let mut out = Vec::new();
+        write_str(&mut out, "a\"b\\c\td".as_bytes()).unwrap();
+        assert_eq!(out, br#""a\"b\\c\td""#);
+    }
+
+    #[test]
+    fn bad_json_is_refused_with_its_position() {
+        let err = canon(r#"{"a":1,}"#).unwrap_err();
+        assert_eq!(
+            (err.offset, err.reason.as_str()),
+            (7, "unexpected '}', expected a string key")
+        );
+        assert!(canon(r#"{"a":1,"a":2}"#)
+            .unwrap_err()
+            .reason
+            .contains("duplicate key \"a\""));
+        assert!(canon(r#"["\u0000"]"#).is_err());
+        assert!(canon("[01]").is_err());
+        assert!(canon("[1.]").is_err());
+        assert!(canon(r#"["\ud800"]"#).is_err());
+        assert!(canon("{\"a\":1} x").is_err());
+        assert_eq!(
+            canon("[\"a\u{1}\"]").unwrap_err().reason,
+            "control character in a string"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflow() {
+        let deep = "[".repeat(100_000);
+        assert!(canon(&deep).unwrap_err().reason.contains("nesting deeper"));
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(canon(&ok).is_ok());
+    }
+
+    #[test]
+    fn text_values_must_be_utf8_without_nul() {
+        let mut out = Vec::new();
+        assert_eq!(
+            write_str(&mut out, b"ab\xffc"),
+            Err(TextError::InvalidUtf8(2))
+        );
+        assert_eq!(write_str(&mut out, b"a\0"), Err(TextError::Nul));
+    }
+}

@@ -1,0 +1,166 @@
+//! The PostgreSQL connection: one per process, opened on first use and reopened after
+//! it drops, so that a database outage fails the messages in hand (to be retried)
+//! instead of the function's start-up.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_postgres::{Client, Config, NoTls};
+use tracing::{info, warn};
+
+use crate::migrate::migrate;
+
+/// Where the connection settings come from.
+pub enum DbSource {
+    /// A `postgres://` URL or a `key=value` connection string.
+    Url(String),
+    /// A Secrets Manager secret in the layout RDS writes: `username`, `password`,
+    /// `host`, `port`, `dbname`. Read on each (re)connect, so rotation is picked up.
+    Secret {
+        arn: String,
+        client: aws_sdk_secretsmanager::Client,
+    },
+}
+
+/// Why no connection could be had. Always transient from a message's point of view.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("invalid database settings: {0}")]
+    Config(String),
+    #[error("reading database secret {arn} failed: {reason}")]
+    Secret { arn: String, reason: String },
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+#[derive(Deserialize)]
+struct SecretValue {
+    username: String,
+    password: String,
+    host: String,
+    port: Option<u16>,
+    dbname: Option<String>,
+}
+
+/// The connection, opened lazily and migrated once per process.
+pub struct Db {
+    source: DbSource,
+    client: Mutex<Option<Client>>,
+}
+
+/// The default for local development: the machine's own PostgreSQL.
+pub const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+impl Db {
+    pub fn new(source: DbSource) -> Self {
+        Self {
+            source,
+            client: Mutex::new(None),
+        }
+    }
+
+    /// `DATABASE_URL`, else `DATABASE_SECRET_ARN`, else the local server.
+    pub fn from_env(secrets: Option<aws_sdk_secretsmanager::Client>) -> Self {
+        let source = match (
+            std::env::var("DATABASE_URL"),
+            std::env::var("DATABASE_SECRET_ARN"),
+        ) {
+            (Ok(url), _) => DbSource::Url(url),
+            (Err(_), Ok(arn)) => match secrets {
+                Some(client) => DbSource::Secret { arn, client },
+                None => DbSource::Url(LOCAL_URL.to_owned()),
+            },
+            _ => DbSource::Url(LOCAL_URL.to_owned()),
+        };
+        Self::new(source)
+    }
+
+    /// The connection, (re)opened and migrated if needed. Held for the caller's unit
+    /// of work; messages are handled one after another on it.
+    pub async fn client(&self) -> Result<ConnGuard<'_>, DbError> {
+        let mut guard = self.client.lock().await;
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            let mut client = self.connect().await?;
+            let applied = migrate(&mut client).await?;
+            if !applied.is_empty() {
+                info!(?applied, "Applied database migrations.");
+            }
+            *guard = Some(client);
+        }
+        Ok(ConnGuard(guard))
+    }
+
+    async fn config(&self) -> Result<Config, DbError> {
+        let mut config = match &self.source {
+            DbSource::Url(url) => url
+                .parse::<Config>()
+                .map_err(|e| DbError::Config(e.to_string()))?,
+            DbSource::Secret { arn, client } => secret_config(arn, client).await?,
+        };
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        config.application_name("bronze");
+        Ok(config)
+    }
+
+    async fn connect(&self) -> Result<Client, DbError> {
+        let (client, connection) = self.config().await?.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                warn!(error = %e, "Database connection closed.");
+            }
+        });
+        Ok(client)
+    }
+}
+
+async fn secret_config(
+    arn: &str,
+    client: &aws_sdk_secretsmanager::Client,
+) -> Result<Config, DbError> {
+    let fail = |reason: String| DbError::Secret {
+        arn: arn.to_owned(),
+        reason,
+    };
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| fail(crate::aws::describe(&e)))?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| fail("no SecretString".into()))?;
+    let value: SecretValue = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
+    let mut config = Config::new();
+    config
+        .user(&value.username)
+        .password(&value.password)
+        .host(&value.host)
+        .port(value.port.unwrap_or(5432))
+        .dbname(value.dbname.as_deref().unwrap_or("postgres"));
+    Ok(config)
+}
+
+/// Exclusive use of the process's connection.
+pub struct ConnGuard<'a>(MutexGuard<'a, Option<Client>>);
+
+impl std::ops::Deref for ConnGuard<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // `Db::client` only hands out a guard after filling the slot.
+        self.0
+            .as_ref()
+            .expect("connection slot filled by Db::client")
+    }
+}
+
+impl std::ops::DerefMut for ConnGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("connection slot filled by Db::client")
+    }
+}

@@ -1,0 +1,248 @@
+//! Delimited text with a header row. Values stay the strings they are in the file:
+//! `007` stays `"007"`, an empty field is `""`.
+
+use std::io::BufRead;
+
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
+
+use super::ReadError;
+use crate::canonical::{write_str, TextError};
+
+/// Reads records with `csv_core` directly: the record buffers are reused from record
+/// to record, and line numbers are counted here, exactly, whatever the line endings,
+/// blank lines or quoted newlines (the `csv` crate's positions lag behind on CRLF).
+pub struct CsvRecords {
+    input: Box<dyn BufRead + Send>,
+    core: Reader,
+    /// The current record: all field bytes back to back, and each field's end.
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+    len: usize,
+    /// The line the input is positioned on, 1-based.
+    line: u64,
+    /// Each column's `"name":` prefix, escaped once for the whole file.
+    keys: Vec<Vec<u8>>,
+    names: Vec<String>,
+    /// Column indices in the canonical (sorted by name) order.
+    order: Vec<usize>,
+}
+
+impl CsvRecords {
+    pub fn new(mut input: Box<dyn BufRead + Send>, delimiter: u8) -> Result<Self, ReadError> {
+        let bom = input
+            .fill_buf()
+            .map_err(|e| ReadError::from_io(e, 1))?
+            .starts_with(b"\xef\xbb\xbf");
+        if bom {
+            input.consume(3);
+        }
+        let mut reader = Self {
+            input,
+            core: ReaderBuilder::new().delimiter(delimiter).build(),
+            fields: vec![0; 4096],
+            ends: vec![0; 64],
+            len: 0,
+            line: 1,
+            keys: Vec::new(),
+            names: Vec::new(),
+            order: Vec::new(),
+        };
+        if reader.read_record()?.is_some() {
+            reader.names = column_names(&reader)?;
+        }
+        for name in &reader.names {
+            let mut key = Vec::with_capacity(name.len() + 3);
+            write_str(&mut key, name.as_bytes()).map_err(|e| header_error(name, e))?;
+            key.push(b':');
+            reader.keys.push(key);
+        }
+        let names = &reader.names;
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by(|&a, &b| names[a].cmp(&names[b]));
+        reader.order = order;
+        Ok(reader)
+    }
+
+    fn field(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.fields[start..self.ends[i]]
+    }
+
+    /// Reads the next record into the reused buffers; returns the line it starts on.
+    fn read_record(&mut self) -> Result<Option<u64>, ReadError> {
+        self.skip_blank_lines()?;
+        let start = self.line;
+        let (mut out, mut end) = (0, 0);
+        loop {
+            let input = self
+                .input
+                .fill_buf()
+                .map_err(|e| ReadError::from_io(e, self.line))?;
+            let (result, read, wrote, ended) =
+                self.core
+                    .read_record(input, &mut self.fields[out..], &mut self.ends[end..]);
+            self.line += count_newlines(&input[..read]);
+            self.input.consume(read);
+            out += wrote;
+            end += ended;
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => self.fields.resize(self.fields.len() * 2, 0),
+                ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                ReadRecordResult::Record => {
+                    self.len = end;
+                    return Ok(Some(start));
+                }
+                ReadRecordResult::End => return Ok(None),
+            }
+        }
+    }
+
+    /// Blank lines are not records; skipping them here keeps the count of lines exact.
+    fn skip_blank_lines(&mut self) -> Result<(), ReadError> {
+        loop {
+            let buf = self
+                .input
+                .fill_buf()
+                .map_err(|e| ReadError::from_io(e, self.line))?;
+            let blank = buf
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            let all_blank = blank == buf.len();
+            self.line += count_newlines(&buf[..blank]);
+            self.input.consume(blank);
+            if !all_blank || blank == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
+        let Some(line) = self.read_record()? else {
+            return Ok(None);
+        };
+        if self.len != self.keys.len() {
+            return Err(ReadError::Malformed {
+                line,
+                reason: format!(
+                    "expected {} fields as in the header, found {}",
+                    self.keys.len(),
+                    self.len
+                ),
+            });
+        }
+        out.push(b'{');
+        for (n, &i) in self.order.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.keys[i]);
+            write_str(out, self.field(i)).map_err(|e| ReadError::Malformed {
+                line,
+                reason: format!("column {:?}: {e}", self.names[i]),
+            })?;
+        }
+        out.push(b'}');
+        Ok(Some(line))
+    }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Header names, with empty ones named `column_N` and repeats suffixed `_2`, `_3`, …
+/// so that no value is dropped from the payload.
+fn column_names(header: &CsvRecords) -> Result<Vec<String>, ReadError> {
+    let mut names: Vec<String> = Vec::with_capacity(header.len);
+    for i in 0..header.len {
+        let raw = header.field(i);
+        let text = std::str::from_utf8(raw).map_err(|e| ReadError::Malformed {
+            line: 1,
+            reason: format!(
+                "header column {}: invalid UTF-8 at byte {}",
+                i + 1,
+                e.valid_up_to()
+            ),
+        })?;
+        let base = match text.trim() {
+            "" => format!("column_{}", i + 1),
+            trimmed => trimmed.to_owned(),
+        };
+        let mut name = base.clone();
+        let mut n = 1;
+        while names.contains(&name) {
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn header_error(name: &str, e: TextError) -> ReadError {
+    ReadError::Malformed {
+        line: 1,
+        reason: format!("header column {name:?}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &[u8]) -> Result<Vec<(u64, String)>, ReadError> {
+        let input: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+        let mut records = CsvRecords::new(input, b',')?;
+        let mut out = Vec::new();
+        let mut all = Vec::new();
+        while let Some(line) = {
+            out.clear();
+            records.next_into(&mut out)?
+        } {
+            all.push((line, String::from_utf8(out.clone()).unwrap()));
+        }
+        Ok(all)
+    }
+
+    #[test]
+    fn values_stay_strings_in_canonical_order() {
+        let rows = read_all(b"\xef\xbb\xbfid,name,note\r\n007,\"Smith, J\",\r\n2,\"multi\nline\",\"say \"\"hi\"\"\"\r\n").unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (2, r#"{"id":"007","name":"Smith, J","note":""}"#.to_owned()),
+                (
+                    3,
+                    r#"{"id":"2","name":"multi\nline","note":"say \"hi\""}"#.to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_and_repeated_names_keep_every_value() {
+        let rows = read_all(b"a,,a\n1,2,3\n").unwrap();
+        assert_eq!(rows[0].1, r#"{"a":"1","a_2":"3","column_2":"2"}"#);
+    }
+
+    #[test]
+    fn ragged_rows_and_bad_bytes_name_their_line() {
+        let err = read_all(b"a,b\n1,2\n1,2,3\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 3: expected 2 fields as in the header, found 3"
+        );
+        let rows = read_all(b"a,b\n1,\"x\ny\"\n2,z\n").unwrap();
+        assert_eq!((rows[0].0, rows[1].0), (2, 4));
+        let rows = read_all(b"a,b\r\n\r\n1,2\r\n\r\n3,\"x\r\ny\"\r\n5,6").unwrap();
+        let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(lines, vec![3, 5, 7]);
+        let err = read_all(b"a,b\n1,2\n\n3,\xff\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 4: column \"b\": invalid UTF-8 at byte 0 of the value"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! bronze: files dropped into S3 become versioned, lineage-carrying rows in PostgreSQL.
+//!
+//! The Lambda functions and the `bronze` CLI are thin shells over this crate: the
+//! handlers here take their clients as arguments so that tests and the local runner
+//! drive exactly the code that runs in Lambda.
+
+pub mod aws;
+pub mod canonical;
+pub mod copy;
+pub mod db;
+pub mod dispatch;
+pub mod events;
+pub mod format;
+pub mod hash;
+pub mod keys;
+pub mod load;
+pub mod logging;
+pub mod migrate;
+pub mod pipeline;
+pub mod runner;
+pub mod store;
+pub mod task;

@@ -1,0 +1,242 @@
+//! The load handler: SQS batches of load tasks in, rows in PostgreSQL out, with a
+//! partial batch response listing only what is worth retrying.
+
+use std::io::Read;
+use std::time::Instant;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use tokio_util::io::SyncIoBridge;
+use tracing::{error, info, warn};
+
+use crate::aws::describe;
+use crate::db::Db;
+use crate::format::SourceRead;
+use crate::keys::Destination;
+use crate::pipeline::{self, LoadError};
+use crate::store::{self, Claim, Lineage, Status};
+use crate::task::LoadTask;
+
+/// What load needs, built once per process.
+pub struct Loader {
+    pub s3: aws_sdk_s3::Client,
+    pub db: Db,
+}
+
+/// How one task ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Loaded {
+        load_id: i64,
+    },
+    Rejected {
+        line: Option<u64>,
+        reason: String,
+    },
+    Skipped {
+        reason: String,
+    },
+    /// Another delivery of the task already reached a verdict.
+    AlreadyDone(Status),
+}
+
+impl Loader {
+    /// Handles a batch, one message after another on the process's connection.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for message in event.records {
+            if let Err(reason) = self.handle_message(&message).await {
+                warn!(message_id = ?message.message_id, %reason, "Load failed, will retry.");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, String> {
+        let body = message.body.as_deref().unwrap_or_default();
+        let task: LoadTask = serde_json::from_str(body).map_err(|e| {
+            // A task that does not parse never will: it goes to the DLQ for a human.
+            error!(body, error = %e, "Unreadable load task.");
+            format!("unreadable load task: {e}")
+        })?;
+        self.load(&task).await.map_err(|e| e.to_string())
+    }
+
+    /// Loads the object a task names, exactly once however often the task arrives.
+    pub async fn load(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
+        let started = Instant::now();
+        let mut client = self
+            .db
+            .client()
+            .await
+            .map_err(|e| LoadError::Transient(e.to_string()))?;
+        let Some(row) = store::begin_attempt(&*client, task.object_id).await? else {
+            warn!(
+                object_id = task.object_id,
+                "Load task names no ledger row; dropped."
+            );
+            return Ok(Outcome::Skipped {
+                reason: "no ledger row".into(),
+            });
+        };
+        if row.status.is_final() {
+            return Ok(Outcome::AlreadyDone(row.status));
+        }
+        let dest = match Destination::new(
+            row.tenant.as_deref().unwrap_or_default(),
+            row.dataset.as_deref().unwrap_or_default(),
+        ) {
+            Ok(dest) => dest,
+            Err(e) => {
+                let reason = e.to_string();
+                store::set_status(
+                    &*client,
+                    task.object_id,
+                    Status::Skipped,
+                    None,
+                    Some(&reason),
+                )
+                .await?;
+                return Ok(Outcome::Skipped { reason });
+            }
+        };
+        let lineage = Lineage {
+            bucket: Some(task.bucket.clone()),
+            key: task.key.clone(),
+            version_id: task.version_id.clone(),
+            etag: task.etag.clone(),
+        };
+
+        let result = self.load_claimed(&mut client, task, &dest, &lineage).await;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(LoadError::Rejected { line, reason }) => {
+                pipeline::record_rejection(
+                    &mut client,
+                    &dest,
+                    &lineage,
+                    Some(task.object_id),
+                    line,
+                    &reason,
+                )
+                .await?;
+                Outcome::Rejected { line, reason }
+            }
+            Err(LoadError::Transient(reason)) => {
+                // Best effort: the database may be what failed.
+                let _ = store::mark_failed(&*client, task.object_id, &reason).await;
+                return Err(LoadError::Transient(reason));
+            }
+        };
+        log_outcome(task, &dest, &outcome, row.size, started);
+        Ok(outcome)
+    }
+
+    async fn load_claimed(
+        &self,
+        client: &mut tokio_postgres::Client,
+        task: &LoadTask,
+        dest: &Destination,
+        lineage: &Lineage,
+    ) -> Result<Outcome, LoadError> {
+        let tx = client.transaction().await?;
+        match store::claim(&tx, task.object_id).await? {
+            Claim::Owned => {}
+            Claim::Busy => {
+                return Err(LoadError::Transient(
+                    "another worker is loading this object".into(),
+                ))
+            }
+            Claim::Done(status) => return Ok(Outcome::AlreadyDone(status)),
+        }
+        let Some(source) = self.open(task).await? else {
+            let reason = "object was deleted or overwritten before it was loaded".to_owned();
+            store::set_status(&tx, task.object_id, Status::Skipped, None, Some(&reason)).await?;
+            tx.commit().await?;
+            return Ok(Outcome::Skipped { reason });
+        };
+        let loaded = pipeline::load(&tx, source, dest, lineage, Some(task.object_id)).await?;
+        store::set_status(
+            &tx,
+            task.object_id,
+            Status::Loaded,
+            Some(loaded.load_id),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        info!(
+            load_id = loaded.load_id,
+            format = loaded.detected.format.name(),
+            gzip = loaded.detected.gzip,
+            records = loaded.counts.records_in,
+            inserted = loaded.counts.inserted,
+            unchanged = loaded.counts.unchanged,
+            bytes = loaded.counts.bytes,
+            duration_ms = loaded.duration_ms,
+            bucket = %task.bucket,
+            key = %task.key,
+            tenant = %dest.tenant,
+            dataset = %dest.dataset,
+            "Object loaded."
+        );
+        Ok(Outcome::Loaded {
+            load_id: loaded.load_id,
+        })
+    }
+
+    /// Streams the exact version the ledger recorded; `None` if it no longer exists.
+    async fn open(&self, task: &LoadTask) -> Result<Option<Box<dyn Read + Send>>, LoadError> {
+        let mut request = self.s3.get_object().bucket(&task.bucket).key(&task.key);
+        request = match (&task.version_id, &task.etag) {
+            (Some(version), _) => request.version_id(version),
+            (None, Some(etag)) => request.if_match(format!("\"{etag}\"")),
+            (None, None) => request,
+        };
+        match request.send().await {
+            Ok(object) => {
+                let body = SyncIoBridge::new(object.body.into_async_read());
+                Ok(Some(Box::new(SourceRead(body))))
+            }
+            Err(e)
+                if e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 404 | 412)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(LoadError::Transient(format!(
+                "GET s3://{}/{}: {}",
+                task.bucket,
+                task.key,
+                describe(&e)
+            ))),
+        }
+    }
+}
+
+/// The one line per object for verdicts other than a load (which logs its figures).
+fn log_outcome(
+    task: &LoadTask,
+    dest: &Destination,
+    outcome: &Outcome,
+    size: Option<i64>,
+    started: Instant,
+) {
+    let duration_ms = started.elapsed().as_millis();
+    match outcome {
+        Outcome::Loaded { .. } => {}
+        Outcome::Rejected { line, reason } => warn!(
+            bucket = %task.bucket, key = %task.key, tenant = %dest.tenant, dataset = %dest.dataset,
+            size, duration_ms, line, %reason, "Object rejected."
+        ),
+        Outcome::Skipped { reason } => info!(
+            bucket = %task.bucket, key = %task.key, size, duration_ms, %reason, "Object skipped."
+        ),
+        Outcome::AlreadyDone(status) => info!(
+            bucket = %task.bucket, key = %task.key, status = status.as_str(), duration_ms,
+            "Object already handled; duplicate task ignored."
+        ),
+    }
+}

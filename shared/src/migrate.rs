@@ -1,0 +1,64 @@
+//! Schema migrations, embedded in every binary and applied at start-up.
+//!
+//! Two functions cold-starting at once both try to migrate: a session advisory lock
+//! lets one apply and the other find the work done.
+
+use tokio_postgres::Client;
+
+/// `(version, name, sql)`, in order. Files live in `infra/migrations/`.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "ledger_and_loads",
+    include_str!("../../infra/migrations/0001_ledger_and_loads.sql"),
+)];
+
+/// Arbitrary, fixed: the advisory lock key that serialises migrations.
+const LOCK_KEY: i64 = 0x6272_6f6e_7a65;
+
+/// Applies the migrations not yet applied; returns the versions it applied.
+pub async fn migrate(client: &mut Client) -> Result<Vec<i32>, tokio_postgres::Error> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await?;
+    let applied = apply(client).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await;
+    let applied = applied?;
+    unlocked?;
+    Ok(applied)
+}
+
+async fn apply(client: &mut Client) -> Result<Vec<i32>, tokio_postgres::Error> {
+    client
+        .batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS bronze;
+             CREATE TABLE IF NOT EXISTS bronze.migrations (
+                 version    integer PRIMARY KEY,
+                 name       text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+    let done: Vec<i32> = client
+        .query("SELECT version FROM bronze.migrations", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut applied = Vec::new();
+    for &(version, name, sql) in MIGRATIONS {
+        if done.contains(&version) {
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO bronze.migrations (version, name) VALUES ($1, $2)",
+            &[&version, &name],
+        )
+        .await?;
+        tx.commit().await?;
+        applied.push(version);
+    }
+    Ok(applied)
+}

@@ -1,0 +1,390 @@
+//! The SQL of bronze: ledger rows, loads, rejects and the per-dataset tables.
+//!
+//! Every identifier that comes from outside (tenant, dataset) has passed the name rule
+//! in [`crate::keys`] and is still quoted with [`quote_ident`] here.
+
+use tokio_postgres::{GenericClient, Transaction};
+
+use crate::keys::{quote_ident, Destination};
+
+/// Ledger status of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Loading,
+    Loaded,
+    Rejected,
+    Skipped,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Loading => "loading",
+            Status::Loaded => "loaded",
+            Status::Rejected => "rejected",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "pending" => Status::Pending,
+            "loading" => Status::Loading,
+            "loaded" => Status::Loaded,
+            "rejected" => Status::Rejected,
+            "skipped" => Status::Skipped,
+            _ => Status::Failed,
+        }
+    }
+
+    /// A verdict was reached: nothing more will happen to the object.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Loaded | Status::Rejected | Status::Skipped)
+    }
+}
+
+/// An object as dispatch records it.
+#[derive(Debug, Clone)]
+pub struct NewObject<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version_id: Option<&'a str>,
+    pub etag: Option<&'a str>,
+    pub size: Option<i64>,
+    pub sequencer: Option<&'a str>,
+    pub last_modified: Option<std::time::SystemTime>,
+    pub tenant: Option<&'a str>,
+    pub dataset: Option<&'a str>,
+    /// `Some(reason)` records the object as skipped.
+    pub skip: Option<&'a str>,
+}
+
+/// The ledger row for an object, newly made or found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub id: i64,
+    pub status: Status,
+    pub new: bool,
+}
+
+/// Records an object once per (bucket, key, version); a repeat finds the first row.
+pub async fn record_object(
+    db: &impl GenericClient,
+    obj: &NewObject<'_>,
+) -> Result<Recorded, tokio_postgres::Error> {
+    let version_key = match (obj.version_id, obj.etag) {
+        (Some(v), _) => v.to_owned(),
+        (None, e) => format!("etag:{}", e.unwrap_or_default()),
+    };
+    let status = if obj.skip.is_some() {
+        Status::Skipped
+    } else {
+        Status::Pending
+    };
+    let inserted = db
+        .query_opt(
+            "INSERT INTO bronze.objects (bucket, key, version_key, version_id, etag, size,
+                 sequencer, last_modified, tenant, dataset, status, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (bucket, key, version_key) DO NOTHING
+             RETURNING id",
+            &[
+                &obj.bucket,
+                &obj.key,
+                &version_key,
+                &obj.version_id,
+                &obj.etag,
+                &obj.size,
+                &obj.sequencer,
+                &obj.last_modified,
+                &obj.tenant,
+                &obj.dataset,
+                &status.as_str(),
+                &obj.skip,
+            ],
+        )
+        .await?;
+    if let Some(row) = inserted {
+        return Ok(Recorded {
+            id: row.get(0),
+            status,
+            new: true,
+        });
+    }
+    let row = db
+        .query_one(
+            "SELECT id, status FROM bronze.objects
+             WHERE bucket = $1 AND key = $2 AND version_key = $3",
+            &[&obj.bucket, &obj.key, &version_key],
+        )
+        .await?;
+    Ok(Recorded {
+        id: row.get(0),
+        status: Status::parse(row.get(1)),
+        new: false,
+    })
+}
+
+/// A ledger row as load needs it.
+#[derive(Debug, Clone)]
+pub struct ObjectRow {
+    pub status: Status,
+    pub tenant: Option<String>,
+    pub dataset: Option<String>,
+    pub size: Option<i64>,
+}
+
+/// Counts an attempt at loading `id` and marks it `loading` unless it has a verdict.
+pub async fn begin_attempt(
+    db: &impl GenericClient,
+    id: i64,
+) -> Result<Option<ObjectRow>, tokio_postgres::Error> {
+    let row = db
+        .query_opt(
+            "UPDATE bronze.objects o
+             SET attempts = o.attempts + 1,
+                 status = CASE WHEN o.status IN ('loaded', 'rejected', 'skipped')
+                               THEN o.status ELSE 'loading' END,
+                 updated_at = now()
+             FROM bronze.objects before
+             WHERE o.id = $1 AND before.id = o.id
+             RETURNING before.status, o.tenant, o.dataset, o.size",
+            &[&id],
+        )
+        .await?;
+    Ok(row.map(|row| ObjectRow {
+        status: Status::parse(row.get(0)),
+        tenant: row.get(1),
+        dataset: row.get(2),
+        size: row.get(3),
+    }))
+}
+
+/// Notes a transient failure, unless another delivery reached a verdict meanwhile.
+pub async fn mark_failed(
+    db: &impl GenericClient,
+    id: i64,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    db.execute(
+        "UPDATE bronze.objects SET status = 'failed', error = $2, updated_at = now()
+         WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped')",
+        &[&id, &reason],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether this transaction now owns the object's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Owned,
+    /// Another worker holds it right now; try again later.
+    Busy,
+    /// A verdict was reached meanwhile.
+    Done(Status),
+}
+
+/// Locks the ledger row for the rest of the transaction, so two deliveries of one task
+/// never load the same object twice.
+pub async fn claim(tx: &Transaction<'_>, id: i64) -> Result<Claim, tokio_postgres::Error> {
+    let row = tx
+        .query_opt(
+            "SELECT status FROM bronze.objects WHERE id = $1 FOR UPDATE SKIP LOCKED",
+            &[&id],
+        )
+        .await?;
+    Ok(match row.map(|r| Status::parse(r.get(0))) {
+        None => Claim::Busy,
+        Some(status) if status.is_final() => Claim::Done(status),
+        Some(_) => Claim::Owned,
+    })
+}
+
+/// Sets an object's verdict (or `failed` with the transient reason).
+pub async fn set_status(
+    db: &impl GenericClient,
+    id: i64,
+    status: Status,
+    load_id: Option<i64>,
+    error: Option<&str>,
+) -> Result<(), tokio_postgres::Error> {
+    db.execute(
+        "UPDATE bronze.objects
+         SET status = $2, load_id = coalesce($3, load_id), error = $4, updated_at = now()
+         WHERE id = $1",
+        &[&id, &status.as_str(), &load_id, &error],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Where a load's rows came from.
+#[derive(Debug, Clone, Default)]
+pub struct Lineage {
+    pub bucket: Option<String>,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// Opens the `bronze.loads` row of a load; it is filled in by [`finish_load`].
+pub async fn start_load(
+    db: &impl GenericClient,
+    object_id: Option<i64>,
+    dest: &Destination,
+    lineage: &Lineage,
+    status: &str,
+) -> Result<i64, tokio_postgres::Error> {
+    let row = db
+        .query_one(
+            "INSERT INTO bronze.loads (object_id, tenant, dataset, source_bucket, source_key,
+                 source_version_id, source_etag, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &object_id,
+                &dest.tenant.as_str(),
+                &dest.dataset.as_str(),
+                &lineage.bucket,
+                &lineage.key,
+                &lineage.version_id,
+                &lineage.etag,
+                &status,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The figures of a finished load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadCounts {
+    pub records_in: i64,
+    pub inserted: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub rejected: i64,
+    pub bytes: i64,
+}
+
+pub async fn finish_load(
+    db: &impl GenericClient,
+    load_id: i64,
+    format: Option<&str>,
+    compression: Option<&str>,
+    counts: &LoadCounts,
+    duration_ms: i64,
+    error: Option<&str>,
+) -> Result<(), tokio_postgres::Error> {
+    db.execute(
+        "UPDATE bronze.loads
+         SET format = $2, compression = $3, records_in = $4, inserted = $5, updated = $6,
+             unchanged = $7, rejected = $8, bytes = $9, duration_ms = $10, error = $11,
+             finished_at = clock_timestamp()
+         WHERE id = $1",
+        &[
+            &load_id,
+            &format,
+            &compression,
+            &counts.records_in,
+            &counts.inserted,
+            &counts.updated,
+            &counts.unchanged,
+            &counts.rejected,
+            &counts.bytes,
+            &duration_ms,
+            &error,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn add_reject(
+    db: &impl GenericClient,
+    load_id: i64,
+    line: Option<i64>,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    db.execute(
+        "INSERT INTO bronze.rejects (load_id, line, reason) VALUES ($1, $2, $3)",
+        &[&load_id, &line, &reason],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The quoted `schema.table` of a dataset.
+pub fn dataset_table(dest: &Destination) -> String {
+    format!(
+        "{}.{}",
+        quote_ident(&dest.schema()),
+        quote_ident(dest.dataset.as_str())
+    )
+}
+
+/// Serialises loads of one dataset for the rest of the transaction: concurrent loads
+/// must not interleave their version chains.
+pub async fn lock_dataset(
+    tx: &Transaction<'_>,
+    dest: &Destination,
+) -> Result<(), tokio_postgres::Error> {
+    let name = format!("{}.{}", dest.tenant, dest.dataset);
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&name],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates the tenant schema and dataset table on first use. Creation takes a global
+/// advisory lock, since concurrent `CREATE … IF NOT EXISTS` can still collide.
+pub async fn ensure_dataset_table(
+    tx: &Transaction<'_>,
+    dest: &Destination,
+) -> Result<(), tokio_postgres::Error> {
+    let table = dataset_table(dest);
+    let exists: bool = tx
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await?
+        .get(0);
+    if exists {
+        return Ok(());
+    }
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('bronze.ddl', 0))",
+        &[],
+    )
+    .await?;
+    let schema = quote_ident(&dest.schema());
+    let current_idx = quote_ident(&format!("{}_current", dest.dataset));
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {table} (
+             record_key        text        NOT NULL,
+             version           integer     NOT NULL,
+             record_hash       bytea       NOT NULL,
+             change_type       text        NOT NULL CHECK (change_type IN ('insert', 'update', 'delete')),
+             is_current        boolean     NOT NULL DEFAULT true,
+             valid_from        timestamptz NOT NULL DEFAULT now(),
+             valid_to          timestamptz,
+             payload           jsonb       NOT NULL,
+             source_bucket     text,
+             source_key        text        NOT NULL,
+             source_version_id text,
+             source_etag       text,
+             source_line       bigint,
+             load_id           bigint      NOT NULL,
+             schema_version    integer     NOT NULL,
+             ingested_at       timestamptz NOT NULL DEFAULT now(),
+             PRIMARY KEY (record_key, version)
+         );
+         CREATE UNIQUE INDEX IF NOT EXISTS {current_idx} ON {table} (record_key) WHERE is_current;"
+    ))
+    .await
+}
