@@ -138,24 +138,31 @@ pub struct ObjectRow {
     pub size: Option<i64>,
 }
 
-/// Counts an attempt at loading `id` and marks it `loading` unless it has a verdict.
+/// Counts an attempt at loading `id` and marks it `loading`, unless it has a verdict
+/// (then a late duplicate task changes nothing); returns the row as it now is.
 pub async fn begin_attempt(
     db: &impl GenericClient,
     id: i64,
 ) -> Result<Option<ObjectRow>, tokio_postgres::Error> {
     let row = db
         .query_opt(
-            "UPDATE bronze.objects o
-             SET attempts = o.attempts + 1,
-                 status = CASE WHEN o.status IN ('loaded', 'rejected', 'skipped')
-                               THEN o.status ELSE 'loading' END,
-                 updated_at = now()
-             FROM bronze.objects before
-             WHERE o.id = $1 AND before.id = o.id
-             RETURNING before.status, o.tenant, o.dataset, o.size",
+            "UPDATE bronze.objects
+             SET attempts = attempts + 1, status = 'loading', updated_at = now()
+             WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped')
+             RETURNING status, tenant, dataset, size",
             &[&id],
         )
         .await?;
+    let row = match row {
+        Some(row) => Some(row),
+        None => {
+            db.query_opt(
+                "SELECT status, tenant, dataset, size FROM bronze.objects WHERE id = $1",
+                &[&id],
+            )
+            .await?
+        }
+    };
     Ok(row.map(|row| ObjectRow {
         status: Status::parse(row.get(0)),
         tenant: row.get(1),

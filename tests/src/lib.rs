@@ -1,1 +1,218 @@
+//! The test bench: a fresh database, bucket and queues per test, on the real
+//! PostgreSQL and the S3/SQS endpoint the environment names (moto under
+//! `infra/dev/test.sh`, or LocalStack, or AWS).
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::primitives::ByteStream;
+use bronze::db::{Db, DbSource, LOCAL_URL};
+use bronze::dispatch::Dispatcher;
+use bronze::load::Loader;
+use bronze::runner::{self, Queue, Queues, Settings, Stage};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::{json, Value};
+use tokio_postgres::{Client, NoTls};
+
+pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// One test's world: its own database, bucket and queues.
+pub struct Bench {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub settings: Settings,
+    pub queues: Queues,
+    pub db_url: String,
+    pub db_name: String,
+    /// A connection for the test's own assertions.
+    pub pg: Client,
+    admin_url: String,
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}{}x{}x{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `url` with its database replaced by `name`, for URL and key=value forms alike.
+pub fn with_dbname(url: &str, name: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (rest, query) = rest
+                .split_once('?')
+                .map_or((rest, None), |(r, q)| (r, Some(q)));
+            let authority = rest.split('/').next().unwrap_or(rest);
+            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{scheme}://{authority}/{name}{query}")
+        }
+        None => format!("{url} dbname={name}"),
+    }
+}
+
+pub async fn connect(url: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+impl Bench {
+    /// A fresh world; `visibility_timeout` is short in tests that wait for redelivery.
+    pub async fn new(visibility_timeout: u32) -> Result<Self> {
+        assert!(
+            std::env::var_os("AWS_ENDPOINT_URL").is_some()
+                || std::env::var_os("BRONZE_USE_AWS").is_some(),
+            "no S3/SQS endpoint: run the suite with `bash infra/dev/test.sh` (it starts moto)"
+        );
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| LOCAL_URL.to_owned());
+        let db_name = unique("bronze_test_");
+        connect(&admin_url)
+            .await?
+            .batch_execute(&format!("CREATE DATABASE {db_name}"))
+            .await?;
+        let db_url = with_dbname(&admin_url, &db_name);
+        let config = bronze::aws::sdk_config().await;
+        let (s3, sqs) = (bronze::aws::s3(&config), bronze::aws::sqs(&config));
+        let name = unique("bronze-test-");
+        let settings = Settings {
+            bucket: name.clone(),
+            queue_prefix: name,
+            visibility_timeout,
+            max_receive_count: 5,
+        };
+        let queues = runner::provision(&s3, &sqs, &settings).await?;
+        let pg = connect(&db_url).await?;
+        Ok(Self {
+            s3,
+            sqs,
+            settings,
+            queues,
+            db_url,
+            db_name,
+            pg,
+            admin_url,
+        })
+    }
+
+    pub fn db(&self) -> Db {
+        Db::new(DbSource::Url(self.db_url.clone()))
+    }
+
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher {
+            s3: self.s3.clone(),
+            sqs: self.sqs.clone(),
+            load_queue_url: self.queues.load.url.clone(),
+            db: self.db(),
+        }
+    }
+
+    pub fn loader(&self) -> Loader {
+        Loader {
+            s3: self.s3.clone(),
+            db: self.db(),
+        }
+    }
+
+    /// Uploads `body` to `key`; returns its ETag without quotes.
+    pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) -> Result<String> {
+        let out = self
+            .s3
+            .put_object()
+            .bucket(&self.settings.bucket)
+            .key(key)
+            .body(ByteStream::from(body.into()))
+            .send()
+            .await?;
+        Ok(out.e_tag().unwrap_or_default().trim_matches('"').to_owned())
+    }
+
+    /// Polls both queues with these handlers until neither has anything left.
+    pub async fn drain(&self, dispatcher: &Dispatcher, loader: &Loader) -> Result<usize> {
+        let mut handled = 0;
+        let mut idle = 0;
+        for _ in 0..50 {
+            let n = runner::poll_once(
+                &self.sqs,
+                &self.queues.landing,
+                Stage::Dispatch(dispatcher),
+                0,
+            )
+            .await?
+                + runner::poll_once(&self.sqs, &self.queues.load, Stage::Load(loader), 0).await?;
+            handled += n;
+            idle = if n == 0 { idle + 1 } else { 0 };
+            if idle == 2 {
+                return Ok(handled);
+            }
+        }
+        Err("queues never went idle".into())
+    }
+
+    /// Receives (without deleting) what is visible on `queue` now.
+    pub async fn visible(&self, queue: &Queue) -> Result<usize> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&queue.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await?;
+        Ok(out.messages().len())
+    }
+
+    /// A direct S3 notification for `key`, encoded as S3 encodes keys.
+    pub fn notification(&self, key: &str, etag: &str) -> Value {
+        json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": self.settings.bucket},
+                   "object": {"key": s3_encode(key), "eTag": etag, "size": 1}}
+        }]})
+    }
+
+    pub async fn count(&self, sql: &str) -> Result<i64> {
+        Ok(self.pg.query_one(sql, &[]).await?.get(0))
+    }
+
+    /// Drops the test's database; call at the end of a passing test.
+    pub async fn finish(self) -> Result {
+        drop(self.pg);
+        connect(&self.admin_url)
+            .await?
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.db_name
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+/// S3's form encoding of keys: `/` kept, space as `+`, the rest percent-encoded.
+pub fn s3_encode(key: &str) -> String {
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b' ');
+    utf8_percent_encode(key, KEEP).to_string().replace(' ', "+")
+}
+
+/// An SQS batch of one message per body, as Lambda delivers it.
+pub fn sqs_batch(bodies: &[&str]) -> aws_lambda_events::sqs::SqsEvent {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| json!({"messageId": format!("m{i}"), "body": body, "eventSource": "aws:sqs"}))
+        .collect();
+    serde_json::from_value(json!({"Records": records})).expect("a well-formed SQS event")
+}
