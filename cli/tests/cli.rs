@@ -1,0 +1,143 @@
+//! The `bronze` command's contract, run as the real binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use bronze_tests::{connect, with_dbname, Result};
+
+fn bronze(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bronze"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the bronze binary runs")
+}
+
+fn file(name: &str, content: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bronze-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn parse_prints_csv_records_as_ndjson_strings() {
+    let path = file(
+        "a.csv",
+        b"id,name,zip\r\n007,\"Smith, J\",\r\n2,\"two\nlines\",00501\r\n",
+    );
+    let out = bronze(&["parse", path.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"id\":\"007\",\"name\":\"Smith, J\",\"zip\":\"\"}\n{\"id\":\"2\",\"name\":\"two\\nlines\",\"zip\":\"00501\"}\n"
+    );
+}
+
+#[test]
+fn parse_keeps_json_types_and_number_text() {
+    let path = file(
+        "b.jsonl",
+        b"{\"b\":1.50,\"a\":[true,null,{\"y\":1e3,\"x\":\"\\u00e9\"}]}\n",
+    );
+    let out = bronze(&["parse", path.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"a\":[true,null,{\"x\":\"é\",\"y\":1e3}],\"b\":1.50}\n"
+    );
+}
+
+#[test]
+fn malformed_input_exits_1_with_file_line_and_reason() {
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "ragged.csv",
+            b"a,b\n1,2\n3\n",
+            ":3: expected 2 fields as in the header, found 1",
+        ),
+        (
+            "bad.ndjson",
+            b"{\"a\":1}\n{\"a\":}\n",
+            ":2: column 6: unexpected '}', expected a JSON value",
+        ),
+        (
+            "latin1.csv",
+            b"name\ncaf\xe9\n",
+            ":2: column \"name\": invalid UTF-8 at byte 3 of the value",
+        ),
+        ("array.ndjson", b"[1,2]\n", ":1: expected a JSON object"),
+    ];
+    for (name, content, message) in cases {
+        let path = file(name, content);
+        let out = bronze(&["parse", path.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr.trim_end(),
+            format!("{}{message}", path.display()),
+            "{name}"
+        );
+    }
+    let out = bronze(&["parse", "/nonexistent/x.csv"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("/nonexistent/x.csv: "));
+}
+
+#[tokio::test]
+async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
+    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| bronze::db::LOCAL_URL.into());
+    let name = format!("bronze_cli_{}", std::process::id());
+    let admin_client = connect(&admin).await?;
+    let drop_db = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    admin_client.batch_execute(&drop_db).await?;
+    admin_client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let url = with_dbname(&admin, &name);
+    let path = file("orders.csv", b"id,amount\n1,10\n2,20\n2,20\n");
+    let args = [
+        "ingest",
+        path.to_str().unwrap(),
+        "--tenant",
+        "Acme",
+        "--dataset",
+        "orders",
+    ];
+
+    let first = bronze(&args, &[("DATABASE_URL", &url)]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let counts: serde_json::Value = serde_json::from_slice(&first.stdout)?;
+    assert_eq!(
+        (counts["records"].as_i64(), counts["inserted"].as_i64()),
+        (Some(3), Some(2))
+    );
+    let again = bronze(&args, &[("DATABASE_URL", &url)]);
+    let counts: serde_json::Value = serde_json::from_slice(&again.stdout)?;
+    assert_eq!(
+        (counts["inserted"].as_i64(), counts["unchanged"].as_i64()),
+        (Some(0), Some(3))
+    );
+
+    let bad = bronze(
+        &["ingest", "x.csv", "--tenant", "acme;drop", "--dataset", "d"],
+        &[("DATABASE_URL", &url)],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("tenant name \"acme;drop\""));
+
+    let db = connect(&url).await?;
+    let rows: i64 = db
+        .query_one("SELECT count(*) FROM tenant_acme.orders", &[])
+        .await?
+        .get(0);
+    assert_eq!(rows, 2);
+    drop(db);
+    admin_client.batch_execute(&drop_db).await?;
+    Ok(())
+}
