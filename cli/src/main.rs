@@ -190,11 +190,11 @@ async fn setup(args: &RunnerArgs) -> Result<(), String> {
     let queues = runner::provision(&aws::s3(&config), &aws::sqs(&config), &args.settings())
         .await
         .map_err(|e| e.to_string())?;
-    println!("bucket      s3://{}", args.bucket);
-    println!("landing     {}", queues.landing.url);
-    println!("load        {}", queues.load.url);
-    println!("landing DLQ {}", queues.landing_dlq.url);
-    println!("load DLQ    {}", queues.load_dlq.url);
+    println!("bucket       s3://{}", args.bucket);
+    println!("landing      {}", queues.landing.url);
+    println!("load         {}", queues.load.url);
+    println!("landing_dlq  {}", queues.landing_dlq.url);
+    println!("load_dlq     {}", queues.load_dlq.url);
     Ok(())
 }
 

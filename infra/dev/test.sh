@@ -12,6 +12,9 @@ ensure_rust || exit 1
 ensure_venv || exit 1
 ensure_postgres || exit 1
 ensure_aws || exit 1
+# Databases left by tests that failed in an earlier run.
+psql "$DATABASE_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'bronze\_test\_%'" 2>/dev/null |
+    while read -r stale; do psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $stale WITH (FORCE)"; done
 setup_secs=$((SECONDS - setup_start))
 
 names=() results=() secs=()
