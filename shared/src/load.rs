@@ -12,7 +12,7 @@ use crate::aws::describe;
 use crate::db::Db;
 use crate::format::SourceRead;
 use crate::keys::Destination;
-use crate::pipeline::{self, LoadError};
+use crate::pipeline::{self, LoadError, Loaded};
 use crate::store::{self, Claim, Lineage, Status};
 use crate::task::LoadTask;
 
@@ -25,9 +25,7 @@ pub struct Loader {
 /// How one task ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Loaded {
-        load_id: i64,
-    },
+    Loaded(Loaded),
     Rejected {
         line: Option<u64>,
         reason: String,
@@ -44,8 +42,7 @@ impl Loader {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for message in event.records {
-            if let Err(reason) = self.handle_message(&message).await {
-                warn!(message_id = ?message.message_id, %reason, "Load failed, will retry.");
+            if self.handle_message(&message).await.is_err() {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message.message_id.clone().unwrap_or_default();
                 response.batch_item_failures.push(failure);
@@ -54,19 +51,26 @@ impl Loader {
         response
     }
 
-    async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, String> {
+    async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, LoadError> {
         let body = message.body.as_deref().unwrap_or_default();
         let task: LoadTask = serde_json::from_str(body).map_err(|e| {
             // A task that does not parse never will: it goes to the DLQ for a human.
-            error!(body, error = %e, "Unreadable load task.");
-            format!("unreadable load task: {e}")
+            error!(message_id = ?message.message_id, body, error = %e, "Unreadable load task.");
+            LoadError::Transient(format!("unreadable load task: {e}"))
         })?;
-        self.load(&task).await.map_err(|e| e.to_string())
+        self.load(&task).await
     }
 
-    /// Loads the object a task names, exactly once however often the task arrives.
+    /// Loads the object a task names, exactly once however often the task arrives,
+    /// and logs one line about it.
     pub async fn load(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
         let started = Instant::now();
+        let result = self.load_task(task).await;
+        log_outcome(task, &result, started);
+        result
+    }
+
+    async fn load_task(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
         let mut client = self
             .db
             .client()
@@ -110,28 +114,19 @@ impl Loader {
         };
 
         let result = self.load_claimed(&mut client, task, &dest, &lineage).await;
-        let outcome = match result {
-            Ok(outcome) => outcome,
+        match result {
             Err(LoadError::Rejected { line, reason }) => {
-                pipeline::record_rejection(
-                    &mut client,
-                    &dest,
-                    &lineage,
-                    Some(task.object_id),
-                    line,
-                    &reason,
-                )
-                .await?;
-                Outcome::Rejected { line, reason }
+                let id = Some(task.object_id);
+                pipeline::record_rejection(&mut client, &dest, &lineage, id, line, &reason).await?;
+                Ok(Outcome::Rejected { line, reason })
             }
             Err(LoadError::Transient(reason)) => {
                 // Best effort: the database may be what failed.
                 let _ = store::mark_failed(&*client, task.object_id, &reason).await;
-                return Err(LoadError::Transient(reason));
+                Err(LoadError::Transient(reason))
             }
-        };
-        log_outcome(task, &dest, &outcome, row.size, started);
-        Ok(outcome)
+            ok => ok,
+        }
     }
 
     async fn load_claimed(
@@ -167,24 +162,7 @@ impl Loader {
         )
         .await?;
         tx.commit().await?;
-        info!(
-            load_id = loaded.load_id,
-            format = loaded.detected.format.name(),
-            gzip = loaded.detected.gzip,
-            records = loaded.counts.records_in,
-            inserted = loaded.counts.inserted,
-            unchanged = loaded.counts.unchanged,
-            bytes = loaded.counts.bytes,
-            duration_ms = loaded.duration_ms,
-            bucket = %task.bucket,
-            key = %task.key,
-            tenant = %dest.tenant,
-            dataset = %dest.dataset,
-            "Object loaded."
-        );
-        Ok(Outcome::Loaded {
-            load_id: loaded.load_id,
-        })
+        Ok(Outcome::Loaded(loaded))
     }
 
     /// Streams the exact version the ledger recorded; `None` if it no longer exists.
@@ -216,27 +194,44 @@ impl Loader {
     }
 }
 
-/// The one line per object for verdicts other than a load (which logs its figures).
-fn log_outcome(
-    task: &LoadTask,
-    dest: &Destination,
-    outcome: &Outcome,
-    size: Option<i64>,
-    started: Instant,
-) {
+/// The one line per object: what happened, with its figures.
+fn log_outcome(task: &LoadTask, result: &Result<Outcome, LoadError>, started: Instant) {
+    let (bucket, key, object_id) = (&task.bucket, &task.key, task.object_id);
     let duration_ms = started.elapsed().as_millis();
-    match outcome {
-        Outcome::Loaded { .. } => {}
-        Outcome::Rejected { line, reason } => warn!(
-            bucket = %task.bucket, key = %task.key, tenant = %dest.tenant, dataset = %dest.dataset,
-            size, duration_ms, line, %reason, "Object rejected."
+    match result {
+        Ok(Outcome::Loaded(loaded)) => info!(
+            bucket,
+            key,
+            object_id,
+            load_id = loaded.load_id,
+            format = loaded.detected.format.name(),
+            gzip = loaded.detected.gzip,
+            records = loaded.counts.records_in,
+            inserted = loaded.counts.inserted,
+            unchanged = loaded.counts.unchanged,
+            rejected = loaded.counts.rejected,
+            bytes = loaded.counts.bytes,
+            duration_ms,
+            "Object loaded."
         ),
-        Outcome::Skipped { reason } => info!(
-            bucket = %task.bucket, key = %task.key, size, duration_ms, %reason, "Object skipped."
+        Ok(Outcome::Rejected { line, reason }) => warn!(
+            bucket,
+            key, object_id, line, reason, duration_ms, "Object rejected."
         ),
-        Outcome::AlreadyDone(status) => info!(
-            bucket = %task.bucket, key = %task.key, status = status.as_str(), duration_ms,
+        Ok(Outcome::Skipped { reason }) => info!(
+            bucket,
+            key, object_id, reason, duration_ms, "Object skipped."
+        ),
+        Ok(Outcome::AlreadyDone(status)) => info!(
+            bucket,
+            key,
+            object_id,
+            status = status.as_str(),
+            duration_ms,
             "Object already handled; duplicate task ignored."
         ),
+        Err(e) => {
+            warn!(bucket, key, object_id, error = %e, duration_ms, "Load failed, will retry.")
+        }
     }
 }

@@ -66,7 +66,7 @@ impl From<ReadError> for LoadError {
 }
 
 /// What a successful load did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
     pub load_id: i64,
     pub detected: Detected,

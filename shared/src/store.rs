@@ -135,7 +135,6 @@ pub struct ObjectRow {
     pub status: Status,
     pub tenant: Option<String>,
     pub dataset: Option<String>,
-    pub size: Option<i64>,
 }
 
 /// Counts an attempt at loading `id` and marks it `loading`, unless it has a verdict
@@ -149,7 +148,7 @@ pub async fn begin_attempt(
             "UPDATE bronze.objects
              SET attempts = attempts + 1, status = 'loading', updated_at = now()
              WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped')
-             RETURNING status, tenant, dataset, size",
+             RETURNING status, tenant, dataset",
             &[&id],
         )
         .await?;
@@ -157,7 +156,7 @@ pub async fn begin_attempt(
         Some(row) => Some(row),
         None => {
             db.query_opt(
-                "SELECT status, tenant, dataset, size FROM bronze.objects WHERE id = $1",
+                "SELECT status, tenant, dataset FROM bronze.objects WHERE id = $1",
                 &[&id],
             )
             .await?
@@ -167,7 +166,6 @@ pub async fn begin_attempt(
         status: Status::parse(row.get(0)),
         tenant: row.get(1),
         dataset: row.get(2),
-        size: row.get(3),
     }))
 }
 
