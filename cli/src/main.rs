@@ -12,7 +12,7 @@ use bronze::keys::Destination;
 use bronze::load::Loader;
 use bronze::pipeline::{self, LoadError};
 use bronze::runner::{self, Settings};
-use bronze::store::Lineage;
+use bronze::store::{self, DatasetSettings, Lineage};
 use bronze::{aws, logging};
 use clap::{Args, Parser, Subcommand};
 
@@ -41,6 +41,9 @@ enum Command {
     },
     /// Apply the database migrations to DATABASE_URL.
     Migrate,
+    /// Per-dataset settings (business key, snapshot semantics).
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
     /// Create the bucket, its notification and the queues (idempotent); print them.
     Setup(RunnerArgs),
     /// Play Lambda's part: set up, then poll the queues and call the handlers.
@@ -51,6 +54,23 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         until_idle: Option<u64>,
     },
+}
+
+#[derive(Subcommand)]
+enum DatasetsCommand {
+    /// Set a dataset's business key (and whether each file is a complete snapshot).
+    Set {
+        tenant: String,
+        dataset: String,
+        /// Key columns, comma-separated; none means the record hash is the key.
+        #[arg(long, value_delimiter = ',')]
+        key: Vec<String>,
+        /// Keys absent from a new file get a `delete` version.
+        #[arg(long)]
+        snapshot: bool,
+    },
+    /// Show a dataset's settings.
+    Show { tenant: String, dataset: String },
 }
 
 #[derive(Args)]
@@ -86,6 +106,7 @@ async fn main() -> ExitCode {
             dataset,
         } => ingest(&file, &tenant, &dataset).await,
         Command::Migrate => migrate_db().await,
+        Command::Datasets(command) => datasets(command).await,
         Command::Setup(args) => setup(&args).await,
         Command::Run { runner, until_idle } => run(&runner, until_idle).await,
     };
@@ -108,7 +129,9 @@ fn located(file: &Path, line: Option<u64>, reason: &str) -> String {
 
 fn read_error(file: &Path, e: ReadError) -> String {
     match e {
-        ReadError::Malformed { line, reason } => located(file, Some(line), &reason),
+        ReadError::Malformed { line, reason } | ReadError::Record { line, reason, .. } => {
+            located(file, Some(line), &reason)
+        }
         other => located(file, None, &other.to_string()),
     }
 }
@@ -118,29 +141,50 @@ fn open(file: &Path) -> Result<Box<dyn io::Read + Send>, String> {
     Ok(Box::new(SourceRead(handle)))
 }
 
+/// Prints every good record; bad records are reported on stderr as `FILE:LINE: reason`
+/// and make the exit status 1, without hiding the records after them.
 fn parse(file: &Path) -> Result<(), String> {
     let name = file.to_string_lossy();
     let (mut records, _) = format::open(open(file)?, &name).map_err(|e| read_error(file, e))?;
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut json = Vec::with_capacity(4096);
     let write_failed = |e: io::Error| format!("writing stdout: {e}");
-    while records
-        .next_into(&mut json)
-        .map_err(|e| read_error(file, e))?
-        .is_some()
-    {
-        json.push(b'\n');
-        out.write_all(&json).map_err(write_failed)?;
+    let mut bad = 0u64;
+    loop {
+        match records.next_into(&mut json) {
+            Ok(Some(_)) => {
+                json.push(b'\n');
+                out.write_all(&json).map_err(write_failed)?;
+            }
+            Ok(None) => break,
+            Err(e) if e.is_record() => {
+                bad += 1;
+                out.flush().map_err(write_failed)?;
+                eprintln!("{}", read_error(file, e));
+            }
+            Err(e) => {
+                out.flush().map_err(write_failed)?;
+                return Err(read_error(file, e));
+            }
+        }
     }
-    out.flush().map_err(write_failed)
+    out.flush().map_err(write_failed)?;
+    match bad {
+        0 => Ok(()),
+        n => Err(format!("{}: {n} bad record(s)", file.display())),
+    }
 }
 
 async fn ingest(file: &Path, tenant: &str, dataset: &str) -> Result<(), String> {
     let dest = Destination::new(tenant, dataset).map_err(|e| e.to_string())?;
     let source = open(file)?;
+    let modified = std::fs::metadata(file).and_then(|m| m.modified());
     let lineage = Lineage {
+        bucket: None,
         key: file.to_string_lossy().into_owned(),
-        ..Lineage::default()
+        version_id: None,
+        etag: None,
+        source_ts: modified.unwrap_or_else(|_| std::time::SystemTime::now()),
     };
     let db = Db::from_env(None);
     let mut client = db.client().await.map_err(|e| e.to_string())?;
@@ -156,7 +200,7 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str) -> Result<(), String> 
                     "dataset": dest.dataset.as_str(), "format": loaded.detected.format.name(),
                     "gzip": loaded.detected.gzip, "records": c.records_in,
                     "inserted": c.inserted, "updated": c.updated, "unchanged": c.unchanged,
-                    "rejected": c.rejected, "bytes": c.bytes, "duration_ms": loaded.duration_ms,
+                    "deleted": c.deleted, "rejected": c.rejected, "bytes": c.bytes, "duration_ms": loaded.duration_ms,
                 })
             );
             Ok(())
@@ -183,6 +227,48 @@ async fn migrate_db() -> Result<(), String> {
         .get(0);
     println!("database at migration {}", version.unwrap_or(0));
     Ok(())
+}
+
+async fn datasets(command: DatasetsCommand) -> Result<(), String> {
+    let db = Db::from_env(None);
+    let mut client = db.client().await.map_err(|e| e.to_string())?;
+    match command {
+        DatasetsCommand::Set {
+            tenant,
+            dataset,
+            key,
+            snapshot,
+        } => {
+            let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
+            let key_columns: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
+            let settings = DatasetSettings {
+                key_columns,
+                snapshot,
+            };
+            store::set_dataset(&mut client, &dest, &settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_settings(&dest, &settings);
+        }
+        DatasetsCommand::Show { tenant, dataset } => {
+            let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
+            let settings = store::dataset_settings(&*client, &dest)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_settings(&dest, &settings);
+        }
+    }
+    Ok(())
+}
+
+fn print_settings(dest: &Destination, settings: &DatasetSettings) {
+    println!(
+        "{}",
+        serde_json::json!({
+            "tenant": dest.tenant.as_str(), "dataset": dest.dataset.as_str(),
+            "key": settings.key_columns, "snapshot": settings.snapshot,
+        })
+    );
 }
 
 async fn setup(args: &RunnerArgs) -> Result<(), String> {

@@ -55,35 +55,57 @@ fn parse_keeps_json_types_and_number_text() {
 
 #[test]
 fn malformed_input_exits_1_with_file_line_and_reason() {
-    let cases: [(&str, &[u8], &str); 4] = [
+    // (file, content, first stderr line after the path, good records printed)
+    let cases: [(&str, &[u8], &str, usize); 4] = [
         (
             "ragged.csv",
-            b"a,b\n1,2\n3\n",
+            b"a,b\n1,2\n3\n4,5\n",
             ":3: expected 2 fields as in the header, found 1",
+            2,
         ),
         (
             "bad.ndjson",
-            b"{\"a\":1}\n{\"a\":}\n",
+            b"{\"a\":1}\n{\"a\":}\n{\"a\":3}\n",
             ":2: column 6: unexpected '}', expected a JSON value",
+            2,
         ),
         (
             "latin1.csv",
-            b"name\ncaf\xe9\n",
+            b"name\ncaf\xe9\ntea\n",
             ":2: column \"name\": invalid UTF-8 at byte 3 of the value",
+            1,
         ),
-        ("array.ndjson", b"[1,2]\n", ":1: expected a JSON object"),
+        (
+            "array.ndjson",
+            b"[1,2]\n{}\n",
+            ":1: expected a JSON object",
+            1,
+        ),
     ];
-    for (name, content, message) in cases {
+    for (name, content, message, good) in cases {
         let path = file(name, content);
         let out = bronze(&["parse", path.to_str().unwrap()], &[]);
         assert_eq!(out.status.code(), Some(1), "{name}");
         let stderr = text(&out.stderr);
+        let mut lines = stderr.lines();
+        let located = format!("{}{message}", path.display());
+        assert_eq!(lines.next(), Some(located.as_str()), "{name}");
+        let summary = format!("{}: 1 bad record(s)", path.display());
+        assert_eq!(lines.next(), Some(summary.as_str()), "{name}");
         assert_eq!(
-            stderr.trim_end(),
-            format!("{}{message}", path.display()),
-            "{name}"
+            text(&out.stdout).lines().count(),
+            good,
+            "{name}: the good records are kept"
         );
     }
+    let truncated = file("cut.csv.gz", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x4b]);
+    let out = bronze(&["parse", truncated.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let expected = format!(
+        "{}:1: unexpected end of file (truncated?)",
+        truncated.display()
+    );
+    assert_eq!(text(&out.stderr).trim_end(), expected);
     let out = bronze(&["parse", "/nonexistent/x.csv"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).starts_with("/nonexistent/x.csv: "));

@@ -559,3 +559,114 @@ mod tests {
         assert_eq!(write_str(&mut out, b"a\0"), Err(TextError::Nul));
     }
 }
+
+/// The top-level members of a canonical JSON object, as (escaped key, value text).
+///
+/// Only for text this module wrote: it is compact and valid, so members can be found
+/// by skipping values without a full parse.
+pub fn members(json: &[u8]) -> Members<'_> {
+    Members { json, pos: 1 }
+}
+
+pub struct Members<'a> {
+    json: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.json.get(self.pos) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(self.json, self.pos);
+        let key = &self.json[self.pos + 1..key_end - 1];
+        let value_start = key_end + 1;
+        let value_end = skip_value(self.json, value_start);
+        self.pos = value_end + 1;
+        Some((key, &self.json[value_start..value_end]))
+    }
+}
+
+/// The index just past the string that opens at `at`.
+fn skip_string(json: &[u8], at: usize) -> usize {
+    let mut i = at + 1;
+    while i < json.len() {
+        match json[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    json.len()
+}
+
+/// The index just past the value that starts at `at`.
+fn skip_value(json: &[u8], at: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = at;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                i = skip_string(json, i);
+                if depth == 0 {
+                    return i;
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => return i,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            b',' if depth == 0 => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    json.len()
+}
+
+/// Escapes `text` as it appears between the quotes of canonical JSON.
+pub fn escaped(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    // A `&str` is UTF-8; only NUL can fail, and a NUL name can never match a key.
+    let _ = write_escaped(&mut out, text.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod member_tests {
+    use super::*;
+
+    #[test]
+    fn members_are_found_by_skipping_values() {
+        let json = br#"{"a":{"x":[1,"]}"]},"b\"c":"v,}","d":[],"e":-1.5e3,"f":null}"#;
+        let found: Vec<(String, String)> = members(json)
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into(),
+                    String::from_utf8_lossy(v).into(),
+                )
+            })
+            .collect();
+        let want = [
+            ("a", r#"{"x":[1,"]}"]}"#),
+            ("b\\\"c", r#""v,}""#),
+            ("d", "[]"),
+            ("e", "-1.5e3"),
+            ("f", "null"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(found, want);
+        assert_eq!(members(b"{}").count(), 0);
+        assert_eq!(escaped("b\"c"), b"b\\\"c");
+    }
+}

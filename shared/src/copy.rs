@@ -52,6 +52,11 @@ impl CopyEncoder {
         self.buf.put_slice(json);
     }
 
+    /// A SQL NULL.
+    pub fn null(&mut self) {
+        self.buf.put_i32(-1);
+    }
+
     fn bytes(&mut self, value: &[u8]) {
         self.buf.put_i32(len(value.len()));
         self.buf.put_slice(value);

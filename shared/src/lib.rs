@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod events;
 pub mod format;
 pub mod hash;
+pub mod identity;
 pub mod keys;
 pub mod load;
 pub mod logging;

@@ -2,7 +2,7 @@
 //! partial batch response listing only what is worth retrying.
 
 use std::io::Read;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio_util::io::SyncIoBridge;
@@ -111,6 +111,7 @@ impl Loader {
             key: task.key.clone(),
             version_id: task.version_id.clone(),
             etag: task.etag.clone(),
+            source_ts: row.last_modified.unwrap_or_else(SystemTime::now),
         };
 
         let result = self.load_claimed(&mut client, task, &dest, &lineage).await;

@@ -6,11 +6,18 @@
 use tokio_postgres::Client;
 
 /// `(version, name, sql)`, in order. Files live in `infra/migrations/`.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "ledger_and_loads",
-    include_str!("../../infra/migrations/0001_ledger_and_loads.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "ledger_and_loads",
+        include_str!("../../infra/migrations/0001_ledger_and_loads.sql"),
+    ),
+    (
+        2,
+        "datasets_and_versions",
+        include_str!("../../infra/migrations/0002_datasets_and_versions.sql"),
+    ),
+];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.
 const LOCK_KEY: i64 = 0x6272_6f6e_7a65;

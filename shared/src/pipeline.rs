@@ -18,6 +18,7 @@ use tokio_postgres::Transaction;
 use crate::copy::CopyEncoder;
 use crate::format::{self, Detected, ReadError};
 use crate::hash::record_hash;
+use crate::identity::KeySpec;
 use crate::keys::Destination;
 use crate::store::{self, Lineage, LoadCounts};
 
@@ -56,10 +57,12 @@ impl From<ReadError> for LoadError {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::Source(io) => LoadError::Transient(format!("reading the source: {io}")),
-            ReadError::Malformed { line, reason } => LoadError::Rejected {
-                line: Some(line),
-                reason,
-            },
+            ReadError::Malformed { line, reason } | ReadError::Record { line, reason, .. } => {
+                LoadError::Rejected {
+                    line: Some(line),
+                    reason,
+                }
+            }
             ReadError::Unsupported(reason) => LoadError::Rejected { line: None, reason },
         }
     }
@@ -86,10 +89,12 @@ pub async fn load(
     let started = Instant::now();
     store::lock_dataset(tx, dest).await?;
     store::ensure_dataset_table(tx, dest).await?;
+    let settings = store::dataset_settings(tx, dest).await?;
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
     tx.batch_execute(
         "CREATE TEMP TABLE bronze_staging (
-             record_key text, record_hash bytea, payload jsonb, source_line bigint
+             record_key text, record_hash bytea, payload jsonb, source_line bigint,
+             reject text, raw text
          ) ON COMMIT DROP",
     )
     .await?;
@@ -99,47 +104,65 @@ pub async fn load(
         inner: source,
         bytes: Arc::clone(&bytes),
     });
-    let (staged, detected) = stage(tx, counted, lineage.key.clone()).await?;
+    let keys = KeySpec::new(&settings.key_columns);
+    let staged = stage(tx, counted, lineage.key.clone(), keys).await?;
 
-    let inserted = merge(tx, dest, lineage, load_id).await?;
+    let merge = Merge {
+        tx,
+        table: store::dataset_table(dest),
+        lineage,
+        load_id,
+    };
+    let rejected = merge.rejects().await?;
+    let (inserted, updated) = merge.new_versions().await?;
+    // A file with rejected records is not a complete snapshot: deleting the keys of
+    // the records it failed to read would lose data.
+    let deleted = if settings.snapshot && rejected == 0 {
+        merge.snapshot_deletes().await?
+    } else {
+        0
+    };
+    merge.close_superseded().await?;
     let counts = LoadCounts {
-        records_in: staged,
+        records_in: staged.records + staged.rejects,
         inserted,
-        unchanged: staged - inserted,
+        updated,
+        unchanged: staged.records - inserted - updated,
+        deleted,
+        rejected,
         bytes: i64::try_from(bytes.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
-        ..LoadCounts::default()
     };
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let compression = detected.gzip.then_some("gzip");
-    store::finish_load(
-        tx,
-        load_id,
-        Some(detected.format.name()),
-        compression,
-        &counts,
-        duration_ms,
-        None,
-    )
-    .await?;
+    let compression = staged.detected.gzip.then_some("gzip");
+    let format = Some(staged.detected.format.name());
+    store::finish_load(tx, load_id, format, compression, &counts, duration_ms, None).await?;
     Ok(Loaded {
         load_id,
-        detected,
+        detected: staged.detected,
         counts,
         duration_ms,
     })
 }
 
-/// Streams the records into `bronze_staging`; returns how many and what was detected.
+/// What the parser staged.
+struct Staged {
+    records: i64,
+    rejects: i64,
+    detected: Detected,
+}
+
+/// Streams the records into `bronze_staging`.
 async fn stage(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
     name: String,
-) -> Result<(i64, Detected), LoadError> {
+    keys: KeySpec,
+) -> Result<Staged, LoadError> {
     let (chunks, mut received) = mpsc::channel::<Bytes>(4);
-    let parser = tokio::task::spawn_blocking(move || encode(source, &name, &chunks));
+    let parser = tokio::task::spawn_blocking(move || encode(source, &name, &keys, &chunks));
     let sink = tx
         .copy_in(
-            "COPY pg_temp.bronze_staging (record_key, record_hash, payload, source_line)
+            "COPY pg_temp.bronze_staging (record_key, record_hash, payload, source_line, reject, raw)
              FROM STDIN (FORMAT binary)",
         )
         .await?;
@@ -161,10 +184,9 @@ async fn stage(
         (Err(Encode::ConsumerGone), None) => {
             Err(LoadError::Transient("COPY stream ended early".into()))
         }
-        (Ok((records, detected)), None) => {
-            let copied = sink.finish().await?;
-            debug_assert_eq!(copied, records);
-            Ok((i64::try_from(records).unwrap_or(i64::MAX), detected))
+        (Ok(staged), None) => {
+            sink.finish().await?;
+            Ok(staged)
         }
     }
 }
@@ -175,27 +197,55 @@ enum Encode {
     ConsumerGone,
 }
 
-/// The blocking half: parse, canonicalise, hash and encode rows into COPY chunks.
+/// A file with more bad records than this, and more bad than good, is not a data file
+/// with defects but the wrong file (binary, another format): it is rejected whole.
+const MAX_REJECTS: i64 = 1000;
+
+/// The blocking half: parse, canonicalise, hash, key and encode rows into COPY chunks.
+/// Bad records become staging rows with a reason, so they travel the same stream.
 fn encode(
     source: Box<dyn Read + Send>,
     name: &str,
+    keys: &KeySpec,
     chunks: &mpsc::Sender<Bytes>,
-) -> Result<(u64, Detected), Encode> {
+) -> Result<Staged, Encode> {
     let (mut records, detected) = format::open(source, name).map_err(Encode::Read)?;
     let mut encoder = CopyEncoder::default();
     let mut json = Vec::with_capacity(4096);
-    let mut key = [0u8; 64];
-    let mut count = 0u64;
-    while let Some(line) = records.next_into(&mut json).map_err(Encode::Read)? {
+    let mut key = Vec::with_capacity(128);
+    let (mut good, mut bad) = (0i64, 0i64);
+    loop {
+        let line = match records.next_into(&mut json) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(ReadError::Record { line, reason, raw }) => {
+                bad += 1;
+                if bad > MAX_REJECTS && bad > good {
+                    let reason = format!(
+                        "{bad} of the first {} records are unreadable ({reason})",
+                        bad + good
+                    );
+                    return Err(Encode::Read(ReadError::Malformed { line, reason }));
+                }
+                encode_reject(&mut encoder, line, &reason, &raw);
+                continue;
+            }
+            Err(e) => return Err(Encode::Read(e)),
+        };
         let hash = record_hash(&json);
-        // 32 bytes always encode into 64 hex digits.
-        let _ = hex::encode_to_slice(hash, &mut key);
-        encoder.row(4);
+        if let Err(reason) = keys.record_key(&json, &hash, &mut key) {
+            bad += 1;
+            encode_reject(&mut encoder, line, &reason, &String::from_utf8_lossy(&json));
+            continue;
+        }
+        good += 1;
+        encoder.row(6);
         encoder.text(&key);
         encoder.bytea(&hash);
         encoder.jsonb(&json);
         encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
-        count += 1;
+        encoder.null();
+        encoder.null();
         if let Some(chunk) = encoder.take_full() {
             chunks
                 .blocking_send(chunk)
@@ -205,49 +255,211 @@ fn encode(
     chunks
         .blocking_send(encoder.finish())
         .map_err(|_| Encode::ConsumerGone)?;
-    Ok((count, detected))
+    Ok(Staged {
+        records: good,
+        rejects: bad,
+        detected,
+    })
 }
 
-/// Inserts the staged records the dataset does not hold yet. With no business key,
-/// a record's key is its hash: identical records are stored once, repeats counted as
-/// unchanged.
-async fn merge(
-    tx: &Transaction<'_>,
-    dest: &Destination,
-    lineage: &Lineage,
+fn encode_reject(encoder: &mut CopyEncoder, line: u64, reason: &str, raw: &str) {
+    encoder.row(6);
+    encoder.null();
+    encoder.null();
+    encoder.null();
+    encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
+    encoder.text(reason.as_bytes());
+    encoder.text(raw.as_bytes());
+}
+
+/// The set-based statements that turn the staged records into versions.
+///
+/// Versions of a key are ordered by source order, `(source_ts, load_id, source_line)`:
+/// the object's last-modified time first, arrival only to break ties. A record is a
+/// new version when its hash differs from the version before it in that order (the
+/// one before it in the same file, or the table's latest older version); so files that
+/// arrive late slot in behind newer ones and the current state is the same as if
+/// they had arrived in order. Version numbers count arrivals and are never rewritten.
+struct Merge<'a> {
+    tx: &'a Transaction<'a>,
+    table: String,
+    lineage: &'a Lineage,
     load_id: i64,
-) -> Result<i64, LoadError> {
-    let table = store::dataset_table(dest);
-    let sql = format!(
-        "WITH staged AS (
-             SELECT DISTINCT ON (record_key) record_key, record_hash, payload, source_line
-             FROM pg_temp.bronze_staging ORDER BY record_key, source_line
-         ), inserted AS (
-             INSERT INTO {table} (record_key, version, record_hash, change_type, is_current,
-                 payload, source_bucket, source_key, source_version_id, source_etag,
-                 source_line, load_id, schema_version)
-             SELECT s.record_key, 1, s.record_hash, 'insert', true, s.payload, $1, $2, $3,
-                 $4, s.source_line, $5, 1
-             FROM staged s
-             WHERE NOT EXISTS (
-                 SELECT 1 FROM {table} t WHERE t.record_key = s.record_key AND t.is_current)
-             RETURNING 1
-         )
-         SELECT count(*) FROM inserted"
-    );
-    let row = tx
-        .query_one(
-            &sql,
-            &[
-                &lineage.bucket,
-                &lineage.key,
-                &lineage.version_id,
-                &lineage.etag,
-                &load_id,
-            ],
-        )
-        .await?;
-    Ok(row.get(0))
+}
+
+impl Merge<'_> {
+    async fn rejects(&self) -> Result<i64, LoadError> {
+        let n = self
+            .tx
+            .execute(
+                "INSERT INTO bronze.rejects (load_id, line, raw, reason)
+                 SELECT $1, source_line, raw, reject FROM pg_temp.bronze_staging
+                 WHERE reject IS NOT NULL",
+                &[&self.load_id],
+            )
+            .await?;
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    /// Inserts the records that changed; returns (inserted, updated).
+    async fn new_versions(&self) -> Result<(i64, i64), LoadError> {
+        let table = &self.table;
+        let sql = format!(
+            "CREATE TEMP TABLE bronze_touched ON COMMIT DROP AS
+             WITH staged AS (
+                 SELECT record_key, record_hash, payload, source_line,
+                        lag(record_hash) OVER w AS prev_in_file,
+                        row_number() OVER w AS nth
+                 FROM pg_temp.bronze_staging WHERE reject IS NULL
+                 WINDOW w AS (PARTITION BY record_key ORDER BY source_line)
+             ), prior AS (
+                 SELECT k.record_key, k.last_nth, before.record_hash AS prior_hash,
+                        (SELECT max(version) FROM {table} m WHERE m.record_key = k.record_key) AS top,
+                        after.found IS NOT NULL AS later, after.record_hash AS next_hash
+                 FROM (SELECT record_key, max(nth) AS last_nth FROM staged GROUP BY record_key) k
+                 LEFT JOIN LATERAL (
+                     SELECT t.record_hash FROM {table} t
+                     WHERE t.record_key = k.record_key AND t.source_ts <= $1
+                     ORDER BY t.source_ts DESC, t.load_id DESC, t.source_line DESC NULLS FIRST
+                     LIMIT 1
+                 ) before ON true
+                 LEFT JOIN LATERAL (
+                     SELECT true AS found, t.record_hash FROM {table} t
+                     WHERE t.record_key = k.record_key AND t.source_ts > $1
+                     ORDER BY t.source_ts, t.load_id, t.source_line NULLS FIRST
+                     LIMIT 1
+                 ) after ON true
+             ), changed AS (
+                 SELECT s.*, p.top, p.later,
+                        CASE WHEN s.nth = 1 THEN p.prior_hash ELSE s.prev_in_file END AS before_hash,
+                        s.nth = p.last_nth AND s.record_hash = p.next_hash AS same_as_next
+                 FROM staged s JOIN prior p USING (record_key)
+             ), kept AS (
+                 SELECT c.*, row_number() OVER k AS n, count(*) OVER (PARTITION BY record_key) AS n_kept
+                 FROM changed c
+                 WHERE c.before_hash IS DISTINCT FROM c.record_hash AND NOT coalesce(c.same_as_next, false)
+                 WINDOW k AS (PARTITION BY record_key ORDER BY source_line)
+             ), inserted AS (
+                 INSERT INTO {table} (record_key, version, record_hash, change_type, is_current,
+                     valid_from, valid_to, payload, source_bucket, source_key, source_version_id,
+                     source_etag, source_line, source_ts, load_id, schema_version)
+                 SELECT record_key, coalesce(top, 0) + n, record_hash,
+                        CASE WHEN n = 1 AND before_hash IS NULL THEN 'insert' ELSE 'update' END,
+                        n = n_kept AND NOT later, $1, CASE WHEN n < n_kept THEN $1 END,
+                        payload, $2, $3, $4, $5, source_line, $1, $6, 1
+                 FROM kept
+                 RETURNING record_key, change_type, is_current,
+                           NOT is_current AND valid_to IS NULL AS late
+             )
+             SELECT * FROM inserted"
+        );
+        let l = self.lineage;
+        self.tx
+            .execute(
+                &sql,
+                &[
+                    &l.source_ts,
+                    &l.bucket,
+                    &l.key,
+                    &l.version_id,
+                    &l.etag,
+                    &self.load_id,
+                ],
+            )
+            .await?;
+        let row = self
+            .tx
+            .query_one(
+                "SELECT count(*) FILTER (WHERE change_type = 'insert'),
+                        count(*) FILTER (WHERE change_type = 'update')
+                 FROM pg_temp.bronze_touched",
+                &[],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    /// For snapshot datasets: a `delete` version for every current key the file lacks,
+    /// unless a newer file already spoke for it.
+    async fn snapshot_deletes(&self) -> Result<i64, LoadError> {
+        let table = &self.table;
+        let sql = format!(
+            "WITH gone AS (
+                 SELECT c.record_key, (SELECT max(version) FROM {table} m
+                                        WHERE m.record_key = c.record_key) AS top
+                 FROM {table} c
+                 WHERE c.is_current AND c.change_type <> 'delete' AND c.source_ts <= $1
+                   AND c.load_id <> $6
+                   AND NOT EXISTS (SELECT 1 FROM pg_temp.bronze_staging s
+                                   WHERE s.record_key = c.record_key)
+             ), deleted AS (
+                 INSERT INTO {table} (record_key, version, record_hash, change_type, is_current,
+                     valid_from, payload, source_bucket, source_key, source_version_id,
+                     source_etag, source_line, source_ts, load_id, schema_version)
+                 SELECT record_key, top + 1, NULL, 'delete', true, $1, NULL, $2, $3, $4, $5,
+                        NULL, $1, $6, 1
+                 FROM gone
+                 RETURNING record_key, change_type, is_current, false AS late
+             )
+             INSERT INTO pg_temp.bronze_touched SELECT * FROM deleted"
+        );
+        let l = self.lineage;
+        let n = self
+            .tx
+            .execute(
+                &sql,
+                &[
+                    &l.source_ts,
+                    &l.bucket,
+                    &l.key,
+                    &l.version_id,
+                    &l.etag,
+                    &self.load_id,
+                ],
+            )
+            .await?;
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    /// Ends the versions this load superseded: the previous current row of each key
+    /// that got a new current one. Keys whose new versions arrived late (older than the
+    /// current) get their validity chain recomputed in source order.
+    async fn close_superseded(&self) -> Result<(), LoadError> {
+        let table = &self.table;
+        let close = format!(
+            "UPDATE {table} t SET is_current = false, valid_to = $1
+             FROM (SELECT DISTINCT record_key FROM pg_temp.bronze_touched WHERE is_current) k
+             WHERE t.record_key = k.record_key AND t.is_current AND t.load_id <> $2"
+        );
+        self.tx
+            .execute(&close, &[&self.lineage.source_ts, &self.load_id])
+            .await?;
+        let rechain = format!(
+            "WITH ordered AS (
+                 SELECT t.record_key, t.version,
+                        lead(t.valid_from) OVER w AS next_from,
+                        row_number() OVER w_desc = 1 AS last,
+                        CASE WHEN t.change_type = 'delete' THEN 'delete'
+                             WHEN coalesce(lag(t.change_type) OVER w, 'delete') = 'delete' THEN 'insert'
+                             ELSE 'update' END AS change
+                 FROM {table} t
+                 JOIN (SELECT DISTINCT record_key FROM pg_temp.bronze_touched WHERE late) k
+                   USING (record_key)
+                 WINDOW w AS (PARTITION BY t.record_key
+                              ORDER BY t.source_ts, t.load_id, t.source_line NULLS FIRST, t.version),
+                        w_desc AS (PARTITION BY t.record_key
+                              ORDER BY t.source_ts DESC, t.load_id DESC,
+                                       t.source_line DESC NULLS LAST, t.version DESC)
+             )
+             UPDATE {table} t SET is_current = o.last, valid_to = o.next_from, change_type = o.change
+             FROM ordered o
+             WHERE t.record_key = o.record_key AND t.version = o.version
+               AND (t.is_current, t.valid_to, t.change_type)
+                   IS DISTINCT FROM (o.last, o.next_from, o.change)"
+        );
+        self.tx.execute(&rechain, &[]).await?;
+        Ok(())
+    }
 }
 
 /// Counts the bytes read from the source (compressed, as stored).

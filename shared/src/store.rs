@@ -3,6 +3,8 @@
 //! Every identifier that comes from outside (tenant, dataset) has passed the name rule
 //! in [`crate::keys`] and is still quoted with [`quote_ident`] here.
 
+use std::time::SystemTime;
+
 use tokio_postgres::{GenericClient, Transaction};
 
 use crate::keys::{quote_ident, Destination};
@@ -135,6 +137,7 @@ pub struct ObjectRow {
     pub status: Status,
     pub tenant: Option<String>,
     pub dataset: Option<String>,
+    pub last_modified: Option<SystemTime>,
 }
 
 /// Counts an attempt at loading `id` and marks it `loading`, unless it has a verdict
@@ -148,7 +151,7 @@ pub async fn begin_attempt(
             "UPDATE bronze.objects
              SET attempts = attempts + 1, status = 'loading', updated_at = now()
              WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped')
-             RETURNING status, tenant, dataset",
+             RETURNING status, tenant, dataset, last_modified",
             &[&id],
         )
         .await?;
@@ -156,7 +159,7 @@ pub async fn begin_attempt(
         Some(row) => Some(row),
         None => {
             db.query_opt(
-                "SELECT status, tenant, dataset FROM bronze.objects WHERE id = $1",
+                "SELECT status, tenant, dataset, last_modified FROM bronze.objects WHERE id = $1",
                 &[&id],
             )
             .await?
@@ -166,6 +169,7 @@ pub async fn begin_attempt(
         status: Status::parse(row.get(0)),
         tenant: row.get(1),
         dataset: row.get(2),
+        last_modified: row.get(3),
     }))
 }
 
@@ -229,12 +233,105 @@ pub async fn set_status(
 }
 
 /// Where a load's rows came from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Lineage {
     pub bucket: Option<String>,
     pub key: String,
     pub version_id: Option<String>,
     pub etag: Option<String>,
+    /// The source order: the object's last-modified time (a local file's mtime).
+    /// Versions of a record are ordered by it, whatever order the files arrive in.
+    pub source_ts: SystemTime,
+}
+
+/// A dataset's settings from `bronze.datasets`; the defaults when it has none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatasetSettings {
+    /// Business key columns; empty means the record hash is the key.
+    pub key_columns: Vec<String>,
+    /// Each file is the complete dataset: keys absent from it get a `delete` version.
+    pub snapshot: bool,
+}
+
+pub async fn dataset_settings(
+    db: &impl GenericClient,
+    dest: &Destination,
+) -> Result<DatasetSettings, tokio_postgres::Error> {
+    let row = db
+        .query_opt(
+            "SELECT key_columns, snapshot FROM bronze.datasets WHERE tenant = $1 AND dataset = $2",
+            &[&dest.tenant.as_str(), &dest.dataset.as_str()],
+        )
+        .await?;
+    Ok(
+        row.map_or_else(DatasetSettings::default, |row| DatasetSettings {
+            key_columns: row.get(0),
+            snapshot: row.get(1),
+        }),
+    )
+}
+
+/// Why settings cannot be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(
+        "{table} already holds {rows} rows keyed by {old:?}; a different key needs a new dataset"
+    )]
+    KeyInUse {
+        table: String,
+        rows: i64,
+        old: Vec<String>,
+    },
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// Stores a dataset's settings. The key of a dataset that holds rows cannot change:
+/// its record keys would silently stop matching.
+pub async fn set_dataset(
+    client: &mut tokio_postgres::Client,
+    dest: &Destination,
+    settings: &DatasetSettings,
+) -> Result<(), SettingsError> {
+    let tx = client.transaction().await?;
+    lock_dataset(&tx, dest).await?;
+    let old = dataset_settings(&tx, dest).await?;
+    let table = dataset_table(dest);
+    if old.key_columns != settings.key_columns {
+        let exists: bool = tx
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .await?
+            .get(0);
+        let rows: i64 = if exists {
+            tx.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await?
+                .get(0)
+        } else {
+            0
+        };
+        if rows > 0 {
+            return Err(SettingsError::KeyInUse {
+                table,
+                rows,
+                old: old.key_columns,
+            });
+        }
+    }
+    tx.execute(
+        "INSERT INTO bronze.datasets (tenant, dataset, key_columns, snapshot)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant, dataset) DO UPDATE
+         SET key_columns = excluded.key_columns, snapshot = excluded.snapshot, updated_at = now()",
+        &[
+            &dest.tenant.as_str(),
+            &dest.dataset.as_str(),
+            &settings.key_columns,
+            &settings.snapshot,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Opens the `bronze.loads` row of a load; it is filled in by [`finish_load`].
@@ -248,8 +345,8 @@ pub async fn start_load(
     let row = db
         .query_one(
             "INSERT INTO bronze.loads (object_id, tenant, dataset, source_bucket, source_key,
-                 source_version_id, source_etag, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                 source_version_id, source_etag, source_ts, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             &[
                 &object_id,
                 &dest.tenant.as_str(),
@@ -258,6 +355,7 @@ pub async fn start_load(
                 &lineage.key,
                 &lineage.version_id,
                 &lineage.etag,
+                &lineage.source_ts,
                 &status,
             ],
         )
@@ -272,6 +370,7 @@ pub struct LoadCounts {
     pub inserted: i64,
     pub updated: i64,
     pub unchanged: i64,
+    pub deleted: i64,
     pub rejected: i64,
     pub bytes: i64,
 }
@@ -289,7 +388,7 @@ pub async fn finish_load(
         "UPDATE bronze.loads
          SET format = $2, compression = $3, records_in = $4, inserted = $5, updated = $6,
              unchanged = $7, rejected = $8, bytes = $9, duration_ms = $10, error = $11,
-             finished_at = clock_timestamp()
+             deleted = $12, finished_at = clock_timestamp()
          WHERE id = $1",
         &[
             &load_id,
@@ -303,6 +402,7 @@ pub async fn finish_load(
             &counts.bytes,
             &duration_ms,
             &error,
+            &counts.deleted,
         ],
     )
     .await?;
@@ -367,29 +467,31 @@ pub async fn ensure_dataset_table(
     )
     .await?;
     let schema = quote_ident(&dest.schema());
-    let current_idx = quote_ident(&format!("{}_current", dest.dataset));
+    let current_idx = quote_ident(&format!("{}_cur", dest.dataset));
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {schema};
          CREATE TABLE IF NOT EXISTS {table} (
              record_key        text        NOT NULL,
              version           integer     NOT NULL,
-             record_hash       bytea       NOT NULL,
+             record_hash       bytea,
              change_type       text        NOT NULL CHECK (change_type IN ('insert', 'update', 'delete')),
-             is_current        boolean     NOT NULL DEFAULT true,
-             valid_from        timestamptz NOT NULL DEFAULT now(),
+             is_current        boolean     NOT NULL,
+             valid_from        timestamptz NOT NULL,
              valid_to          timestamptz,
-             payload           jsonb       NOT NULL,
+             payload           jsonb,
              source_bucket     text,
              source_key        text        NOT NULL,
              source_version_id text,
              source_etag       text,
              source_line       bigint,
+             source_ts         timestamptz NOT NULL,
              load_id           bigint      NOT NULL,
              schema_version    integer     NOT NULL,
              ingested_at       timestamptz NOT NULL DEFAULT now(),
-             PRIMARY KEY (record_key, version)
+             PRIMARY KEY (record_key, version),
+             CHECK (change_type = 'delete' OR (record_hash IS NOT NULL AND payload IS NOT NULL))
          );
-         CREATE UNIQUE INDEX IF NOT EXISTS {current_idx} ON {table} (record_key) WHERE is_current;"
+         CREATE INDEX IF NOT EXISTS {current_idx} ON {table} (record_key) WHERE is_current;"
     ))
     .await
 }

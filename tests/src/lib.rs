@@ -16,19 +16,6 @@ use tokio_postgres::{Client, NoTls};
 
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// One test's world: its own database, bucket and queues.
-pub struct Bench {
-    pub s3: aws_sdk_s3::Client,
-    pub sqs: aws_sdk_sqs::Client,
-    pub settings: Settings,
-    pub queues: Queues,
-    pub db_url: String,
-    pub db_name: String,
-    /// A connection for the test's own assertions.
-    pub pg: Client,
-    admin_url: String,
-}
-
 fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
@@ -62,6 +49,70 @@ pub async fn connect(url: &str) -> Result<Client> {
     Ok(client)
 }
 
+/// A database of the test's own on the real server, dropped by [`TestDb::finish`].
+pub struct TestDb {
+    pub url: String,
+    pub name: String,
+    /// A connection for the test's own assertions.
+    pub pg: Client,
+    admin_url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Result<Self> {
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| LOCAL_URL.to_owned());
+        let name = unique("bronze_test_");
+        connect(&admin_url)
+            .await?
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let url = with_dbname(&admin_url, &name);
+        let pg = connect(&url).await?;
+        Ok(Self {
+            url,
+            name,
+            pg,
+            admin_url,
+        })
+    }
+
+    pub fn db(&self) -> Db {
+        Db::new(DbSource::Url(self.url.clone()))
+    }
+
+    pub async fn count(&self, sql: &str) -> Result<i64> {
+        Ok(self.pg.query_one(sql, &[]).await?.get(0))
+    }
+
+    pub async fn finish(self) -> Result {
+        drop(self.pg);
+        connect(&self.admin_url)
+            .await?
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+/// One test's world: its own database, bucket and queues.
+pub struct Bench {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub settings: Settings,
+    pub queues: Queues,
+    pub test_db: TestDb,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = TestDb;
+    fn deref(&self) -> &TestDb {
+        &self.test_db
+    }
+}
+
 impl Bench {
     /// A fresh world; `visibility_timeout` is short in tests that wait for redelivery.
     pub async fn new(visibility_timeout: u32) -> Result<Self> {
@@ -70,13 +121,7 @@ impl Bench {
                 || std::env::var_os("BRONZE_USE_AWS").is_some(),
             "no S3/SQS endpoint: run the suite with `bash infra/dev/test.sh` (it starts moto)"
         );
-        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| LOCAL_URL.to_owned());
-        let db_name = unique("bronze_test_");
-        connect(&admin_url)
-            .await?
-            .batch_execute(&format!("CREATE DATABASE {db_name}"))
-            .await?;
-        let db_url = with_dbname(&admin_url, &db_name);
+        let test_db = TestDb::new().await?;
         let config = bronze::aws::sdk_config().await;
         let (s3, sqs) = (bronze::aws::s3(&config), bronze::aws::sqs(&config));
         let name = unique("bronze-test-");
@@ -87,21 +132,13 @@ impl Bench {
             max_receive_count: 5,
         };
         let queues = runner::provision(&s3, &sqs, &settings).await?;
-        let pg = connect(&db_url).await?;
         Ok(Self {
             s3,
             sqs,
             settings,
             queues,
-            db_url,
-            db_name,
-            pg,
-            admin_url,
+            test_db,
         })
-    }
-
-    pub fn db(&self) -> Db {
-        Db::new(DbSource::Url(self.db_url.clone()))
     }
 
     pub fn dispatcher(&self) -> Dispatcher {
@@ -177,21 +214,8 @@ impl Bench {
         }]})
     }
 
-    pub async fn count(&self, sql: &str) -> Result<i64> {
-        Ok(self.pg.query_one(sql, &[]).await?.get(0))
-    }
-
-    /// Drops the test's database; call at the end of a passing test.
     pub async fn finish(self) -> Result {
-        drop(self.pg);
-        connect(&self.admin_url)
-            .await?
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.db_name
-            ))
-            .await?;
-        Ok(())
+        self.test_db.finish().await
     }
 }
 

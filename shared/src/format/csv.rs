@@ -18,6 +18,7 @@ pub struct CsvRecords {
     fields: Vec<u8>,
     ends: Vec<usize>,
     len: usize,
+    delimiter: u8,
     /// The line the input is positioned on, 1-based.
     line: u64,
     /// Each column's `"name":` prefix, escaped once for the whole file.
@@ -42,6 +43,7 @@ impl CsvRecords {
             fields: vec![0; 4096],
             ends: vec![0; 64],
             len: 0,
+            delimiter,
             line: 1,
             keys: Vec::new(),
             names: Vec::new(),
@@ -123,14 +125,12 @@ impl CsvRecords {
             return Ok(None);
         };
         if self.len != self.keys.len() {
-            return Err(ReadError::Malformed {
-                line,
-                reason: format!(
-                    "expected {} fields as in the header, found {}",
-                    self.keys.len(),
-                    self.len
-                ),
-            });
+            let reason = format!(
+                "expected {} fields as in the header, found {}",
+                self.keys.len(),
+                self.len
+            );
+            return Err(self.reject(line, reason));
         }
         out.push(b'{');
         for (n, &i) in self.order.iter().enumerate() {
@@ -138,13 +138,37 @@ impl CsvRecords {
                 out.push(b',');
             }
             out.extend_from_slice(&self.keys[i]);
-            write_str(out, self.field(i)).map_err(|e| ReadError::Malformed {
-                line,
-                reason: format!("column {:?}: {e}", self.names[i]),
-            })?;
+            if let Err(e) = write_str(out, self.field(i)) {
+                let reason = format!("column {:?}: {e}", self.names[i]);
+                return Err(self.reject(line, reason));
+            }
         }
         out.push(b'}');
         Ok(Some(line))
+    }
+}
+
+impl CsvRecords {
+    /// A record-level error, with the fields as read joined by the delimiter.
+    fn reject(&self, line: u64, reason: String) -> ReadError {
+        let mut raw = Vec::with_capacity(
+            self.ends
+                .get(self.len.saturating_sub(1))
+                .copied()
+                .unwrap_or(0)
+                + self.len,
+        );
+        for i in 0..self.len {
+            if i > 0 {
+                raw.push(self.delimiter);
+            }
+            raw.extend_from_slice(self.field(i));
+        }
+        ReadError::Record {
+            line,
+            reason,
+            raw: super::raw_text(&raw),
+        }
     }
 }
 

@@ -29,7 +29,15 @@ impl Format {
 /// Why a file, or a record in it, could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    /// The file is bad at this line: permanent, retrying cannot help.
+    /// This record is bad; the reader has moved past it and can go on.
+    #[error("line {line}: {reason}")]
+    Record {
+        line: u64,
+        reason: String,
+        /// The record's text as far as it could be read, for `bronze.rejects`.
+        raw: String,
+    },
+    /// The file cannot be read past this line: permanent, retrying cannot help.
     #[error("line {line}: {reason}")]
     Malformed { line: u64, reason: String },
     /// The file's name or content names no format bronze reads.
@@ -53,6 +61,11 @@ impl ReadError {
             _ => err.to_string(),
         };
         ReadError::Malformed { line, reason }
+    }
+
+    /// Whether reading can go on past this error.
+    pub fn is_record(&self) -> bool {
+        matches!(self, ReadError::Record { .. })
     }
 
     /// Whether a retry could succeed.
@@ -89,6 +102,15 @@ pub enum Records {
 pub struct Detected {
     pub format: Format,
     pub gzip: bool,
+}
+
+/// The raw text kept with a rejected record is cut to this many bytes.
+pub const MAX_RAW: usize = 4096;
+
+/// The text of a bad record as far as it can be shown, cut to [`MAX_RAW`].
+pub fn raw_text(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(MAX_RAW)];
+    String::from_utf8_lossy(cut).into_owned()
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -158,7 +180,8 @@ fn sniff(head: &[u8]) -> Format {
 
 impl Records {
     /// Reads the next record as canonical JSON into `out` (cleared first) and returns
-    /// its line number, or `None` at the end of the file.
+    /// its line number, or `None` at the end of the file. After a
+    /// [`ReadError::Record`] the next call reads the following record.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
         out.clear();
         match self {

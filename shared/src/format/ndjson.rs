@@ -41,17 +41,16 @@ impl NdjsonRecords {
                 continue;
             }
             let line = self.line_no;
+            let bad = |reason: String| ReadError::Record {
+                line,
+                reason,
+                raw: super::raw_text(text.trim_ascii_end()),
+            };
             self.canon
                 .canonicalize(text, out)
-                .map_err(|e| ReadError::Malformed {
-                    line,
-                    reason: format!("column {}: {}", e.offset + 1, e.reason),
-                })?;
+                .map_err(|e| bad(format!("column {}: {}", e.offset + 1, e.reason)))?;
             if out.first() != Some(&b'{') {
-                return Err(ReadError::Malformed {
-                    line,
-                    reason: "expected a JSON object".into(),
-                });
+                return Err(bad("expected a JSON object".into()));
             }
             return Ok(Some(line));
         }

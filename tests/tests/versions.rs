@@ -1,0 +1,301 @@
+//! Change detection and history against PostgreSQL: every version rule of a dataset.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bronze::keys::Destination;
+use bronze::pipeline::{self, Loaded};
+use bronze::store::{self, DatasetSettings, Lineage, LoadCounts};
+use bronze_tests::{connect, Result, TestDb};
+
+fn at(seconds: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
+}
+
+/// Loads `csv` as the file `name`, last modified at `ts`, through the real pipeline.
+async fn load(db: &TestDb, dataset: &str, name: &str, ts: u64, csv: &str) -> Result<Loaded> {
+    let dest = Destination::new("acme", dataset)?;
+    let lineage = Lineage {
+        bucket: Some("bucket".into()),
+        key: format!("acme/{dataset}/{name}"),
+        version_id: None,
+        etag: None,
+        source_ts: at(ts),
+    };
+    let mut client = connect(&db.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
+    let tx = client.transaction().await?;
+    let source = Box::new(std::io::Cursor::new(csv.as_bytes().to_vec()));
+    let loaded = pipeline::load(&tx, source, &dest, &lineage, None).await?;
+    tx.commit().await?;
+    Ok(loaded)
+}
+
+async fn configure(db: &TestDb, dataset: &str, key: &[&str], snapshot: bool) -> Result {
+    let mut client = connect(&db.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
+    let dest = Destination::new("acme", dataset)?;
+    let settings = DatasetSettings {
+        key_columns: key.iter().map(|k| k.to_string()).collect(),
+        snapshot,
+    };
+    store::set_dataset(&mut client, &dest, &settings).await?;
+    Ok(())
+}
+
+fn counts(inserted: i64, updated: i64, unchanged: i64, deleted: i64) -> (i64, i64, i64, i64) {
+    (inserted, updated, unchanged, deleted)
+}
+
+fn of(c: &LoadCounts) -> (i64, i64, i64, i64) {
+    (c.inserted, c.updated, c.unchanged, c.deleted)
+}
+
+/// (record_key, version, change_type, is_current, payload's `v`) for every row.
+async fn history(
+    db: &TestDb,
+    dataset: &str,
+) -> Result<Vec<(String, i32, String, bool, Option<String>)>> {
+    let rows = db
+        .pg
+        .query(
+            &format!(
+                "SELECT record_key, version, change_type, is_current, payload->>'v'
+                 FROM tenant_acme.{dataset} ORDER BY record_key, version"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
+}
+
+fn row(
+    key: &str,
+    version: i32,
+    change: &str,
+    current: bool,
+    v: Option<&str>,
+) -> (String, i32, String, bool, Option<String>) {
+    (
+        key.into(),
+        version,
+        change.into(),
+        current,
+        v.map(str::to_owned),
+    )
+}
+
+#[tokio::test]
+async fn insert_unchanged_and_update_by_business_key() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "orders", &["id"], false).await?;
+    let first = load(&db, "orders", "1.csv", 1, "id,v\n1,a\n2,b\n").await?;
+    assert_eq!(of(&first.counts), counts(2, 0, 0, 0));
+    let same = load(&db, "orders", "2.csv", 2, "id,v\n2,b\n1,a\n").await?;
+    assert_eq!(of(&same.counts), counts(0, 0, 2, 0));
+    let changed = load(&db, "orders", "3.csv", 3, "id,v\n1,A\n2,b\n3,c\n").await?;
+    assert_eq!(of(&changed.counts), counts(1, 1, 1, 0));
+    assert_eq!(
+        history(&db, "orders").await?,
+        vec![
+            row(r#"["1"]"#, 1, "insert", false, Some("a")),
+            row(r#"["1"]"#, 2, "update", true, Some("A")),
+            row(r#"["2"]"#, 1, "insert", true, Some("b")),
+            row(r#"["3"]"#, 1, "insert", true, Some("c")),
+        ]
+    );
+    let closed: Option<SystemTime> = db
+        .pg
+        .query_one(
+            r#"SELECT valid_to FROM tenant_acme.orders WHERE record_key = '["1"]' AND version = 1"#,
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(
+        closed,
+        Some(at(3)),
+        "the old version ends when the new one begins"
+    );
+    db.finish().await
+}
+
+#[tokio::test]
+async fn a_key_repeated_in_one_file_gives_versions_in_line_order() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "events", &["id"], false).await?;
+    let loaded = load(&db, "events", "1.csv", 1, "id,v\n1,a\n2,x\n1,b\n1,b\n1,c\n").await?;
+    assert_eq!(of(&loaded.counts), counts(2, 2, 1, 0));
+    assert_eq!(
+        history(&db, "events").await?,
+        vec![
+            row(r#"["1"]"#, 1, "insert", false, Some("a")),
+            row(r#"["1"]"#, 2, "update", false, Some("b")),
+            row(r#"["1"]"#, 3, "update", true, Some("c")),
+            row(r#"["2"]"#, 1, "insert", true, Some("x")),
+        ]
+    );
+    let lines: Vec<i64> = db
+        .pg
+        .query(r#"SELECT source_line FROM tenant_acme.events WHERE record_key = '["1"]' ORDER BY version"#, &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(lines, vec![2, 4, 6]);
+    db.finish().await
+}
+
+#[tokio::test]
+async fn snapshot_files_delete_the_keys_they_lack() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "stock", &["sku"], true).await?;
+    load(&db, "stock", "1.csv", 1, "sku,v\na,1\nb,2\n").await?;
+    let second = load(&db, "stock", "2.csv", 2, "sku,v\na,1\n").await?;
+    assert_eq!(of(&second.counts), counts(0, 0, 1, 1));
+    let third = load(&db, "stock", "3.csv", 3, "sku,v\na,1\nb,3\n").await?;
+    assert_eq!(
+        of(&third.counts),
+        counts(1, 0, 1, 0),
+        "a key back after a delete is an insert"
+    );
+    assert_eq!(
+        history(&db, "stock").await?,
+        vec![
+            row(r#"["a"]"#, 1, "insert", true, Some("1")),
+            row(r#"["b"]"#, 1, "insert", false, Some("2")),
+            row(r#"["b"]"#, 2, "delete", false, None),
+            row(r#"["b"]"#, 3, "insert", true, Some("3")),
+        ]
+    );
+    // A snapshot with an unreadable record is not complete: it deletes nothing.
+    let partial = load(&db, "stock", "4.csv", 4, "sku,v\na,1\nb\n").await?;
+    assert_eq!((partial.counts.rejected, partial.counts.deleted), (1, 0));
+    db.finish().await
+}
+
+#[tokio::test]
+async fn records_without_their_key_are_rejected_and_the_rest_load() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "orders", &["id"], false).await?;
+    let loaded = load(&db, "orders", "1.csv", 1, "id,v\n1,a\n,b\n2,c,extra\n3,d\n").await?;
+    assert_eq!((loaded.counts.inserted, loaded.counts.rejected), (2, 2));
+    let rejects: Vec<(i64, String)> = db
+        .pg
+        .query("SELECT line, reason FROM bronze.rejects ORDER BY line", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        rejects,
+        vec![
+            (3, "key column \"id\" is empty".into()),
+            (4, "expected 2 fields as in the header, found 3".into())
+        ]
+    );
+    db.finish().await
+}
+
+#[tokio::test]
+async fn files_arriving_out_of_order_give_the_same_current_state() -> Result {
+    let db = TestDb::new().await?;
+    let older = "id,v\n1,a\n2,b\n3,c\n";
+    let newer = "id,v\n1,a\n2,B\n4,d\n";
+    configure(&db, "in_order", &["id"], false).await?;
+    configure(&db, "reversed", &["id"], false).await?;
+    load(&db, "in_order", "old.csv", 10, older).await?;
+    load(&db, "in_order", "new.csv", 20, newer).await?;
+    load(&db, "reversed", "new.csv", 20, newer).await?;
+    let late = load(&db, "reversed", "old.csv", 10, older).await?;
+    assert_eq!(
+        of(&late.counts),
+        counts(2, 0, 1, 0),
+        "1 equals what came after it; 2 and 3 are new history before it"
+    );
+
+    let current = |dataset: &'static str| {
+        let pg = &db.pg;
+        async move {
+            let sql = format!(
+                "SELECT record_key, payload::text FROM tenant_acme.{dataset}
+                 WHERE is_current ORDER BY record_key"
+            );
+            let rows = pg.query(&sql, &[]).await?;
+            Ok::<_, tokio_postgres::Error>(
+                rows.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let in_order = current("in_order").await?;
+    assert_eq!(in_order, current("reversed").await?);
+    assert_eq!(in_order.len(), 4);
+    let chain: Vec<(bool, Option<SystemTime>, String)> = db
+        .pg
+        .query(
+            r#"SELECT is_current, valid_to, change_type FROM tenant_acme.reversed
+               WHERE record_key = '["2"]' ORDER BY valid_from"#,
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        chain,
+        vec![
+            (false, Some(at(20)), "insert".into()),
+            (true, None, "update".into())
+        ],
+        "the late version slots in before, and the newer one becomes its update"
+    );
+    db.finish().await
+}
+
+#[tokio::test]
+async fn concurrent_loads_of_one_dataset_keep_the_version_chain() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "shared", &["id"], false).await?;
+    let file = |variant: &str| {
+        let mut csv = String::from("id,v\n");
+        for id in 0..2000 {
+            csv.push_str(&format!("{id},{variant}{}\n", id % 7));
+        }
+        csv
+    };
+    let (a, b) = (file("a"), file("b"));
+    let (ra, rb) = tokio::join!(
+        load(&db, "shared", "a.csv", 5, &a),
+        load(&db, "shared", "b.csv", 6, &b)
+    );
+    let (ra, rb) = (ra?, rb?);
+    let stored = |c: &LoadCounts| c.inserted + c.updated;
+    assert_eq!(stored(&ra.counts) + stored(&rb.counts), 4000);
+    let broken = db
+        .count(
+            "SELECT count(*) FROM (
+                 SELECT record_key, count(*) FILTER (WHERE is_current) AS current,
+                        max(version) AS top, count(*) AS n
+                 FROM tenant_acme.shared GROUP BY record_key) k
+             WHERE current <> 1 OR top <> n OR n <> 2",
+        )
+        .await?;
+    assert_eq!(
+        broken, 0,
+        "every key: two versions, numbered 1 and 2, one current"
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM tenant_acme.shared
+             WHERE is_current AND (payload->>'v' LIKE 'a%' OR change_type <> 'update')"
+        )
+        .await?,
+        0,
+        "b.csv is newer in source order, so its values are current"
+    );
+    db.finish().await
+}
