@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use std::path::PathBuf;
 use tokio::sync::{Mutex, MutexGuard};
+
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
 use tracing::{info, warn};
 
@@ -32,6 +35,8 @@ pub enum DbError {
     Secret { arn: String, reason: String },
     #[error("database: {0}")]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("database: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 #[derive(Deserialize)]
@@ -105,14 +110,28 @@ impl Db {
         Ok(config)
     }
 
+    /// Connects with TLS when `sslmode=require` or a root certificate asks for it.
     async fn connect(&self) -> Result<Client, DbError> {
-        let (client, connection) = self.config().await?.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                warn!(error = %e, "Database connection closed.");
-            }
-        });
+        let mut config = self.config().await?;
+        let root_cert = std::env::var_os("DATABASE_SSL_ROOT_CERT").map(PathBuf::from);
+        if root_cert.is_some() {
+            config.ssl_mode(SslMode::Require);
+        }
+        if config.get_ssl_mode() != SslMode::Require {
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(watch(connection));
+            return Ok(client);
+        }
+        let tls = crate::tls::connector(root_cert.as_deref())?;
+        let (client, connection) = config.connect(tls).await?;
+        tokio::spawn(watch(connection));
         Ok(client)
+    }
+}
+
+async fn watch<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        warn!(error = %e, "Database connection closed.");
     }
 }
 
@@ -141,6 +160,13 @@ async fn secret_config(
         .host(&value.host)
         .port(value.port.unwrap_or(5432))
         .dbname(value.dbname.as_deref().unwrap_or("postgres"));
+    // A secret points at a server across the network: encrypt unless told otherwise.
+    let sslmode = std::env::var("DATABASE_SSLMODE").unwrap_or_else(|_| "require".into());
+    config.ssl_mode(match sslmode.as_str() {
+        "disable" => SslMode::Disable,
+        "prefer" => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
     Ok(config)
 }
 

@@ -21,3 +21,4 @@ pub mod pipeline;
 pub mod runner;
 pub mod store;
 pub mod task;
+pub mod tls;

