@@ -74,11 +74,17 @@ class Measured:
 
 def spawn(cmd, env=None, stdout=None):
     """Starts a child with stdout/stderr in temp files (no pipe to deadlock on)."""
-    out = stdout or tempfile.TemporaryFile()
+    out = tempfile.TemporaryFile() if stdout is None else None
     err = tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, stdout=stdout or out, stderr=err,
+                            stdin=subprocess.DEVNULL)
     return proc, t0, out, err
+
+
+def exited(proc):
+    """Whether the child has exited, without reaping it (wait4 still needs it)."""
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 def reap(proc, t0, out, err, timeout, what):
@@ -102,7 +108,7 @@ def reap(proc, t0, out, err, timeout, what):
     code = os.waitstatus_to_exitcode(box["status"])
     proc.returncode = code  # reaped by wait4: keep Popen from waiting again
     text = ""
-    if out is not None and hasattr(out, "seek"):
+    if out is not None:
         out.seek(0)
         text = out.read().decode(errors="replace")
     err.seek(0)
@@ -312,7 +318,6 @@ class Result:
 def bronze_env(url):
     env = dict(os.environ)
     env["DATABASE_URL"] = url
-    env.setdefault("RUST_LOG", "warn")
     return env
 
 
@@ -464,10 +469,12 @@ def case5(url, env, key):
                     break
                 if status in ("rejected", "skipped", "failed"):
                     break
-                if proc.poll() is not None:
+                if exited(proc):
                     break
                 time.sleep(0.05)
         finally:
+            if loaded_at is None and not exited(proc):
+                proc.kill()
             m = reap(proc, t_spawn, out, err, max(TIMEOUT, 60), f"case 5 run {n} runner")
         if loaded_at is None:
             raise BenchError(f"case 5 run {n}: object status {status!r}, runner exit "

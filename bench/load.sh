@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Load benchmark: prepares the data (cached in .dev/bench), builds the release binary,
+# runs bench/load.py and prints a markdown table (also written to .dev/bench/results.md).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. infra/dev/lib.sh
+ensure_venv
+ensure_postgres
+ensure_aws
+ensure_rust
+say "building target/release/bronze"
+cargo build --release -q -p bronze-cli
+say "running bench/load.py (median of ${BENCH_RUNS:-3} runs per case)"
+exec "$VENV/bin/python" bench/load.py "$@"
