@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bronze::db::Db;
 use bronze::dispatch::Dispatcher;
-use bronze::format::{self, ReadError, SourceRead};
+use bronze::format::{self, Format, ReadError, SourceRead};
 use bronze::keys::Destination;
 use bronze::load::Loader;
 use bronze::pipeline::{self, LoadError};
@@ -30,7 +30,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print a file's records as NDJSON, one canonical JSON object per line.
-    Parse { file: PathBuf },
+    Parse {
+        file: PathBuf,
+        /// Read as this format (csv, tsv, ndjson, json) whatever the name says.
+        #[arg(long, value_parser = parse_format)]
+        format: Option<Format>,
+    },
     /// Load a local file into DATABASE_URL through the same pipeline, without AWS.
     Ingest {
         file: PathBuf,
@@ -68,6 +73,9 @@ enum DatasetsCommand {
         /// Keys absent from a new file get a `delete` version.
         #[arg(long)]
         snapshot: bool,
+        /// Read every file of the dataset as this format (csv, tsv, ndjson, json).
+        #[arg(long, value_parser = parse_format)]
+        format: Option<Format>,
     },
     /// Show a dataset's settings.
     Show { tenant: String, dataset: String },
@@ -99,7 +107,7 @@ async fn main() -> ExitCode {
     logging::init_cli();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Parse { file } => parse(&file),
+        Command::Parse { file, format } => parse(&file, format),
         Command::Ingest {
             file,
             tenant,
@@ -143,9 +151,14 @@ fn open(file: &Path) -> Result<Box<dyn io::Read + Send>, String> {
 
 /// Prints every good record; bad records are reported on stderr as `FILE:LINE: reason`
 /// and make the exit status 1, without hiding the records after them.
-fn parse(file: &Path) -> Result<(), String> {
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::parse(name).ok_or_else(|| format!("unknown format {name:?}: csv, tsv, ndjson or json"))
+}
+
+fn parse(file: &Path, pinned: Option<Format>) -> Result<(), String> {
     let name = file.to_string_lossy();
-    let (mut records, _) = format::open(open(file)?, &name).map_err(|e| read_error(file, e))?;
+    let (mut records, _) =
+        format::open(open(file)?, &name, pinned).map_err(|e| read_error(file, e))?;
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut json = Vec::with_capacity(4096);
     let write_failed = |e: io::Error| format!("writing stdout: {e}");
@@ -238,12 +251,14 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             dataset,
             key,
             snapshot,
+            format,
         } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
             let key_columns: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
             let settings = DatasetSettings {
                 key_columns,
                 snapshot,
+                format,
             };
             store::set_dataset(&mut client, &dest, &settings)
                 .await
@@ -267,6 +282,7 @@ fn print_settings(dest: &Destination, settings: &DatasetSettings) {
         serde_json::json!({
             "tenant": dest.tenant.as_str(), "dataset": dest.dataset.as_str(),
             "key": settings.key_columns, "snapshot": settings.snapshot,
+            "format": settings.format.map(Format::name),
         })
     );
 }

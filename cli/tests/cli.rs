@@ -71,9 +71,9 @@ fn malformed_input_exits_1_with_file_line_and_reason() {
         ),
         (
             "latin1.csv",
-            b"name\ncaf\xe9\ntea\n",
-            ":2: column \"name\": invalid UTF-8 at byte 3 of the value",
-            1,
+            b"name\ncaf\xc3\xa9\ncaf\xe9\ntea\n",
+            ":3: column \"name\": invalid UTF-8 at byte 3 of the value",
+            2,
         ),
         (
             "array.ndjson",
@@ -162,4 +162,49 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
     drop(db);
     admin_client.batch_execute(&drop_db).await?;
     Ok(())
+}
+
+#[test]
+fn parse_reads_every_format_dialect_and_encoding() {
+    let mut utf16 = vec![0xff, 0xfe];
+    for unit in "a\tb\r\n1\tcafé\r\n".encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("semicolon.csv", b"a;b\n1,5;x\n".to_vec(), "{\"a\":\"1,5\",\"b\":\"x\"}\n"),
+        (
+            "headerless.csv",
+            b"1,Ada\n2,Grace\n".to_vec(),
+            "{\"column_1\":\"1\",\"column_2\":\"Ada\"}\n{\"column_1\":\"2\",\"column_2\":\"Grace\"}\n",
+        ),
+        ("latin1.csv", b"name\ncaf\xe9 \x80\n".to_vec(), "{\"name\":\"café €\"}\n"),
+        ("utf16.tsv", utf16, "{\"a\":\"1\",\"b\":\"café\"}\n"),
+        ("pipes.txt", b"a|b\n1|2\n".to_vec(), "{\"a\":\"1\",\"b\":\"2\"}\n"),
+        ("doc.json", b"[\n {\"b\": 1},\n {\"a\": [2]}\n]\n".to_vec(), "{\"b\":1}\n{\"a\":[2]}\n"),
+        ("one.json", b"{\n  \"a\": {\"z\": 1, \"y\": 2}\n}\n".to_vec(), "{\"a\":{\"y\":2,\"z\":1}}\n"),
+        ("lines", b"{\"a\":1}\n{\"a\":2}\n".to_vec(), "{\"a\":1}\n{\"a\":2}\n"),
+    ];
+    for (name, content, expected) in cases {
+        let path = file(name, &content);
+        let out = bronze(&["parse", path.to_str().unwrap()], &[]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), expected, "{name}");
+    }
+    let not_json = file("broken.json", b"id,name\n1,Ada\n");
+    let out = bronze(&["parse", not_json.to_str().unwrap()], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a .json file is never read as CSV"
+    );
+    let expected = format!(
+        "{}:1: expected a JSON array or object, found 'i'",
+        not_json.display()
+    );
+    assert_eq!(text(&out.stderr).trim_end(), expected);
+    let pinned = bronze(
+        &["parse", not_json.to_str().unwrap(), "--format", "csv"],
+        &[],
+    );
+    assert_eq!(text(&pinned.stdout), "{\"id\":\"1\",\"name\":\"Ada\"}\n");
 }

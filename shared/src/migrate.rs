@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "datasets_and_versions",
         include_str!("../../infra/migrations/0002_datasets_and_versions.sql"),
     ),
+    (
+        3,
+        "formats",
+        include_str!("../../infra/migrations/0003_formats.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Transaction;
 
 use crate::copy::CopyEncoder;
-use crate::format::{self, Detected, ReadError};
+use crate::format::{self, Detected, Format, ReadError};
 use crate::hash::record_hash;
 use crate::identity::KeySpec;
 use crate::keys::Destination;
@@ -105,7 +105,7 @@ pub async fn load(
         bytes: Arc::clone(&bytes),
     });
     let keys = KeySpec::new(&settings.key_columns);
-    let staged = stage(tx, counted, lineage.key.clone(), keys).await?;
+    let staged = stage(tx, counted, lineage.key.clone(), settings.format, keys).await?;
 
     let merge = Merge {
         tx,
@@ -133,9 +133,8 @@ pub async fn load(
         bytes: i64::try_from(bytes.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
     };
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let compression = staged.detected.gzip.then_some("gzip");
-    let format = Some(staged.detected.format.name());
-    store::finish_load(tx, load_id, format, compression, &counts, duration_ms, None).await?;
+    let detected = Some(&staged.detected);
+    store::finish_load(tx, load_id, detected, &counts, duration_ms, None).await?;
     Ok(Loaded {
         load_id,
         detected: staged.detected,
@@ -156,10 +155,11 @@ async fn stage(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
     name: String,
+    pinned: Option<Format>,
     keys: KeySpec,
 ) -> Result<Staged, LoadError> {
     let (chunks, mut received) = mpsc::channel::<Bytes>(4);
-    let parser = tokio::task::spawn_blocking(move || encode(source, &name, &keys, &chunks));
+    let parser = tokio::task::spawn_blocking(move || encode(source, &name, pinned, &keys, &chunks));
     let sink = tx
         .copy_in(
             "COPY pg_temp.bronze_staging (record_key, record_hash, payload, source_line, reject, raw)
@@ -206,10 +206,11 @@ const MAX_REJECTS: i64 = 1000;
 fn encode(
     source: Box<dyn Read + Send>,
     name: &str,
+    pinned: Option<Format>,
     keys: &KeySpec,
     chunks: &mpsc::Sender<Bytes>,
 ) -> Result<Staged, Encode> {
-    let (mut records, detected) = format::open(source, name).map_err(Encode::Read)?;
+    let (mut records, detected) = format::open(source, name, pinned).map_err(Encode::Read)?;
     let mut encoder = CopyEncoder::default();
     let mut json = Vec::with_capacity(4096);
     let mut key = Vec::with_capacity(128);
@@ -495,7 +496,6 @@ pub async fn record_rejection(
     store::finish_load(
         &tx,
         load_id,
-        None,
         None,
         &LoadCounts::default(),
         0,

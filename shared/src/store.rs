@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use tokio_postgres::{GenericClient, Transaction};
 
+use crate::format::{Detected, Format};
 use crate::keys::{quote_ident, Destination};
 
 /// Ledger status of an object.
@@ -251,6 +252,8 @@ pub struct DatasetSettings {
     pub key_columns: Vec<String>,
     /// Each file is the complete dataset: keys absent from it get a `delete` version.
     pub snapshot: bool,
+    /// The format of the dataset's files, whatever their names say.
+    pub format: Option<Format>,
 }
 
 pub async fn dataset_settings(
@@ -259,7 +262,8 @@ pub async fn dataset_settings(
 ) -> Result<DatasetSettings, tokio_postgres::Error> {
     let row = db
         .query_opt(
-            "SELECT key_columns, snapshot FROM bronze.datasets WHERE tenant = $1 AND dataset = $2",
+            "SELECT key_columns, snapshot, format FROM bronze.datasets
+             WHERE tenant = $1 AND dataset = $2",
             &[&dest.tenant.as_str(), &dest.dataset.as_str()],
         )
         .await?;
@@ -267,6 +271,7 @@ pub async fn dataset_settings(
         row.map_or_else(DatasetSettings::default, |row| DatasetSettings {
             key_columns: row.get(0),
             snapshot: row.get(1),
+            format: row.get::<_, Option<&str>>(2).and_then(Format::parse),
         }),
     )
 }
@@ -318,15 +323,17 @@ pub async fn set_dataset(
         }
     }
     tx.execute(
-        "INSERT INTO bronze.datasets (tenant, dataset, key_columns, snapshot)
-         VALUES ($1, $2, $3, $4)
+        "INSERT INTO bronze.datasets (tenant, dataset, key_columns, snapshot, format)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant, dataset) DO UPDATE
-         SET key_columns = excluded.key_columns, snapshot = excluded.snapshot, updated_at = now()",
+         SET key_columns = excluded.key_columns, snapshot = excluded.snapshot,
+             format = excluded.format, updated_at = now()",
         &[
             &dest.tenant.as_str(),
             &dest.dataset.as_str(),
             &settings.key_columns,
             &settings.snapshot,
+            &settings.format.map(Format::name),
         ],
     )
     .await?;
@@ -378,17 +385,23 @@ pub struct LoadCounts {
 pub async fn finish_load(
     db: &impl GenericClient,
     load_id: i64,
-    format: Option<&str>,
-    compression: Option<&str>,
+    detected: Option<&Detected>,
     counts: &LoadCounts,
     duration_ms: i64,
     error: Option<&str>,
 ) -> Result<(), tokio_postgres::Error> {
+    let format = detected.map(|d| d.format.name());
+    let compression = detected.and_then(|d| d.gzip.then_some("gzip"));
+    let encoding = detected.map(|d| d.encoding.name());
+    let dialect = detected.and_then(|d| d.dialect);
+    let delimiter = dialect.map(|d| char::from(d.delimiter).to_string());
+    let header = dialect.map(|d| d.header);
     db.execute(
         "UPDATE bronze.loads
          SET format = $2, compression = $3, records_in = $4, inserted = $5, updated = $6,
              unchanged = $7, rejected = $8, bytes = $9, duration_ms = $10, error = $11,
-             deleted = $12, finished_at = clock_timestamp()
+             deleted = $12, encoding = $13, delimiter = $14, header = $15,
+             finished_at = clock_timestamp()
          WHERE id = $1",
         &[
             &load_id,
@@ -403,6 +416,9 @@ pub async fn finish_load(
             &duration_ms,
             &error,
             &counts.deleted,
+            &encoding,
+            &delimiter,
+            &header,
         ],
     )
     .await?;

@@ -37,6 +37,7 @@ async fn configure(db: &TestDb, dataset: &str, key: &[&str], snapshot: bool) -> 
     let settings = DatasetSettings {
         key_columns: key.iter().map(|k| k.to_string()).collect(),
         snapshot,
+        format: None,
     };
     store::set_dataset(&mut client, &dest, &settings).await?;
     Ok(())

@@ -26,10 +26,18 @@ pub struct CsvRecords {
     names: Vec<String>,
     /// Column indices in the canonical (sorted by name) order.
     order: Vec<usize>,
+    /// A headerless file's first record, read to count its columns: its line.
+    unread: Option<u64>,
 }
 
 impl CsvRecords {
-    pub fn new(mut input: Box<dyn BufRead + Send>, delimiter: u8) -> Result<Self, ReadError> {
+    /// Reads the header row, or with `header` false names the columns `column_1`…
+    /// after the first record, which is then the first one returned.
+    pub fn new(
+        mut input: Box<dyn BufRead + Send>,
+        delimiter: u8,
+        header: bool,
+    ) -> Result<Self, ReadError> {
         let bom = input
             .fill_buf()
             .map_err(|e| ReadError::from_io(e, 1))?
@@ -48,9 +56,15 @@ impl CsvRecords {
             keys: Vec::new(),
             names: Vec::new(),
             order: Vec::new(),
+            unread: None,
         };
-        if reader.read_record()?.is_some() {
-            reader.names = column_names(&reader)?;
+        if let Some(line) = reader.read_record()? {
+            if header {
+                reader.names = column_names(&reader)?;
+            } else {
+                reader.names = (1..=reader.len).map(|i| format!("column_{i}")).collect();
+                reader.unread = Some(line);
+            }
         }
         for name in &reader.names {
             let mut key = Vec::with_capacity(name.len() + 3);
@@ -121,7 +135,11 @@ impl CsvRecords {
     }
 
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
-        let Some(line) = self.read_record()? else {
+        let next = match self.unread.take() {
+            Some(line) => Some(line),
+            None => self.read_record()?,
+        };
+        let Some(line) = next else {
             return Ok(None);
         };
         if self.len != self.keys.len() {
@@ -218,7 +236,7 @@ mod tests {
 
     fn read_all(text: &[u8]) -> Result<Vec<(u64, String)>, ReadError> {
         let input: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
-        let mut records = CsvRecords::new(input, b',')?;
+        let mut records = CsvRecords::new(input, b',', true)?;
         let mut out = Vec::new();
         let mut all = Vec::new();
         while let Some(line) = {

@@ -2,11 +2,17 @@
 //! format, each producing canonical JSON per record into a reused buffer.
 
 pub mod csv;
+pub mod dialect;
+pub mod encoding;
+pub mod json;
 pub mod ndjson;
 
 use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
+
+pub use dialect::Dialect;
+pub use encoding::{Encoding, Transcode};
 
 /// A file format bronze reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,14 +20,27 @@ pub enum Format {
     Csv,
     Tsv,
     Ndjson,
+    Json,
 }
 
 impl Format {
+    /// The format a name (as in `bronze.datasets.format`) stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "csv" => Some(Format::Csv),
+            "tsv" => Some(Format::Tsv),
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Csv => "csv",
             Format::Tsv => "tsv",
             Format::Ndjson => "ndjson",
+            Format::Json => "json",
         }
     }
 }
@@ -95,6 +114,7 @@ impl<R: Read> Read for SourceRead<R> {
 pub enum Records {
     Csv(Box<csv::CsvRecords>),
     Ndjson(ndjson::NdjsonRecords),
+    Json(json::JsonRecords),
 }
 
 /// What was detected about a file.
@@ -102,7 +122,12 @@ pub enum Records {
 pub struct Detected {
     pub format: Format,
     pub gzip: bool,
+    pub encoding: Encoding,
+    /// For CSV and TSV: the delimiter and whether the first row was a header.
+    pub dialect: Option<Dialect>,
 }
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
 /// The raw text kept with a rejected record is cut to this many bytes.
 pub const MAX_RAW: usize = 4096;
@@ -113,36 +138,61 @@ pub fn raw_text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(cut).into_owned()
 }
 
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const BUFFER: usize = 64 * 1024;
 
 /// Opens `source`, named `name` (a key or a path), as records.
 ///
-/// gzip is recognised by its magic bytes, whatever the name says; the format comes
-/// from the extension (under any `.gz`), and from the content when there is none.
-pub fn open(source: Box<dyn Read + Send>, name: &str) -> Result<(Records, Detected), ReadError> {
-    let mut raw = BufReader::with_capacity(64 * 1024, source);
-    let gzip = raw
-        .fill_buf()
-        .map_err(|e| ReadError::from_io(e, 1))?
-        .starts_with(GZIP_MAGIC);
+/// gzip is recognised by its magic bytes, whatever the name says; then the encoding
+/// from the text (transcoded to UTF-8); the format from the extension (under any
+/// `.gz`) unless `pinned`, and from the content when neither says; for CSV, the
+/// dialect from the content.
+pub fn open(
+    source: Box<dyn Read + Send>,
+    name: &str,
+    pinned: Option<Format>,
+) -> Result<(Records, Detected), ReadError> {
+    let mut raw = BufReader::with_capacity(BUFFER, source);
+    let gzip = head(&mut raw)?.starts_with(GZIP_MAGIC);
     let mut text: Box<dyn BufRead + Send> = if gzip {
-        Box::new(BufReader::with_capacity(
-            64 * 1024,
-            MultiGzDecoder::new(raw),
-        ))
+        Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(raw)))
     } else {
         Box::new(raw)
     };
-    let format = match format_from_name(name)? {
+    let encoding = encoding::detect(head(&mut text)?);
+    if encoding != Encoding::Utf8 {
+        text = Box::new(BufReader::with_capacity(
+            BUFFER,
+            Transcode::new(text, encoding),
+        ));
+    }
+    let format = match pinned.map_or_else(|| format_from_name(name), |f| Ok(Some(f)))? {
         Some(format) => format,
-        None => sniff(text.fill_buf().map_err(|e| ReadError::from_io(e, 1))?),
+        None => sniff(head(&mut text)?),
     };
-    let records = match format {
-        Format::Csv => Records::Csv(Box::new(csv::CsvRecords::new(text, b',')?)),
-        Format::Tsv => Records::Csv(Box::new(csv::CsvRecords::new(text, b'\t')?)),
-        Format::Ndjson => Records::Ndjson(ndjson::NdjsonRecords::new(text)),
+    let dialect = match format {
+        Format::Csv => Some(dialect::sniff(head(&mut text)?, None)),
+        Format::Tsv => Some(dialect::sniff(head(&mut text)?, Some(b'\t'))),
+        Format::Ndjson | Format::Json => None,
     };
-    Ok((records, Detected { format, gzip }))
+    let records = match (format, dialect) {
+        (Format::Csv | Format::Tsv, Some(d)) => {
+            Records::Csv(Box::new(csv::CsvRecords::new(text, d.delimiter, d.header)?))
+        }
+        (Format::Json, _) => Records::Json(json::JsonRecords::new(text)),
+        _ => Records::Ndjson(ndjson::NdjsonRecords::new(text)),
+    };
+    let detected = Detected {
+        format,
+        gzip,
+        encoding,
+        dialect,
+    };
+    Ok((records, detected))
+}
+
+/// The buffered start of the stream, as much as one read gives, without consuming it.
+fn head<R: BufRead + ?Sized>(reader: &mut R) -> Result<&[u8], ReadError> {
+    reader.fill_buf().map_err(|e| ReadError::from_io(e, 1))
 }
 
 fn format_from_name(name: &str) -> Result<Option<Format>, ReadError> {
@@ -153,28 +203,32 @@ fn format_from_name(name: &str) -> Result<Option<Format>, ReadError> {
         "csv" => Some(Format::Csv),
         "tsv" | "tab" => Some(Format::Tsv),
         "ndjson" | "jsonl" => Some(Format::Ndjson),
-        "json" => {
-            return Err(ReadError::Unsupported(
-                "JSON documents (.json) are not read yet; use NDJSON (.ndjson, .jsonl)".into(),
-            ))
-        }
+        "json" => Some(Format::Json),
         _ => None,
     })
 }
 
-/// Decides the format of a file with no telling extension from its first bytes.
+/// Decides the format of a file with no telling extension from its first bytes: JSON
+/// if it opens like JSON (NDJSON when its first line is a whole object), else
+/// delimited text.
 fn sniff(head: &[u8]) -> Format {
-    let first = head.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') {
-        Format::Ndjson
-    } else if head
-        .split(|&b| b == b'\n')
-        .next()
-        .is_some_and(|l| l.contains(&b'\t'))
-    {
-        Format::Tsv
-    } else {
-        Format::Csv
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let text = &text[start..];
+    match text.first() {
+        Some(b'[') => Format::Json,
+        Some(b'{') => {
+            let first_line = text.split(|&b| b == b'\n').next().unwrap_or(text);
+            if first_line.trim_ascii_end().ends_with(b"}") {
+                Format::Ndjson
+            } else {
+                Format::Json
+            }
+        }
+        _ => Format::Csv,
     }
 }
 
@@ -187,6 +241,7 @@ impl Records {
         match self {
             Records::Csv(r) => r.next_into(out),
             Records::Ndjson(r) => r.next_into(out),
+            Records::Json(r) => r.next_into(out),
         }
     }
 }
@@ -201,9 +256,15 @@ mod tests {
         assert_eq!(format_from_name("x.tsv").unwrap(), Some(Format::Tsv));
         assert_eq!(format_from_name("x.jsonl").unwrap(), Some(Format::Ndjson));
         assert_eq!(format_from_name("dir.v2/data").unwrap(), None);
-        assert!(format_from_name("x.json").is_err());
-        assert_eq!(sniff(b"  {\"a\":1}\n"), Format::Ndjson);
-        assert_eq!(sniff(b"a\tb\n1\t2\n"), Format::Tsv);
+        assert_eq!(format_from_name("x.json.gz").unwrap(), Some(Format::Json));
+        assert_eq!(sniff(b"  {\"a\":1}\n{\"a\":2}\n"), Format::Ndjson);
+        assert_eq!(sniff(b"{\n  \"a\": 1\n}\n"), Format::Json);
+        assert_eq!(sniff(b"\n[{\"a\":1}]"), Format::Json);
+        assert_eq!(
+            sniff(b"a\tb\n1\t2\n"),
+            Format::Csv,
+            "the dialect sniffer finds the tab"
+        );
         assert_eq!(sniff(b"a,b\n"), Format::Csv);
     }
 

@@ -1,0 +1,311 @@
+//! JSON documents: a top-level array of objects, read one element at a time so memory
+//! holds one record, not the file; or a single object, which is one record.
+//!
+//! A document is one value: a syntax error anywhere makes the file unreadable, so it is
+//! reported as [`ReadError::Malformed`] with line and column. An element that is valid
+//! JSON but not an object is a bad record, and the rest of the array still loads.
+
+use std::io::BufRead;
+
+use super::{raw_text, ReadError};
+use crate::canonical::Canonicalizer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Start,
+    /// Inside the array; `first` until an element has been read.
+    Array {
+        first: bool,
+    },
+    Done,
+}
+
+pub struct JsonRecords {
+    input: Box<dyn BufRead + Send>,
+    element: Vec<u8>,
+    canon: Canonicalizer,
+    /// The line the input is positioned on, 1-based.
+    line: u64,
+    state: State,
+}
+
+impl JsonRecords {
+    pub fn new(input: Box<dyn BufRead + Send>) -> Self {
+        Self {
+            input,
+            element: Vec::with_capacity(4096),
+            canon: Canonicalizer::default(),
+            line: 1,
+            state: State::Start,
+        }
+    }
+
+    fn malformed(&self, reason: impl Into<String>) -> ReadError {
+        ReadError::Malformed {
+            line: self.line,
+            reason: reason.into(),
+        }
+    }
+
+    /// Skips whitespace (counting lines) and returns the next byte without consuming it.
+    fn peek(&mut self) -> Result<Option<u8>, ReadError> {
+        loop {
+            let buf = self
+                .input
+                .fill_buf()
+                .map_err(|e| ReadError::from_io(e, self.line))?;
+            let Some(at) = buf.iter().position(|b| !b.is_ascii_whitespace()) else {
+                if buf.is_empty() {
+                    return Ok(None);
+                }
+                let (n, newlines) = (buf.len(), count_newlines(buf));
+                self.line += newlines;
+                self.input.consume(n);
+                continue;
+            };
+            let (newlines, next) = (count_newlines(&buf[..at]), buf[at]);
+            self.line += newlines;
+            self.input.consume(at);
+            return Ok(Some(next));
+        }
+    }
+
+    /// Reads one JSON value's bytes into `element`, stopping at the `,` or `]` that
+    /// follows it at depth 0; brackets inside strings do not count.
+    fn read_value(&mut self) -> Result<(), ReadError> {
+        self.element.clear();
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        loop {
+            let buf = self
+                .input
+                .fill_buf()
+                .map_err(|e| ReadError::from_io(e, self.line))?;
+            if buf.is_empty() {
+                return Err(self.malformed("unexpected end of file inside the JSON document"));
+            }
+            let mut end = None;
+            for (i, &b) in buf.iter().enumerate() {
+                if in_string {
+                    match (escaped, b) {
+                        (true, _) => escaped = false,
+                        (false, b'\\') => escaped = true,
+                        (false, b'"') => {
+                            in_string = false;
+                            if depth == 0 {
+                                end = Some(i + 1);
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' if depth > 0 => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                    b',' | b']' | b'}' if depth == 0 => {
+                        end = Some(i);
+                        break;
+                    }
+                    b' ' | b'\t' | b'\r' | b'\n' if depth == 0 && !self.element.is_empty() => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let used = end.unwrap_or(buf.len());
+            self.element.extend_from_slice(&buf[..used]);
+            let newlines = count_newlines(&buf[..used]);
+            self.input.consume(used);
+            if end.is_some() {
+                // Lines inside the element are counted when it is parsed.
+                self.line += newlines;
+                return Ok(());
+            }
+            self.line += newlines;
+        }
+    }
+
+    /// Canonicalises the element that starts on `line`; a syntax error is the
+    /// document's, reported at its own line and column.
+    fn canonicalize(&mut self, line: u64, out: &mut Vec<u8>) -> Result<(), ReadError> {
+        let text = trim_end(&self.element);
+        if let Err(e) = self.canon.canonicalize(text, out) {
+            let before = &text[..e.offset.min(text.len())];
+            let line = line + count_newlines(before);
+            let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            return Err(ReadError::Malformed {
+                line,
+                reason: format!("column {column}: {}", e.reason),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
+        loop {
+            match self.state {
+                State::Done => return Ok(None),
+                State::Start => match self.peek()? {
+                    Some(b'[') => {
+                        self.input.consume(1);
+                        self.state = State::Array { first: true };
+                    }
+                    Some(b'{') => {
+                        let line = self.line;
+                        self.read_value()?;
+                        if self.peek()?.is_some() {
+                            return Err(self.malformed("data after the JSON object"));
+                        }
+                        self.state = State::Done;
+                        self.canonicalize(line, out)?;
+                        return Ok(Some(line));
+                    }
+                    Some(b) => {
+                        let found = if b.is_ascii_graphic() {
+                            format!("'{}'", b as char)
+                        } else {
+                            format!("byte 0x{b:02x}")
+                        };
+                        return Err(self
+                            .malformed(format!("expected a JSON array or object, found {found}")));
+                    }
+                    None => {
+                        self.state = State::Done;
+                        return Ok(None);
+                    }
+                },
+                State::Array { first } => {
+                    let next = self.peek()?;
+                    if next.is_none() {
+                        return Err(self.malformed("unexpected end of file inside the JSON array"));
+                    }
+                    if next == Some(b']') {
+                        self.input.consume(1);
+                        if self.peek()?.is_some() {
+                            return Err(self.malformed("data after the JSON array"));
+                        }
+                        self.state = State::Done;
+                        continue;
+                    }
+                    if !first {
+                        if next != Some(b',') {
+                            return Err(self.malformed("expected ',' or ']' in the JSON array"));
+                        }
+                        self.input.consume(1);
+                        self.peek()?;
+                    }
+                    let line = self.line;
+                    self.read_value()?;
+                    self.state = State::Array { first: false };
+                    self.canonicalize(line, out)?;
+                    if out.first() != Some(&b'{') {
+                        return Err(ReadError::Record {
+                            line,
+                            reason: "expected a JSON object".into(),
+                            raw: raw_text(trim_end(&self.element)),
+                        });
+                    }
+                    return Ok(Some(line));
+                }
+            }
+        }
+    }
+}
+
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &bytes[..end]
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &str, buffer: usize) -> Result<Vec<(u64, String)>, ReadError> {
+        let input = std::io::BufReader::with_capacity(
+            buffer,
+            std::io::Cursor::new(text.as_bytes().to_vec()),
+        );
+        let mut records = JsonRecords::new(Box::new(input));
+        let mut out = Vec::new();
+        let mut all = Vec::new();
+        loop {
+            out.clear();
+            match records.next_into(&mut out)? {
+                Some(line) => all.push((line, String::from_utf8(out.clone()).unwrap())),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    #[test]
+    fn arrays_are_read_element_by_element_at_any_buffer_size() {
+        let text = "[\n  {\"b\": \"],}\", \"a\": [1, {\"x\": null}]},\n  {\"a\": 2}\n]\n";
+        for buffer in [1, 2, 7, 4096] {
+            let records = read_all(text, buffer).unwrap();
+            assert_eq!(
+                records,
+                vec![
+                    (2, r#"{"a":[1,{"x":null}],"b":"],}"}"#.to_owned()),
+                    (3, r#"{"a":2}"#.to_owned())
+                ],
+                "{buffer}"
+            );
+        }
+        assert_eq!(read_all("[]", 8).unwrap(), vec![]);
+        assert_eq!(
+            read_all(" {\"a\":1} ", 8).unwrap(),
+            vec![(1, r#"{"a":1}"#.to_owned())]
+        );
+        assert_eq!(read_all("", 8).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn syntax_errors_reject_the_document_with_line_and_column() {
+        let err = read_all("[\n{\"a\":1},\n{\"a\":\n  tru}\n]", 4096).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 4: column 3: unexpected 't', expected a JSON value"
+        );
+        assert!(!err.is_record());
+        let err = read_all("[{\"a\":1} {\"a\":2}]", 4096).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1: expected ',' or ']' in the JSON array"
+        );
+        let err = read_all("[{\"a\":1}", 4096).unwrap_err();
+        assert!(err.to_string().contains("unexpected end of file"), "{err}");
+        let err = read_all("name,age\n", 4096).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1: expected a JSON array or object, found 'n'"
+        );
+    }
+
+    #[test]
+    fn non_object_elements_are_bad_records_and_the_rest_load() {
+        let input = std::io::Cursor::new(b"[1, {\"a\":1}]".to_vec());
+        let mut records = JsonRecords::new(Box::new(input));
+        let mut out = Vec::new();
+        assert!(records.next_into(&mut out).unwrap_err().is_record());
+        out.clear();
+        assert_eq!(records.next_into(&mut out).unwrap(), Some(1));
+        assert_eq!(out, br#"{"a":1}"#);
+    }
+}
