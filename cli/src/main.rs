@@ -16,6 +16,21 @@ use bronze::store::{self, DatasetSettings, Lineage};
 use bronze::{aws, logging};
 use clap::{Args, Parser, Subcommand};
 
+/// Prints a line to stdout; a closed pipe (`bronze infer x | head`) is not an error,
+/// and nothing here panics on a failed write as `println!` would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        match writeln!(stdout, $($arg)*) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(format!("writing stdout: {e}"));
+            }
+            _ => {}
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "bronze",
@@ -31,6 +46,13 @@ struct Cli {
 enum Command {
     /// Print a file's records as NDJSON, one canonical JSON object per line.
     Parse {
+        file: PathBuf,
+        /// Read as this format (csv, tsv, ndjson, json) whatever the name says.
+        #[arg(long, value_parser = parse_format)]
+        format: Option<Format>,
+    },
+    /// Describe a file's columns (types, formats, semantics, nulls, ranges) as JSON.
+    Infer {
         file: PathBuf,
         /// Read as this format (csv, tsv, ndjson, json) whatever the name says.
         #[arg(long, value_parser = parse_format)]
@@ -108,6 +130,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Parse { file, format } => parse(&file, format),
+        Command::Infer { file, format } => infer(&file, format),
         Command::Ingest {
             file,
             tenant,
@@ -188,6 +211,28 @@ fn parse(file: &Path, pinned: Option<Format>) -> Result<(), String> {
     }
 }
 
+/// Reads the whole file once and prints what inference found; bad records are
+/// counted in the report, not fatal. An unreadable file exits 1 with `FILE:LINE`.
+fn infer(file: &Path, pinned: Option<Format>) -> Result<(), String> {
+    let name = file.to_string_lossy();
+    let (mut records, detected) =
+        format::open(open(file)?, &name, pinned).map_err(|e| read_error(file, e))?;
+    let mut inferrer = records.inferrer();
+    let mut json = Vec::with_capacity(4096);
+    loop {
+        match records.next_into(&mut json) {
+            Ok(Some(line)) => records.observe(line, &json, &mut inferrer),
+            Ok(None) => break,
+            Err(ReadError::Record { line, .. }) => inferrer.rejected(line),
+            Err(e) => return Err(read_error(file, e)),
+        }
+    }
+    let report = inferrer.report(&detected);
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    say!("{text}");
+    Ok(())
+}
+
 async fn ingest(file: &Path, tenant: &str, dataset: &str) -> Result<(), String> {
     let dest = Destination::new(tenant, dataset).map_err(|e| e.to_string())?;
     let source = open(file)?;
@@ -206,7 +251,7 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str) -> Result<(), String> 
         Ok(loaded) => {
             tx.commit().await.map_err(|e| e.to_string())?;
             let c = &loaded.counts;
-            println!(
+            say!(
                 "{}",
                 serde_json::json!({
                     "load_id": loaded.load_id, "tenant": dest.tenant.as_str(),
@@ -238,7 +283,7 @@ async fn migrate_db() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .get(0);
-    println!("database at migration {}", version.unwrap_or(0));
+    say!("database at migration {}", version.unwrap_or(0));
     Ok(())
 }
 
@@ -263,21 +308,21 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             store::set_dataset(&mut client, &dest, &settings)
                 .await
                 .map_err(|e| e.to_string())?;
-            print_settings(&dest, &settings);
+            print_settings(&dest, &settings)?;
         }
         DatasetsCommand::Show { tenant, dataset } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
             let settings = store::dataset_settings(&*client, &dest)
                 .await
                 .map_err(|e| e.to_string())?;
-            print_settings(&dest, &settings);
+            print_settings(&dest, &settings)?;
         }
     }
     Ok(())
 }
 
-fn print_settings(dest: &Destination, settings: &DatasetSettings) {
-    println!(
+fn print_settings(dest: &Destination, settings: &DatasetSettings) -> Result<(), String> {
+    say!(
         "{}",
         serde_json::json!({
             "tenant": dest.tenant.as_str(), "dataset": dest.dataset.as_str(),
@@ -285,6 +330,7 @@ fn print_settings(dest: &Destination, settings: &DatasetSettings) {
             "format": settings.format.map(Format::name),
         })
     );
+    Ok(())
 }
 
 async fn setup(args: &RunnerArgs) -> Result<(), String> {
@@ -292,11 +338,11 @@ async fn setup(args: &RunnerArgs) -> Result<(), String> {
     let queues = runner::provision(&aws::s3(&config), &aws::sqs(&config), &args.settings())
         .await
         .map_err(|e| e.to_string())?;
-    println!("bucket       s3://{}", args.bucket);
-    println!("landing      {}", queues.landing.url);
-    println!("load         {}", queues.load.url);
-    println!("landing_dlq  {}", queues.landing_dlq.url);
-    println!("load_dlq     {}", queues.load_dlq.url);
+    say!("bucket       s3://{}", args.bucket);
+    say!("landing      {}", queues.landing.url);
+    say!("load         {}", queues.load.url);
+    say!("landing_dlq  {}", queues.landing_dlq.url);
+    say!("load_dlq     {}", queues.load_dlq.url);
     Ok(())
 }
 

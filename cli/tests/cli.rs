@@ -208,3 +208,59 @@ fn parse_reads_every_format_dialect_and_encoding() {
     );
     assert_eq!(text(&pinned.stdout), "{\"id\":\"1\",\"name\":\"Ada\"}\n");
 }
+
+#[test]
+fn infer_describes_every_column_of_the_whole_file() {
+    let mut csv = String::from("id;zip;born;email;score\n");
+    for i in 0..2000 {
+        csv.push_str(&format!(
+            "{i};{:05};{:02}/03/1990;u{i}@example.com;{}.5\n",
+            i % 1000,
+            1 + i % 28,
+            i
+        ));
+    }
+    csv.push_str("2000;00501;25/12/1990;nobody;x\n");
+    let path = file("people.csv", csv.as_bytes());
+    let out = bronze(&["infer", path.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["format"], "csv");
+    assert_eq!(
+        (report["delimiter"].as_str(), report["header"].as_bool()),
+        (Some(";"), Some(true))
+    );
+    assert_eq!(
+        (report["encoding"].as_str(), report["records"].as_u64()),
+        (Some("utf-8"), Some(2001))
+    );
+    let col = |i: usize| report["columns"][i].clone();
+    assert_eq!(
+        (col(0)["name"].as_str(), col(0)["type"].as_str()),
+        (Some("id"), Some("integer"))
+    );
+    assert_eq!(
+        (col(0)["min"].as_str(), col(0)["max"].as_str()),
+        (Some("0"), Some("2000"))
+    );
+    assert_eq!(
+        col(1)["type"],
+        "string",
+        "zips with leading zeros stay text"
+    );
+    assert_eq!(col(1)["semantic"]["type"], "zip");
+    assert_eq!(col(2)["type"], "date");
+    assert_eq!(
+        col(2)["formats"],
+        serde_json::json!(["%d/%m/%Y"]),
+        "day 13.. settles it"
+    );
+    assert_eq!(col(3)["semantic"]["type"], "email");
+    assert_eq!(col(3)["semantic"]["confidence"], 0.9995);
+    assert_eq!(col(4)["type"], "string");
+    assert_eq!(col(4)["almost"]["type"], "number");
+    assert_eq!(
+        col(4)["almost"]["first_offending_lines"],
+        serde_json::json!([2002])
+    );
+}

@@ -400,7 +400,7 @@ impl Parser<'_, '_> {
         escaped.clear();
         let read = self.string(&mut escaped);
         if read.is_ok() {
-            unescape_canonical(&escaped, buf);
+            unescape_into(&escaped, buf);
         }
         self.c.tmp = escaped;
         read
@@ -452,7 +452,7 @@ impl Parser<'_, '_> {
 }
 
 /// Undoes [`write_escaped`] on its own output.
-fn unescape_canonical(escaped: &[u8], out: &mut Vec<u8>) {
+pub fn unescape_into(escaped: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < escaped.len() {
         let b = escaped[i];
@@ -631,6 +631,20 @@ fn skip_value(json: &[u8], at: usize) -> usize {
     json.len()
 }
 
+/// The elements of a canonical JSON array.
+pub fn array_items(json: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut pos = 1;
+    std::iter::from_fn(move || {
+        if pos >= json.len() || json[pos] == b']' {
+            return None;
+        }
+        let end = skip_value(json, pos);
+        let item = &json[pos..end];
+        pos = end + 1;
+        Some(item)
+    })
+}
+
 /// Escapes `text` as it appears between the quotes of canonical JSON.
 pub fn escaped(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
@@ -667,6 +681,12 @@ mod member_tests {
             .collect();
         assert_eq!(found, want);
         assert_eq!(members(b"{}").count(), 0);
+        let items: Vec<&[u8]> = array_items(br#"[1,"a,]",[2,3],{"x":[]}]"#).collect();
+        assert_eq!(
+            items,
+            vec![&b"1"[..], br#""a,]""#, b"[2,3]", br#"{"x":[]}"#]
+        );
+        assert_eq!(array_items(b"[]").count(), 0);
         assert_eq!(escaped("b\"c"), b"b\\\"c");
     }
 }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod format;
 pub mod hash;
 pub mod identity;
+pub mod infer;
 pub mod keys;
 pub mod load;
 pub mod logging;

@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "formats",
         include_str!("../../infra/migrations/0003_formats.sql"),
     ),
+    (
+        4,
+        "inference",
+        include_str!("../../infra/migrations/0004_inference.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

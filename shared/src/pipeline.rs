@@ -135,6 +135,7 @@ pub async fn load(
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let detected = Some(&staged.detected);
     store::finish_load(tx, load_id, detected, &counts, duration_ms, None).await?;
+    store::record_inference(tx, load_id, &staged.inference).await?;
     Ok(Loaded {
         load_id,
         detected: staged.detected,
@@ -148,6 +149,7 @@ struct Staged {
     records: i64,
     rejects: i64,
     detected: Detected,
+    inference: serde_json::Value,
 }
 
 /// Streams the records into `bronze_staging`.
@@ -211,6 +213,7 @@ fn encode(
     chunks: &mpsc::Sender<Bytes>,
 ) -> Result<Staged, Encode> {
     let (mut records, detected) = format::open(source, name, pinned).map_err(Encode::Read)?;
+    let mut inferrer = records.inferrer();
     let mut encoder = CopyEncoder::default();
     let mut json = Vec::with_capacity(4096);
     let mut key = Vec::with_capacity(128);
@@ -228,11 +231,13 @@ fn encode(
                     );
                     return Err(Encode::Read(ReadError::Malformed { line, reason }));
                 }
+                inferrer.rejected(line);
                 encode_reject(&mut encoder, line, &reason, &raw);
                 continue;
             }
             Err(e) => return Err(Encode::Read(e)),
         };
+        records.observe(line, &json, &mut inferrer);
         let hash = record_hash(&json);
         if let Err(reason) = keys.record_key(&json, &hash, &mut key) {
             bad += 1;
@@ -259,6 +264,7 @@ fn encode(
     Ok(Staged {
         records: good,
         rejects: bad,
+        inference: inferrer.report(&detected),
         detected,
     })
 }

@@ -425,6 +425,21 @@ pub async fn finish_load(
     Ok(())
 }
 
+/// Stores what inference found in the load's file.
+pub async fn record_inference(
+    db: &impl GenericClient,
+    load_id: i64,
+    inference: &serde_json::Value,
+) -> Result<(), tokio_postgres::Error> {
+    let text = inference.to_string();
+    db.execute(
+        "UPDATE bronze.loads SET inference = $2::text::jsonb WHERE id = $1",
+        &[&load_id, &text],
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn add_reject(
     db: &impl GenericClient,
     load_id: i64,

@@ -115,6 +115,28 @@ async fn two_dropped_files_become_rows_with_lineage() -> Result {
         .collect();
     assert!(loads.contains(&("csv".into(), None, 2, 2)));
     assert!(loads.contains(&("ndjson".into(), Some("gzip".into()), 2, 2)));
+    let inferred: Vec<(String, String)> = bench
+        .pg
+        .query(
+            "SELECT c->>'name', c->>'type' FROM bronze.loads,
+                    jsonb_array_elements(inference->'columns') c
+             WHERE format = 'csv' ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let expected = [
+        ("amount", "number"),
+        ("customer", "string"),
+        ("order_id", "integer"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(inferred, expected, "each load stores what inference found");
     bench.finish().await
 }
 

@@ -79,6 +79,16 @@ impl CsvRecords {
         Ok(reader)
     }
 
+    /// The column names, in file order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The fields of the record last returned, in file order.
+    pub fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len).map(|i| self.field(i))
+    }
+
     fn field(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.fields[start..self.ends[i]]

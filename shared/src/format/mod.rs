@@ -12,6 +12,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use flate2::bufread::MultiGzDecoder;
 
 pub use dialect::Dialect;
+
+use crate::infer::Inferrer;
 pub use encoding::{Encoding, Transcode};
 
 /// A file format bronze reads.
@@ -233,6 +235,22 @@ fn sniff(head: &[u8]) -> Format {
 }
 
 impl Records {
+    /// An inference that knows this file's columns up front when it has a header.
+    pub fn inferrer(&self) -> Inferrer {
+        match self {
+            Records::Csv(r) => Inferrer::with_columns(r.names()),
+            Records::Ndjson(_) | Records::Json(_) => Inferrer::default(),
+        }
+    }
+
+    /// Feeds the record last returned (on `line`, as canonical `json`) to `inferrer`.
+    pub fn observe(&self, line: u64, json: &[u8], inferrer: &mut Inferrer) {
+        match self {
+            Records::Csv(r) => inferrer.observe_fields(line, r.fields()),
+            Records::Ndjson(_) | Records::Json(_) => inferrer.observe_json(line, json),
+        }
+    }
+
     /// Reads the next record as canonical JSON into `out` (cleared first) and returns
     /// its line number, or `None` at the end of the file. After a
     /// [`ReadError::Record`] the next call reads the following record.

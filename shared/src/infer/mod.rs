@@ -1,0 +1,723 @@
+//! Schema inference over every record of a file, in the same streaming pass that
+//! loads it: per column the narrowest type that fits **every** non-null value, the
+//! layouts of its dates, a semantic type with its confidence, nullability and null
+//! markers, min and max, length, a distinct estimate, examples, and — when a few values
+//! break the majority — what almost fit and where it broke.
+//!
+//! Nothing is sampled and nothing is coerced: a column is `integer` only if all of its
+//! values are, `00501` keeps a column text, and a day above 12 decides `%d/%m/%Y`
+//! against `%m/%d/%Y`; a column where nothing decides is reported as ambiguous.
+
+mod distinct;
+pub mod semantic;
+pub mod temporal;
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::canonical::members;
+use crate::format::Detected;
+use distinct::Distinct;
+use semantic::Semantic;
+use temporal::{Temporal, TimeLayout, Zone, DATE_FORMATS};
+
+/// Text values that stand for "no value" in delimited files.
+pub const NULL_MARKERS: [&str; 6] = ["", "NA", "N/A", "null", "NULL", "-"];
+
+/// Lines kept per failed type, for the "almost" report.
+const FIRST_LINES: usize = 5;
+const EXAMPLES: usize = 5;
+/// Below this share, a type is not "almost" fitting.
+const ALMOST: f64 = 0.9;
+/// Nested objects are described this deep.
+const MAX_NESTING: usize = 4;
+
+/// Candidate types from narrowest to widest; the column's type is the first that fits
+/// every non-null value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Boolean,
+    Integer,
+    Number,
+    Date,
+    Time,
+    Timestamp,
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::Boolean,
+    Kind::Integer,
+    Kind::Number,
+    Kind::Date,
+    Kind::Time,
+    Kind::Timestamp,
+];
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Boolean => "boolean",
+            Kind::Integer => "integer",
+            Kind::Number => "number",
+            Kind::Date => "date",
+            Kind::Time => "time",
+            Kind::Timestamp => "timestamp",
+        }
+    }
+}
+
+/// What one value is: the candidate types it fits.
+#[derive(Default, Clone, Copy)]
+struct Fits {
+    boolean: bool,
+    integer: bool,
+    number: bool,
+    date: bool,
+    time: bool,
+    timestamp: bool,
+}
+
+impl Fits {
+    fn get(self, kind: Kind) -> bool {
+        match kind {
+            Kind::Boolean => self.boolean,
+            Kind::Integer => self.integer,
+            Kind::Number => self.number,
+            Kind::Date => self.date,
+            Kind::Time => self.time,
+            Kind::Timestamp => self.timestamp,
+        }
+    }
+}
+
+/// The statistics of one column (for JSON: one field, nested fields below it).
+#[derive(Default)]
+struct Column {
+    name: String,
+    nulls: u64,
+    null_markers: u8,
+    values: u64,
+    fits: [u64; 6],
+    failed_at: [Vec<u64>; 6],
+    strings: u64,
+    objects: u64,
+    arrays: u64,
+    leading_zeros: u64,
+    specials: u64,
+    beyond_i64: u64,
+    date_formats: [u64; 9],
+    date_range: [Option<(u32, u32)>; 9],
+    timestamps: Vec<(String, u64)>,
+    zones: [u64; 3],
+    times: [u64; 3],
+    semantic: [u64; 10],
+    min_number: Option<(f64, String)>,
+    max_number: Option<(f64, String)>,
+    min_text: Option<String>,
+    max_text: Option<String>,
+    max_length: usize,
+    distinct: Distinct,
+    examples: Vec<String>,
+    fields: Option<Box<Inferrer>>,
+    items: Option<Box<Column>>,
+    depth: usize,
+}
+
+impl Column {
+    fn new(name: String, depth: usize) -> Self {
+        Self {
+            name,
+            depth,
+            ..Self::default()
+        }
+    }
+
+    fn null(&mut self, marker: Option<usize>) {
+        self.nulls += 1;
+        if let Some(i) = marker {
+            self.null_markers |= 1 << i;
+        }
+    }
+
+    /// A value from a delimited file: everything is text, so the text decides.
+    fn text(&mut self, line: u64, text: &str) {
+        if let Some(i) = NULL_MARKERS.iter().position(|m| *m == text) {
+            return self.null(Some(i));
+        }
+        let mut fits = number_fits(self, text);
+        fits.boolean = matches!(
+            text.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no"
+        );
+        if !fits.number {
+            self.temporal(text, &mut fits);
+        }
+        self.observed(line, fits, text);
+        self.string_facts(text);
+    }
+
+    /// A JSON string: never a number or a boolean (the writer chose a string), but
+    /// dates and semantic types live in strings.
+    fn json_string(&mut self, line: u64, text: &str) {
+        let mut fits = Fits::default();
+        self.temporal(text, &mut fits);
+        self.strings += u64::from(!fits.date && !fits.time && !fits.timestamp);
+        self.observed(line, fits, text);
+        self.string_facts(text);
+    }
+
+    fn temporal(&mut self, text: &str, fits: &mut Fits) {
+        match temporal::classify(text.as_bytes()) {
+            Some(Temporal::Date(set)) => {
+                fits.date = true;
+                fits.timestamp = true;
+                self.date_seen(set, text);
+            }
+            Some(Temporal::Time(layout)) => {
+                fits.time = true;
+                self.times[time_index(layout)] += 1;
+            }
+            Some(Temporal::Timestamp {
+                date,
+                separator,
+                time,
+                zone,
+            }) => {
+                fits.timestamp = true;
+                self.zones[zone as usize] += 1;
+                for i in 0..DATE_FORMATS.len() {
+                    if date & (1 << i) != 0 {
+                        let layout = temporal::timestamp_format(i, separator, time, zone);
+                        let known = self.timestamps.iter().position(|(l, _)| *l == layout);
+                        match known {
+                            Some(at) => self.timestamps[at].1 += 1,
+                            None if self.timestamps.len() < 16 => self.timestamps.push((layout, 1)),
+                            None => {}
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn date_seen(&mut self, set: temporal::FormatSet, text: &str) {
+        let parts: Vec<u32> = text
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        for (i, format) in DATE_FORMATS.iter().enumerate() {
+            if set & (1 << i) == 0 || parts.len() != 3 {
+                continue;
+            }
+            self.date_formats[i] += 1;
+            let key = match &format[..2] {
+                "%Y" => parts[0] * 10_000 + parts[1] * 100 + parts[2],
+                "%d" => parts[2] * 10_000 + parts[1] * 100 + parts[0],
+                _ => parts[2] * 10_000 + parts[0] * 100 + parts[1],
+            };
+            let range = self.date_range[i].get_or_insert((key, key));
+            range.0 = range.0.min(key);
+            range.1 = range.1.max(key);
+        }
+    }
+
+    fn observed(&mut self, line: u64, fits: Fits, text: &str) {
+        self.values += 1;
+        for (i, kind) in KINDS.iter().enumerate() {
+            if fits.get(*kind) {
+                self.fits[i] += 1;
+            } else if self.failed_at[i].len() < FIRST_LINES {
+                self.failed_at[i].push(line);
+            }
+        }
+        if fits.number {
+            if let Ok(n) = text.parse::<f64>() {
+                if !n.is_nan() {
+                    if self.min_number.as_ref().is_none_or(|(m, _)| n < *m) {
+                        self.min_number = Some((n, text.to_owned()));
+                    }
+                    if self.max_number.as_ref().is_none_or(|(m, _)| n > *m) {
+                        self.max_number = Some((n, text.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Length, distinct values, examples, text range and semantic types.
+    fn string_facts(&mut self, text: &str) {
+        self.max_length = self.max_length.max(text.chars().count());
+        self.distinct.add(text.as_bytes());
+        if self.examples.len() < EXAMPLES && !self.examples.iter().any(|e| e == text) {
+            self.examples.push(text.to_owned());
+        }
+        if self.min_text.as_deref().is_none_or(|m| text < m) {
+            self.min_text = Some(text.to_owned());
+        }
+        if self.max_text.as_deref().is_none_or(|m| text > m) {
+            self.max_text = Some(text.to_owned());
+        }
+        if text.len() <= 320 {
+            for (i, semantic) in semantic::ALL.iter().enumerate() {
+                if semantic.matches(text) {
+                    self.semantic[i] += 1;
+                }
+            }
+        }
+    }
+
+    /// A JSON value, as canonical text.
+    fn json(&mut self, line: u64, value: &[u8], scratch: &mut String) {
+        match value.first() {
+            None | Some(b'n') => self.null(None),
+            Some(b'"') => {
+                unescape(&value[1..value.len() - 1], scratch);
+                let text = std::mem::take(scratch);
+                self.json_string(line, &text);
+                *scratch = text;
+            }
+            Some(b't' | b'f') => {
+                let fits = Fits {
+                    boolean: true,
+                    ..Fits::default()
+                };
+                let text = std::str::from_utf8(value).unwrap_or_default();
+                self.observed(line, fits, text);
+                self.string_facts(text);
+            }
+            Some(b'{') => {
+                self.values += 1;
+                self.objects += 1;
+                self.fail_all(line);
+                if self.depth < MAX_NESTING {
+                    let depth = self.depth + 1;
+                    let fields = self
+                        .fields
+                        .get_or_insert_with(|| Box::new(Inferrer::nested(depth)));
+                    fields.observe_json(line, value);
+                }
+            }
+            Some(b'[') => {
+                self.values += 1;
+                self.arrays += 1;
+                self.fail_all(line);
+                let depth = self.depth + 1;
+                let items = self
+                    .items
+                    .get_or_insert_with(|| Box::new(Column::new("items".into(), depth)));
+                if depth <= MAX_NESTING {
+                    for item in array_items(value) {
+                        items.json(line, item, scratch);
+                    }
+                }
+            }
+            Some(_) => {
+                let text = std::str::from_utf8(value).unwrap_or_default();
+                let fits = number_fits(self, text);
+                self.observed(line, fits, text);
+                self.string_facts(text);
+            }
+        }
+    }
+
+    fn fail_all(&mut self, line: u64) {
+        for lines in &mut self.failed_at {
+            if lines.len() < FIRST_LINES {
+                lines.push(line);
+            }
+        }
+    }
+
+    /// The first candidate type that every value fits.
+    fn kind(&self) -> Option<Kind> {
+        if self.values == 0 {
+            return None;
+        }
+        KINDS
+            .iter()
+            .enumerate()
+            .find(|(i, _)| self.fits[*i] == self.values)
+            .map(|(_, k)| *k)
+    }
+
+    fn type_name(&self) -> &'static str {
+        if self.values == 0 {
+            return "null";
+        }
+        if let Some(kind) = self.kind() {
+            return kind.name();
+        }
+        match (self.objects, self.arrays) {
+            (o, 0) if o == self.values => "object",
+            (0, a) if a == self.values => "array",
+            (0, 0) => "string",
+            _ => "mixed",
+        }
+    }
+
+    fn report(&self, records: u64) -> Value {
+        let kind = self.kind();
+        let nulls = self.nulls + records.saturating_sub(self.values + self.nulls);
+        let markers: Vec<&str> = (0..NULL_MARKERS.len())
+            .filter(|i| self.null_markers & (1 << i) != 0)
+            .map(|i| NULL_MARKERS[i])
+            .collect();
+        let (formats, ambiguous) = self.formats(kind);
+        let (min, max) = self.range(kind, &formats);
+        let semantic = self.semantic(kind);
+        let mut report = json!({
+            "name": self.name,
+            "type": self.type_name(),
+            "nullable": nulls > 0,
+            "semantic": semantic,
+            "formats": formats,
+            "null_markers": markers,
+            "min": min,
+            "max": max,
+            "max_length": self.max_length,
+            "distinct_estimate": self.distinct.estimate(),
+            "examples": self.examples,
+            "almost": self.almost(kind),
+            "count": self.values,
+            "nulls": nulls,
+        });
+        let extra = [
+            ("ambiguous", json!(ambiguous)),
+            ("leading_zeros", json!(self.leading_zeros)),
+            ("special_values", json!(self.specials)),
+            ("beyond_i64", json!(self.beyond_i64)),
+        ];
+        for (key, value) in extra {
+            if value != json!(0) && value != json!(false) {
+                report[key] = value;
+            }
+        }
+        if kind == Some(Kind::Timestamp) {
+            let (without, with) = (
+                self.zones[Zone::None as usize],
+                self.zones[1] + self.zones[2],
+            );
+            report["zone"] = match (without, with) {
+                (0, _) => json!("with"),
+                (_, 0) => json!("without"),
+                _ => json!("mixed"),
+            };
+        }
+        if let Some(fields) = &self.fields {
+            report["fields"] = Value::Array(fields.column_reports(self.objects));
+        }
+        if let Some(items) = &self.items {
+            report["items"] = items.report(items.values + items.nulls);
+        }
+        report
+    }
+
+    /// The layouts that fit every temporal value, and whether day and month first
+    /// both do.
+    fn formats(&self, kind: Option<Kind>) -> (Vec<String>, bool) {
+        match kind {
+            Some(Kind::Date) => {
+                let all: Vec<usize> = (0..DATE_FORMATS.len())
+                    .filter(|&i| self.date_formats[i] == self.values)
+                    .collect();
+                let ambiguous = all.iter().any(|&i| DATE_FORMATS[i].starts_with("%d"))
+                    && all.iter().any(|&i| DATE_FORMATS[i].starts_with("%m"));
+                if all.is_empty() {
+                    // Mixed layouts: each that was seen, most used first.
+                    let mut seen: Vec<usize> = (0..DATE_FORMATS.len())
+                        .filter(|&i| self.date_formats[i] > 0)
+                        .collect();
+                    seen.sort_by_key(|&i| std::cmp::Reverse(self.date_formats[i]));
+                    return (
+                        seen.iter().map(|&i| DATE_FORMATS[i].to_owned()).collect(),
+                        false,
+                    );
+                }
+                (
+                    all.iter().map(|&i| DATE_FORMATS[i].to_owned()).collect(),
+                    ambiguous,
+                )
+            }
+            Some(Kind::Timestamp) => {
+                let mut seen = self.timestamps.clone();
+                seen.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+                let dates: Vec<String> = (0..DATE_FORMATS.len())
+                    .filter(|&i| self.date_formats[i] > 0)
+                    .map(|i| DATE_FORMATS[i].to_owned())
+                    .collect();
+                let all: Vec<String> = seen.iter().map(|(l, _)| l.clone()).chain(dates).collect();
+                let ambiguous = all.iter().any(|f| f.starts_with("%d"))
+                    && all.iter().any(|f| f.starts_with("%m"));
+                (all, ambiguous)
+            }
+            Some(Kind::Time) => {
+                let layouts = [(false, false), (true, false), (true, true)];
+                let formats = (0..3)
+                    .filter(|&i| self.times[i] > 0)
+                    .map(|i| {
+                        let (seconds, fraction) = layouts[i];
+                        temporal::time_format(TimeLayout { seconds, fraction }).to_owned()
+                    })
+                    .collect();
+                (formats, false)
+            }
+            _ => (Vec::new(), false),
+        }
+    }
+
+    fn range(&self, kind: Option<Kind>, formats: &[String]) -> (Value, Value) {
+        match kind {
+            Some(Kind::Integer | Kind::Number) => (
+                self.min_number
+                    .as_ref()
+                    .map_or(Value::Null, |(_, t)| json!(t)),
+                self.max_number
+                    .as_ref()
+                    .map_or(Value::Null, |(_, t)| json!(t)),
+            ),
+            Some(Kind::Date) => {
+                let format = formats
+                    .first()
+                    .and_then(|f| DATE_FORMATS.iter().position(|d| d == f));
+                match format.and_then(|i| self.date_range[i]) {
+                    Some((lo, hi)) => (json!(iso_date(lo)), json!(iso_date(hi))),
+                    None => (Value::Null, Value::Null),
+                }
+            }
+            Some(Kind::Boolean) | None if self.type_name() != "string" => {
+                (Value::Null, Value::Null)
+            }
+            _ => (json!(self.min_text), json!(self.max_text)),
+        }
+    }
+
+    fn semantic(&self, kind: Option<Kind>) -> Value {
+        if kind.is_some() || self.values == 0 || self.objects + self.arrays > 0 {
+            return Value::Null;
+        }
+        let (best, count) = self
+            .semantic
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, n)| **n)
+            .map_or((0, 0), |(i, n)| (i, *n));
+        let confidence = count as f64 / self.values as f64;
+        if confidence < 0.5 {
+            return Value::Null;
+        }
+        json!({"type": Semantic::name(semantic::ALL[best]), "confidence": round(confidence)})
+    }
+
+    /// The narrowest type that most, but not all, values fit, with where it broke.
+    fn almost(&self, kind: Option<Kind>) -> Value {
+        if self.values == 0 {
+            return Value::Null;
+        }
+        let chosen = kind.map_or(KINDS.len(), |k| {
+            KINDS.iter().position(|x| *x == k).unwrap_or(0)
+        });
+        KINDS[..chosen]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k, self.fits[i] as f64 / self.values as f64, &self.failed_at[i]))
+            .filter(|(_, share, _)| *share >= ALMOST && *share < 1.0)
+            // On a tie the narrower type, which comes first, wins.
+            .reduce(|best, next| if next.1 > best.1 { next } else { best })
+            .map_or(Value::Null, |(k, share, lines)| {
+                json!({"type": k.name(), "share": round(share), "first_offending_lines": lines})
+            })
+    }
+}
+
+fn round(share: f64) -> f64 {
+    (share * 1_000_000.0).round() / 1_000_000.0
+}
+
+fn iso_date(key: u32) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        key / 10_000,
+        key / 100 % 100,
+        key % 100
+    )
+}
+
+fn time_index(layout: TimeLayout) -> usize {
+    match (layout.seconds, layout.fraction) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
+    }
+}
+
+/// Whether `text` is an integer or a number, noting leading zeros, IEEE specials and
+/// integers beyond 64 bits on the column.
+fn number_fits(column: &mut Column, text: &str) -> Fits {
+    let mut fits = Fits::default();
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if matches!(
+        unsigned,
+        "NaN" | "nan" | "inf" | "Inf" | "Infinity" | "infinity"
+    ) {
+        column.specials += 1;
+        fits.number = true;
+        return fits;
+    }
+    let b = unsigned.as_bytes();
+    let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if int_len == 0 {
+        return fits;
+    }
+    if int_len > 1 && b[0] == b'0' {
+        column.leading_zeros += 1;
+        return fits;
+    }
+    let mut i = int_len;
+    let mut integral = true;
+    if b.get(i) == Some(&b'.') {
+        let frac = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if frac == 0 {
+            return fits;
+        }
+        i += 1 + frac;
+        integral = false;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let exp = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if exp == 0 {
+            return fits;
+        }
+        i += exp;
+        integral = false;
+    }
+    if i != b.len() {
+        return fits;
+    }
+    fits.number = true;
+    fits.integer = integral;
+    if integral && text.parse::<i64>().is_err() {
+        column.beyond_i64 += 1;
+    }
+    fits
+}
+
+/// Undoes canonical JSON string escaping into `out`.
+fn unescape(escaped: &[u8], out: &mut String) {
+    out.clear();
+    let mut bytes = Vec::with_capacity(escaped.len());
+    crate::canonical::unescape_into(escaped, &mut bytes);
+    out.push_str(&String::from_utf8_lossy(&bytes));
+}
+
+/// The elements of a canonical JSON array.
+fn array_items(array: &[u8]) -> impl Iterator<Item = &[u8]> {
+    crate::canonical::array_items(array)
+}
+
+/// The inference of a whole file, column by column.
+pub struct Inferrer {
+    columns: Vec<Column>,
+    by_name: HashMap<Vec<u8>, usize>,
+    records: u64,
+    rejected: u64,
+    first_rejected_lines: Vec<u64>,
+    depth: usize,
+    scratch: String,
+}
+
+impl Default for Inferrer {
+    fn default() -> Self {
+        Self::nested(0)
+    }
+}
+
+impl Inferrer {
+    fn nested(depth: usize) -> Self {
+        Self {
+            columns: Vec::new(),
+            by_name: HashMap::new(),
+            records: 0,
+            rejected: 0,
+            first_rejected_lines: Vec::new(),
+            depth,
+            scratch: String::new(),
+        }
+    }
+
+    /// For delimited files: the columns, in file order, known from the header.
+    pub fn with_columns(names: &[String]) -> Self {
+        let mut inferrer = Self::default();
+        for name in names {
+            inferrer.column(name.as_bytes());
+        }
+        inferrer
+    }
+
+    fn column(&mut self, name: &[u8]) -> usize {
+        if let Some(&i) = self.by_name.get(name) {
+            return i;
+        }
+        let i = self.columns.len();
+        let display = String::from_utf8_lossy(name).into_owned();
+        self.columns.push(Column::new(display, self.depth));
+        self.by_name.insert(name.to_vec(), i);
+        i
+    }
+
+    /// A record of a delimited file: its fields in column order.
+    pub fn observe_fields<'a>(&mut self, line: u64, fields: impl Iterator<Item = &'a [u8]>) {
+        self.records += 1;
+        for (column, field) in self.columns.iter_mut().zip(fields) {
+            // Readers hand over only fields that passed UTF-8 validation.
+            column.text(line, std::str::from_utf8(field).unwrap_or_default());
+        }
+    }
+
+    /// A JSON record, as canonical JSON: columns are its top-level fields.
+    pub fn observe_json(&mut self, line: u64, json: &[u8]) {
+        self.records += 1;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        for (key, value) in members(json) {
+            let i = self.column(key);
+            self.columns[i].json(line, value, &mut scratch);
+        }
+        self.scratch = scratch;
+    }
+
+    /// A record that could not be read.
+    pub fn rejected(&mut self, line: u64) {
+        self.rejected += 1;
+        if self.first_rejected_lines.len() < FIRST_LINES {
+            self.first_rejected_lines.push(line);
+        }
+    }
+
+    fn column_reports(&self, records: u64) -> Vec<Value> {
+        self.columns.iter().map(|c| c.report(records)).collect()
+    }
+
+    /// The report `bronze infer` prints and a load stores.
+    pub fn report(&self, detected: &Detected) -> Value {
+        let dialect = detected.dialect;
+        json!({
+            "format": detected.format.name(),
+            "encoding": detected.encoding.name(),
+            "compression": detected.gzip.then_some("gzip"),
+            "delimiter": dialect.map(|d| char::from(d.delimiter).to_string()),
+            "header": dialect.map(|d| d.header),
+            "records": self.records,
+            "rejected": self.rejected,
+            "first_rejected_lines": self.first_rejected_lines,
+            "columns": self.column_reports(self.records),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,172 @@
+use serde_json::Value;
+
+use super::*;
+use crate::format::{Detected, Encoding, Format};
+
+fn detected() -> Detected {
+    Detected {
+        format: Format::Csv,
+        gzip: false,
+        encoding: Encoding::Utf8,
+        dialect: None,
+    }
+}
+
+/// Infers a one-column CSV from its values, one per line from line 2.
+fn column(values: &[&str]) -> Value {
+    let mut inferrer = Inferrer::with_columns(&["c".to_owned()]);
+    for (i, v) in values.iter().enumerate() {
+        inferrer.observe_fields(i as u64 + 2, std::iter::once(v.as_bytes()));
+    }
+    inferrer.report(&detected())["columns"][0].clone()
+}
+
+fn kind(values: &[&str]) -> String {
+    column(values)["type"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_type_fits_every_value() {
+    assert_eq!(kind(&["true", "FALSE", "yes"]), "boolean");
+    assert_eq!(kind(&["1", "-20", "300"]), "integer");
+    assert_eq!(kind(&["1", "2.5", "1e5", "-0.25E-3"]), "number");
+    assert_eq!(kind(&["2026-01-02", "2026-12-31"]), "date");
+    assert_eq!(kind(&["09:15", "23:59"]), "time");
+    assert_eq!(kind(&["2026-01-02", "2026-01-02T10:00:00Z"]), "timestamp");
+    assert_eq!(kind(&["1", "2", "x"]), "string");
+    assert_eq!(kind(&["", "NA"]), "null");
+}
+
+#[test]
+fn leading_zeros_specials_and_huge_integers_are_explicit() {
+    let zip = column(&["00501", "12345"]);
+    assert_eq!(
+        (zip["type"].as_str(), zip["leading_zeros"].as_u64()),
+        (Some("string"), Some(1))
+    );
+    let specials = column(&["1.5", "NaN", "inf", "-Infinity"]);
+    assert_eq!(
+        (
+            specials["type"].as_str(),
+            specials["special_values"].as_u64()
+        ),
+        (Some("number"), Some(3))
+    );
+    let huge = column(&["1", "123456789012345678901234567890"]);
+    assert_eq!(
+        (huge["type"].as_str(), huge["beyond_i64"].as_u64()),
+        (Some("integer"), Some(1))
+    );
+    assert_eq!(huge["max"], "123456789012345678901234567890");
+}
+
+#[test]
+fn day_above_twelve_settles_the_layout_and_nothing_else_guesses() {
+    let dmy = column(&["03/04/2026", "25/12/2026"]);
+    assert_eq!(dmy["formats"], serde_json::json!(["%d/%m/%Y"]));
+    assert!(dmy.get("ambiguous").is_none());
+    assert_eq!(
+        (dmy["min"].as_str(), dmy["max"].as_str()),
+        (Some("2026-04-03"), Some("2026-12-25"))
+    );
+    let mdy = column(&["03/04/2026", "12/25/2026"]);
+    assert_eq!(mdy["formats"], serde_json::json!(["%m/%d/%Y"]));
+    let unsure = column(&["03/04/2026", "05/06/2026"]);
+    assert_eq!(
+        unsure["formats"],
+        serde_json::json!(["%d/%m/%Y", "%m/%d/%Y"])
+    );
+    assert_eq!(unsure["ambiguous"], true);
+}
+
+#[test]
+fn nulls_markers_and_facts_are_reported() {
+    let c = column(&["b", "", "NA", "a", "b", "NULL", "ccc"]);
+    assert_eq!(c["nullable"], true);
+    assert_eq!(c["null_markers"], serde_json::json!(["", "NA", "NULL"]));
+    assert_eq!(
+        (c["min"].as_str(), c["max"].as_str()),
+        (Some("a"), Some("ccc"))
+    );
+    assert_eq!(
+        (c["max_length"].as_u64(), c["distinct_estimate"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(c["examples"], serde_json::json!(["b", "a", "ccc"]));
+    assert_eq!(
+        (c["count"].as_u64(), c["nulls"].as_u64()),
+        (Some(4), Some(3))
+    );
+    assert_eq!(column(&["1", "2"])["nullable"], false);
+}
+
+#[test]
+fn semantic_types_carry_their_confidence() {
+    let mut values: Vec<String> = (0..98).map(|i| format!("user{i}@example.com")).collect();
+    values.push("not an email".into());
+    values.push("also not".into());
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let c = column(&refs);
+    assert_eq!(
+        c["semantic"],
+        serde_json::json!({"type": "email", "confidence": 0.98})
+    );
+    assert_eq!(column(&["hello", "world"])["semantic"], Value::Null);
+    assert_eq!(column(&["DE", "FR", "US"])["semantic"]["type"], "country");
+}
+
+#[test]
+fn what_almost_fit_is_reported_with_the_lines_that_broke_it() {
+    let mut values: Vec<String> = (0..999).map(|i| i.to_string()).collect();
+    values.insert(500, "n/a".into());
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let c = column(&refs);
+    assert_eq!(c["type"], "string");
+    assert_eq!(
+        c["almost"],
+        serde_json::json!({"type": "integer", "share": 0.999, "first_offending_lines": [502]})
+    );
+    assert_eq!(column(&["1", "2"])["almost"], Value::Null);
+}
+
+#[test]
+fn json_keeps_its_own_types_and_describes_nesting() {
+    let mut inferrer = Inferrer::default();
+    inferrer.observe_json(
+        1,
+        br#"{"a":1,"b":"7","c":{"d":"2026-01-01","e":true},"f":[1,2.5]}"#,
+    );
+    inferrer.observe_json(2, br#"{"a":2,"b":"8","c":{"d":"2026-02-01"},"f":[]}"#);
+    inferrer.observe_json(3, br#"{"a":null,"b":"9"}"#);
+    let report = inferrer.report(&Detected {
+        format: Format::Ndjson,
+        ..detected()
+    });
+    let columns = report["columns"].as_array().unwrap();
+    let by_name = |n: &str| columns.iter().find(|c| c["name"] == n).unwrap().clone();
+    assert_eq!(
+        (
+            by_name("a")["type"].as_str(),
+            by_name("a")["nullable"].as_bool()
+        ),
+        (Some("integer"), Some(true))
+    );
+    assert_eq!(
+        by_name("b")["type"],
+        "string",
+        "a JSON string of digits stays a string"
+    );
+    let c = by_name("c");
+    assert_eq!(
+        (c["type"].as_str(), c["nullable"].as_bool()),
+        (Some("object"), Some(true))
+    );
+    let fields = c["fields"].as_array().unwrap();
+    assert_eq!(fields[0]["type"], "date");
+    assert_eq!(
+        (fields[1]["type"].as_str(), fields[1]["nullable"].as_bool()),
+        (Some("boolean"), Some(true))
+    );
+    assert_eq!(by_name("f")["items"]["type"], "number");
+    assert_eq!(report["records"], 3);
+}
