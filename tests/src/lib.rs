@@ -8,8 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_s3::primitives::ByteStream;
 use bronze::db::{Db, DbSource, LOCAL_URL};
 use bronze::dispatch::Dispatcher;
+use bronze::keys::Destination;
 use bronze::load::Loader;
+use bronze::pipeline::{self, LoadError, Loaded};
 use bronze::runner::{self, Queue, Queues, Settings, Stage};
+use bronze::store::Lineage;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 use tokio_postgres::{Client, NoTls};
@@ -94,6 +97,37 @@ impl TestDb {
             ))
             .await?;
         Ok(())
+    }
+}
+
+/// Loads `bytes` as the file `acme/<dataset>/<name>`, last modified `source_ts`,
+/// through the real pipeline in one committed transaction, as `bronze ingest` does.
+/// The outer error is the bench's; the inner one is the pipeline's verdict.
+pub async fn load_bytes(
+    db: &TestDb,
+    dataset: &str,
+    name: &str,
+    source_ts: std::time::SystemTime,
+    bytes: &[u8],
+) -> Result<std::result::Result<Loaded, LoadError>> {
+    let dest = Destination::new("acme", dataset)?;
+    let lineage = Lineage {
+        bucket: Some("bucket".into()),
+        key: format!("acme/{dataset}/{name}"),
+        version_id: None,
+        etag: None,
+        source_ts,
+    };
+    let mut client = connect(&db.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
+    let tx = client.transaction().await?;
+    let source = Box::new(std::io::Cursor::new(bytes.to_vec()));
+    match pipeline::load(&tx, source, &dest, &lineage, None).await {
+        Ok(loaded) => {
+            tx.commit().await?;
+            Ok(Ok(loaded))
+        }
+        Err(e) => Ok(Err(e)),
     }
 }
 

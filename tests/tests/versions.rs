@@ -3,9 +3,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bronze::keys::Destination;
-use bronze::pipeline::{self, Loaded};
-use bronze::store::{self, DatasetSettings, Lineage, LoadCounts};
-use bronze_tests::{connect, Result, TestDb};
+use bronze::pipeline::Loaded;
+use bronze::store::{self, DatasetSettings, LoadCounts};
+use bronze_tests::{connect, load_bytes, Result, TestDb};
 
 fn at(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
@@ -13,21 +13,7 @@ fn at(seconds: u64) -> SystemTime {
 
 /// Loads `csv` as the file `name`, last modified at `ts`, through the real pipeline.
 async fn load(db: &TestDb, dataset: &str, name: &str, ts: u64, csv: &str) -> Result<Loaded> {
-    let dest = Destination::new("acme", dataset)?;
-    let lineage = Lineage {
-        bucket: Some("bucket".into()),
-        key: format!("acme/{dataset}/{name}"),
-        version_id: None,
-        etag: None,
-        source_ts: at(ts),
-    };
-    let mut client = connect(&db.url).await?;
-    bronze::migrate::migrate(&mut client).await?;
-    let tx = client.transaction().await?;
-    let source = Box::new(std::io::Cursor::new(csv.as_bytes().to_vec()));
-    let loaded = pipeline::load(&tx, source, &dest, &lineage, None).await?;
-    tx.commit().await?;
-    Ok(loaded)
+    Ok(load_bytes(db, dataset, name, at(ts), csv.as_bytes()).await??)
 }
 
 async fn configure(db: &TestDb, dataset: &str, key: &[&str], snapshot: bool) -> Result {

@@ -95,19 +95,29 @@ impl CsvRecords {
     }
 
     /// Reads the next record into the reused buffers; returns the line it starts on.
+    ///
+    /// A quote left open makes the parser run to the end of the file: that record
+    /// (odd quotes, more than one line, ended by the end of the file) is reported with
+    /// the line the quote opened on, instead of loading the rest of the file as one
+    /// field.
     fn read_record(&mut self) -> Result<Option<u64>, ReadError> {
         self.skip_blank_lines()?;
         let start = self.line;
         let (mut out, mut end) = (0, 0);
+        let mut quotes = 0u64;
         loop {
             let input = self
                 .input
                 .fill_buf()
                 .map_err(|e| ReadError::from_io(e, self.line))?;
+            let at_eof = input.is_empty();
             let (result, read, wrote, ended) =
                 self.core
                     .read_record(input, &mut self.fields[out..], &mut self.ends[end..]);
-            self.line += count_newlines(&input[..read]);
+            for &b in &input[..read] {
+                self.line += u64::from(b == b'\n');
+                quotes += u64::from(b == b'"');
+            }
             self.input.consume(read);
             out += wrote;
             end += ended;
@@ -117,6 +127,10 @@ impl CsvRecords {
                 ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
                 ReadRecordResult::Record => {
                     self.len = end;
+                    if at_eof && quotes % 2 == 1 && self.line > start {
+                        let reason = "unclosed quote: the quoted field runs to the end of the file";
+                        return Err(self.reject(start, reason.into()));
+                    }
                     return Ok(Some(start));
                 }
                 ReadRecordResult::End => return Ok(None),
@@ -285,6 +299,16 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "line 3: expected 2 fields as in the header, found 3"
+        );
+        let err = read_all(b"a,b\n1,2\n3,\"open\n4,5\n6,7\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 3: unclosed quote: the quoted field runs to the end of the file"
+        );
+        let rows = read_all(b"h,w\nBob,5'11\"\nAl,6'\n").unwrap();
+        assert_eq!(
+            rows[0].1, r#"{"h":"Bob","w":"5'11\""}"#,
+            "a literal quote is not an open one"
         );
         let rows = read_all(b"a,b\n1,\"x\ny\"\n2,z\n").unwrap();
         assert_eq!((rows[0].0, rows[1].0), (2, 4));

@@ -26,6 +26,8 @@ pub struct JsonRecords {
     canon: Canonicalizer,
     /// The line the input is positioned on, 1-based.
     line: u64,
+    /// Bytes since the last newline, 0-based.
+    column: u64,
     state: State,
 }
 
@@ -36,6 +38,7 @@ impl JsonRecords {
             element: Vec::with_capacity(4096),
             canon: Canonicalizer::default(),
             line: 1,
+            column: 0,
             state: State::Start,
         }
     }
@@ -58,14 +61,12 @@ impl JsonRecords {
                 if buf.is_empty() {
                     return Ok(None);
                 }
-                let (n, newlines) = (buf.len(), count_newlines(buf));
-                self.line += newlines;
-                self.input.consume(n);
+                let n = buf.len();
+                self.consume(n);
                 continue;
             };
-            let (newlines, next) = (count_newlines(&buf[..at]), buf[at]);
-            self.line += newlines;
-            self.input.consume(at);
+            let next = buf[at];
+            self.consume(at);
             return Ok(Some(next));
         }
     }
@@ -123,25 +124,47 @@ impl JsonRecords {
             }
             let used = end.unwrap_or(buf.len());
             self.element.extend_from_slice(&buf[..used]);
-            let newlines = count_newlines(&buf[..used]);
-            self.input.consume(used);
+            self.consume(used);
             if end.is_some() {
-                // Lines inside the element are counted when it is parsed.
-                self.line += newlines;
                 return Ok(());
             }
-            self.line += newlines;
         }
     }
 
-    /// Canonicalises the element that starts on `line`; a syntax error is the
-    /// document's, reported at its own line and column.
-    fn canonicalize(&mut self, line: u64, out: &mut Vec<u8>) -> Result<(), ReadError> {
+    /// Consumes `n` buffered bytes, keeping the line and column of the position.
+    fn consume(&mut self, n: usize) {
+        // `fill_buf` hands back the same buffer, without I/O, while it holds data.
+        if let Ok(buf) = self.input.fill_buf() {
+            for &b in &buf[..n.min(buf.len())] {
+                if b == b'\n' {
+                    self.line += 1;
+                    self.column = 0;
+                } else {
+                    self.column += 1;
+                }
+            }
+        }
+        self.input.consume(n);
+    }
+
+    /// Canonicalises the element that starts at `(line, column)`; a syntax error is
+    /// the document's, reported at its own line and column in the file.
+    fn canonicalize(
+        &mut self,
+        (line, column): (u64, u64),
+        out: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
         let text = trim_end(&self.element);
         if let Err(e) = self.canon.canonicalize(text, out) {
             let before = &text[..e.offset.min(text.len())];
-            let line = line + count_newlines(before);
-            let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            let newlines = count_newlines(before);
+            let in_line = before.iter().rev().take_while(|&&b| b != b'\n').count() as u64;
+            let column = if newlines == 0 {
+                column + in_line + 1
+            } else {
+                in_line + 1
+            };
+            let line = line + newlines;
             return Err(ReadError::Malformed {
                 line,
                 reason: format!("column {column}: {}", e.reason),
@@ -156,17 +179,17 @@ impl JsonRecords {
                 State::Done => return Ok(None),
                 State::Start => match self.peek()? {
                     Some(b'[') => {
-                        self.input.consume(1);
+                        self.consume(1);
                         self.state = State::Array { first: true };
                     }
                     Some(b'{') => {
-                        let line = self.line;
+                        let (line, column) = (self.line, self.column);
                         self.read_value()?;
                         if self.peek()?.is_some() {
                             return Err(self.malformed("data after the JSON object"));
                         }
                         self.state = State::Done;
-                        self.canonicalize(line, out)?;
+                        self.canonicalize((line, column), out)?;
                         return Ok(Some(line));
                     }
                     Some(b) => {
@@ -189,7 +212,7 @@ impl JsonRecords {
                         return Err(self.malformed("unexpected end of file inside the JSON array"));
                     }
                     if next == Some(b']') {
-                        self.input.consume(1);
+                        self.consume(1);
                         if self.peek()?.is_some() {
                             return Err(self.malformed("data after the JSON array"));
                         }
@@ -200,13 +223,13 @@ impl JsonRecords {
                         if next != Some(b',') {
                             return Err(self.malformed("expected ',' or ']' in the JSON array"));
                         }
-                        self.input.consume(1);
+                        self.consume(1);
                         self.peek()?;
                     }
-                    let line = self.line;
+                    let (line, column) = (self.line, self.column);
                     self.read_value()?;
                     self.state = State::Array { first: false };
-                    self.canonicalize(line, out)?;
+                    self.canonicalize((line, column), out)?;
                     if out.first() != Some(&b'{') {
                         return Err(ReadError::Record {
                             line,

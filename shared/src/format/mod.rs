@@ -160,7 +160,11 @@ pub fn open(
     } else {
         Box::new(raw)
     };
-    let encoding = encoding::detect(head(&mut text)?);
+    let start = head(&mut text)?;
+    let encoding = encoding::detect(start);
+    if !matches!(encoding, Encoding::Utf16Le | Encoding::Utf16Be) {
+        refuse_binary(start)?;
+    }
     if encoding != Encoding::Utf8 {
         text = Box::new(BufReader::with_capacity(
             BUFFER,
@@ -190,6 +194,31 @@ pub fn open(
         dialect,
     };
     Ok((records, detected))
+}
+
+/// Text has no NUL bytes (outside UTF-16): a file that does is binary, whatever its
+/// name, and loading it as text would make garbage rows out of it.
+fn refuse_binary(head: &[u8]) -> Result<(), ReadError> {
+    const KNOWN: [(&[u8], &str); 3] = [
+        (b"PK\x03\x04", "a zip archive"),
+        (b"PAR1", "a Parquet file"),
+        (b"\x89PNG", "a PNG image"),
+    ];
+    let what = KNOWN
+        .iter()
+        .find(|(magic, _)| head.starts_with(magic))
+        .map(|(_, what)| *what);
+    let what = match (what, head.contains(&0)) {
+        (Some(what), _) => what,
+        (None, true) => "binary data (it holds NUL bytes)",
+        (None, false) => return Ok(()),
+    };
+    Err(ReadError::Malformed {
+        line: 1,
+        reason: format!(
+            "{what}, not text: bronze reads CSV, TSV, JSON and NDJSON, optionally gzip-compressed"
+        ),
+    })
 }
 
 /// The buffered start of the stream, as much as one read gives, without consuming it.

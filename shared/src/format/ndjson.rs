@@ -36,7 +36,8 @@ impl NdjsonRecords {
             let text = self
                 .line
                 .strip_prefix(b"\xef\xbb\xbf")
-                .unwrap_or(&self.line);
+                .unwrap_or(&self.line)
+                .trim_ascii_end();
             if text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
