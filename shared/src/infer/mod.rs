@@ -108,7 +108,8 @@ struct Column {
     beyond_i64: u64,
     date_formats: [u64; 9],
     date_range: [Option<(u32, u32)>; 9],
-    timestamps: Vec<(String, u64)>,
+    /// Timestamp layouts seen: (date format, separator, time layout, zone), count.
+    timestamps: Vec<((usize, u8, TimeLayout, Zone), u64)>,
     zones: [u64; 3],
     times: [u64; 3],
     semantic: [u64; 10],
@@ -146,10 +147,9 @@ impl Column {
             return self.null(Some(i));
         }
         let mut fits = number_fits(self, text);
-        fits.boolean = matches!(
-            text.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no"
-        );
+        fits.boolean = ["true", "false", "yes", "no"]
+            .iter()
+            .any(|b| text.eq_ignore_ascii_case(b));
         if !fits.number {
             self.temporal(text, &mut fits);
         }
@@ -188,7 +188,7 @@ impl Column {
                 self.zones[zone as usize] += 1;
                 for i in 0..DATE_FORMATS.len() {
                     if date & (1 << i) != 0 {
-                        let layout = temporal::timestamp_format(i, separator, time, zone);
+                        let layout = (i, separator, time, zone);
                         let known = self.timestamps.iter().position(|(l, _)| *l == layout);
                         match known {
                             Some(at) => self.timestamps[at].1 += 1,
@@ -203,12 +203,15 @@ impl Column {
     }
 
     fn date_seen(&mut self, set: temporal::FormatSet, text: &str) {
-        let parts: Vec<u32> = text
+        let mut parts = [0u32; 3];
+        let mut numbers = text
             .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|p| p.parse().ok())
-            .collect();
+            .filter_map(|p| p.parse::<u32>().ok());
+        for part in &mut parts {
+            *part = numbers.next().unwrap_or(0);
+        }
         for (i, format) in DATE_FORMATS.iter().enumerate() {
-            if set & (1 << i) == 0 || parts.len() != 3 {
+            if set & (1 << i) == 0 {
                 continue;
             }
             self.date_formats[i] += 1;
@@ -441,7 +444,13 @@ impl Column {
                 )
             }
             Some(Kind::Timestamp) => {
-                let mut seen = self.timestamps.clone();
+                let mut seen: Vec<(String, u64)> = self
+                    .timestamps
+                    .iter()
+                    .map(|&((date, sep, time, zone), n)| {
+                        (temporal::timestamp_format(date, sep, time, zone), n)
+                    })
+                    .collect();
                 seen.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
                 let dates: Vec<String> = (0..DATE_FORMATS.len())
                     .filter(|&i| self.date_formats[i] > 0)
