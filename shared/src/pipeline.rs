@@ -106,9 +106,14 @@ pub async fn load(
     });
     let keys = KeySpec::new(&settings.key_columns);
     let staged = stage(tx, counted, lineage.key.clone(), settings.format, keys).await?;
+    // Real row counts for the planner (temporary tables are never auto-analysed), and
+    // memory for the merge's sorts and hashes so they do not spill to disk.
+    tx.batch_execute("ANALYZE pg_temp.bronze_staging; SET LOCAL work_mem = '64MB'")
+        .await?;
 
     let merge = Merge {
         tx,
+        dest,
         table: store::dataset_table(dest),
         lineage,
         load_id,
@@ -289,6 +294,7 @@ fn encode_reject(encoder: &mut CopyEncoder, line: u64, reason: &str, raw: &str) 
 /// they had arrived in order. Version numbers count arrivals and are never rewritten.
 struct Merge<'a> {
     tx: &'a Transaction<'a>,
+    dest: &'a Destination,
     table: String,
     lineage: &'a Lineage,
     load_id: i64,
@@ -308,34 +314,82 @@ impl Merge<'_> {
         Ok(i64::try_from(n).unwrap_or(i64::MAX))
     }
 
+    /// Whether an earlier load of the dataset came from a newer source than this one.
+    /// Only then can a key have versions after this file's; most loads arrive in
+    /// order and take the cheaper path.
+    async fn arrived_late(&self) -> Result<bool, LoadError> {
+        let row = self
+            .tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM bronze.loads
+                                WHERE tenant = $1 AND dataset = $2 AND status = 'loaded'
+                                  AND id <> $3 AND source_ts > $4)",
+                &[
+                    &self.dest.tenant.as_str(),
+                    &self.dest.dataset.as_str(),
+                    &self.load_id,
+                    &self.lineage.source_ts,
+                ],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// Inserts the records that changed; returns (inserted, updated).
     async fn new_versions(&self) -> Result<(i64, i64), LoadError> {
         let table = &self.table;
+        // In order, the version before a file's first record of a key is the current
+        // one, found by one join; the top version number is looked up only for keys
+        // that get a new version. Late, both neighbours in source order are needed.
+        let (prior, top) = if self.arrived_late().await? {
+            (
+                format!(
+                    "SELECT k.record_key, k.last_nth, before.record_hash AS prior_hash,
+                            (SELECT max(version) FROM {table} m
+                             WHERE m.record_key = k.record_key) AS top,
+                            after.found IS NOT NULL AS later, after.record_hash AS next_hash
+                     FROM (SELECT record_key, n_in_file AS last_nth FROM staged WHERE nth = 1) k
+                     LEFT JOIN LATERAL (
+                         SELECT t.record_hash FROM {table} t
+                         WHERE t.record_key = k.record_key AND t.source_ts <= $1
+                         ORDER BY t.source_ts DESC, t.load_id DESC, t.source_line DESC NULLS FIRST
+                         LIMIT 1
+                     ) before ON true
+                     LEFT JOIN LATERAL (
+                         SELECT true AS found, t.record_hash FROM {table} t
+                         WHERE t.record_key = k.record_key AND t.source_ts > $1
+                         ORDER BY t.source_ts, t.load_id, t.source_line NULLS FIRST
+                         LIMIT 1
+                     ) after ON true"
+                ),
+                "coalesce(top, 0)".to_owned(),
+            )
+        } else {
+            (
+                format!(
+                    "SELECT k.record_key, k.last_nth, c.record_hash AS prior_hash,
+                            c.record_key IS NOT NULL AS top, false AS later,
+                            NULL::bytea AS next_hash
+                     FROM (SELECT record_key, n_in_file AS last_nth FROM staged WHERE nth = 1) k
+                     LEFT JOIN {table} c ON c.record_key = k.record_key AND c.is_current"
+                ),
+                format!(
+                    "CASE WHEN top THEN (SELECT max(version) FROM {table} m
+                                         WHERE m.record_key = kept.record_key) ELSE 0 END"
+                ),
+            )
+        };
         let sql = format!(
             "CREATE TEMP TABLE bronze_touched ON COMMIT DROP AS
              WITH staged AS (
-                 SELECT record_key, record_hash, payload, source_line,
+                 SELECT record_key, record_hash, source_line,
                         lag(record_hash) OVER w AS prev_in_file,
-                        row_number() OVER w AS nth
+                        row_number() OVER w AS nth,
+                        count(*) OVER (PARTITION BY record_key) AS n_in_file
                  FROM pg_temp.bronze_staging WHERE reject IS NULL
                  WINDOW w AS (PARTITION BY record_key ORDER BY source_line)
              ), prior AS (
-                 SELECT k.record_key, k.last_nth, before.record_hash AS prior_hash,
-                        (SELECT max(version) FROM {table} m WHERE m.record_key = k.record_key) AS top,
-                        after.found IS NOT NULL AS later, after.record_hash AS next_hash
-                 FROM (SELECT record_key, max(nth) AS last_nth FROM staged GROUP BY record_key) k
-                 LEFT JOIN LATERAL (
-                     SELECT t.record_hash FROM {table} t
-                     WHERE t.record_key = k.record_key AND t.source_ts <= $1
-                     ORDER BY t.source_ts DESC, t.load_id DESC, t.source_line DESC NULLS FIRST
-                     LIMIT 1
-                 ) before ON true
-                 LEFT JOIN LATERAL (
-                     SELECT true AS found, t.record_hash FROM {table} t
-                     WHERE t.record_key = k.record_key AND t.source_ts > $1
-                     ORDER BY t.source_ts, t.load_id, t.source_line NULLS FIRST
-                     LIMIT 1
-                 ) after ON true
+                 {prior}
              ), changed AS (
                  SELECT s.*, p.top, p.later,
                         CASE WHEN s.nth = 1 THEN p.prior_hash ELSE s.prev_in_file END AS before_hash,
@@ -350,12 +404,14 @@ impl Merge<'_> {
                  INSERT INTO {table} (record_key, version, record_hash, change_type, is_current,
                      valid_from, valid_to, payload, source_bucket, source_key, source_version_id,
                      source_etag, source_line, source_ts, load_id, schema_version)
-                 SELECT record_key, coalesce(top, 0) + n, record_hash,
+                 SELECT kept.record_key, {top} + n, kept.record_hash,
                         CASE WHEN n = 1 AND before_hash IS NULL THEN 'insert' ELSE 'update' END,
-                        n = n_kept AND NOT later, $1, CASE WHEN n < n_kept THEN $1 END,
-                        payload, $2, $3, $4, $5, source_line, $1, $6, 1
+                        n = n_kept AND NOT later, $1, CASE WHEN n < n_kept THEN $1::timestamptz END,
+                        st.payload, $2, $3, $4, $5, kept.source_line, $1, $6, 1
                  FROM kept
-                 RETURNING record_key, change_type, is_current,
+                 JOIN pg_temp.bronze_staging st
+                   ON st.record_key = kept.record_key AND st.source_line = kept.source_line
+                 RETURNING record_key, version, change_type, is_current,
                            NOT is_current AND valid_to IS NULL AS late
              )
              SELECT * FROM inserted"
@@ -406,7 +462,7 @@ impl Merge<'_> {
                  SELECT record_key, top + 1, NULL, 'delete', true, $1, NULL, $2, $3, $4, $5,
                         NULL, $1, $6, 1
                  FROM gone
-                 RETURNING record_key, change_type, is_current, false AS late
+                 RETURNING record_key, version, change_type, is_current, false AS late
              )
              INSERT INTO pg_temp.bronze_touched SELECT * FROM deleted"
         );
@@ -435,7 +491,8 @@ impl Merge<'_> {
         let table = &self.table;
         let close = format!(
             "UPDATE {table} t SET is_current = false, valid_to = $1
-             FROM (SELECT DISTINCT record_key FROM pg_temp.bronze_touched WHERE is_current) k
+             FROM (SELECT DISTINCT record_key FROM pg_temp.bronze_touched
+                   WHERE is_current AND version > 1) k
              WHERE t.record_key = k.record_key AND t.is_current AND t.load_id <> $2"
         );
         self.tx
