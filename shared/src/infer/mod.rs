@@ -154,7 +154,7 @@ impl Column {
             self.temporal(text, &mut fits);
         }
         self.observed(line, fits, text);
-        self.string_facts(text);
+        self.string_facts(text, fits);
     }
 
     /// A JSON string: never a number or a boolean (the writer chose a string), but
@@ -164,7 +164,7 @@ impl Column {
         self.temporal(text, &mut fits);
         self.strings += u64::from(!fits.date && !fits.time && !fits.timestamp);
         self.observed(line, fits, text);
-        self.string_facts(text);
+        self.string_facts(text, fits);
     }
 
     fn temporal(&mut self, text: &str, fits: &mut Fits) {
@@ -250,8 +250,17 @@ impl Column {
     }
 
     /// Length, distinct values, examples, text range and semantic types.
-    fn string_facts(&mut self, text: &str) {
-        self.max_length = self.max_length.max(text.chars().count());
+    ///
+    /// Values that are numbers, dates or booleans are only checked for the semantic
+    /// types written with digits alone (phones, ZIP codes): the others cannot match,
+    /// and skipping them keeps inference cheap on numeric columns.
+    fn string_facts(&mut self, text: &str, fits: Fits) {
+        let chars = if text.is_ascii() {
+            text.len()
+        } else {
+            text.chars().count()
+        };
+        self.max_length = self.max_length.max(chars);
         self.distinct.add(text.as_bytes());
         if self.examples.len() < EXAMPLES && !self.examples.iter().any(|e| e == text) {
             self.examples.push(text.to_owned());
@@ -262,11 +271,14 @@ impl Column {
         if self.max_text.as_deref().is_none_or(|m| text > m) {
             self.max_text = Some(text.to_owned());
         }
-        if text.len() <= 320 {
-            for (i, semantic) in semantic::ALL.iter().enumerate() {
-                if semantic.matches(text) {
-                    self.semantic[i] += 1;
-                }
+        if text.len() > 320 {
+            return;
+        }
+        let typed = fits.number || fits.boolean || fits.timestamp || fits.time;
+        for (i, semantic) in semantic::ALL.iter().enumerate() {
+            let digits_only = matches!(semantic, Semantic::Phone | Semantic::Zip);
+            if (!typed || digits_only) && semantic.matches(text) {
+                self.semantic[i] += 1;
             }
         }
     }
@@ -288,7 +300,7 @@ impl Column {
                 };
                 let text = std::str::from_utf8(value).unwrap_or_default();
                 self.observed(line, fits, text);
-                self.string_facts(text);
+                self.string_facts(text, fits);
             }
             Some(b'{') => {
                 self.values += 1;
@@ -320,7 +332,7 @@ impl Column {
                 let text = std::str::from_utf8(value).unwrap_or_default();
                 let fits = number_fits(self, text);
                 self.observed(line, fits, text);
-                self.string_facts(text);
+                self.string_facts(text, fits);
             }
         }
     }

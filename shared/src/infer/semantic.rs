@@ -59,10 +59,13 @@ impl Semantic {
             Semantic::Uuid => bytes.len() == 36,
             Semantic::Ipv4 => (7..=15).contains(&bytes.len()),
             Semantic::Ipv6 => bytes.contains(&b':'),
-            Semantic::Phone => bytes.len() >= 8 && bytes.len() <= 24,
-            Semantic::Currency => !bytes.is_empty() && !bytes.iter().all(u8::is_ascii_digit),
+            Semantic::Phone => (8..=24).contains(&bytes.len()),
+            Semantic::Currency => currency_marked(bytes),
             Semantic::Percentage => bytes.last() == Some(&b'%'),
-            Semantic::Zip => (5..=10).contains(&bytes.len()),
+            Semantic::Zip => {
+                (5..=10).contains(&bytes.len())
+                    && (bytes[0].is_ascii_digit() || bytes[0].is_ascii_uppercase())
+            }
             Semantic::Country => (2..=3).contains(&bytes.len()) && bytes[0].is_ascii_uppercase(),
         };
         if !quick {
@@ -132,29 +135,30 @@ fn uuid(text: &str) -> bool {
 /// are not phones (they are indistinguishable from ids), nor are shorter grouped
 /// numbers (ZIP+4 codes, local numbers without an area code).
 fn phone(text: &str) -> bool {
-    let digits = text.chars().filter(char::is_ascii_digit).count();
-    let allowed = text
-        .chars()
-        .all(|c| c.is_ascii_digit() || " -.()+".contains(c));
-    let plus_ok = text.find('+').is_none_or(|at| at == 0) && text.matches('+').count() <= 1;
-    let parens_ok =
-        text.matches('(').count() == text.matches(')').count() && text.matches('(').count() <= 1;
-    let separated = text.starts_with('+') || text.chars().any(|c| " -.()".contains(c));
-    let no_decimal =
-        !(text.matches('.').count() == 1 && !text.contains(' ') && !text.contains('-'));
-    let not_ip = Ipv4Addr::from_str(text).is_err();
-    let min_digits = if text.starts_with('+') { 8 } else { 10 };
-    allowed
-        && plus_ok
-        && parens_ok
-        && separated
-        && no_decimal
-        && not_ip
+    let b = text.as_bytes();
+    let (mut digits, mut plus, mut open, mut close, mut dots, mut spaces_dashes) =
+        (0, 0, 0, 0, 0, 0);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => digits += 1,
+            b'+' if i == 0 => plus += 1,
+            b'(' => open += 1,
+            b')' => close += 1,
+            b'.' => dots += 1,
+            b' ' | b'-' => spaces_dashes += 1,
+            _ => return false,
+        }
+    }
+    let separated = plus + open + dots + spaces_dashes > 0;
+    // One dot and nothing else is a decimal number, not a phone.
+    let decimal = dots == 1 && spaces_dashes == 0 && open == 0;
+    let min_digits = if plus == 1 { 8 } else { 10 };
+    separated
+        && !decimal
+        && open == close
+        && open <= 1
         && (min_digits..=15).contains(&digits)
-        && text
-            .chars()
-            .next()
-            .is_some_and(|c| c == '+' || c == '(' || c.is_ascii_digit())
+        && Ipv4Addr::from_str(text).is_err()
 }
 
 /// A number as written in text: digits with one optional `.`, optional sign.
@@ -164,6 +168,22 @@ fn decimal(text: &str) -> bool {
         && digits.chars().any(|c| c.is_ascii_digit())
         && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
         && digits.matches('.').count() <= 1
+}
+
+/// Whether the value starts or ends the way a currency amount must: with a symbol
+/// (`$`, or the first byte of `€ £ ¥ ₹`) or three capital letters.
+fn currency_marked(b: &[u8]) -> bool {
+    let symbol = |c: u8| c == b'$' || c >= 0xc2;
+    let code = |s: &[u8]| s.len() == 3 && s.iter().all(u8::is_ascii_uppercase);
+    match (b.first(), b.last()) {
+        (Some(&first), Some(&last)) => {
+            symbol(first)
+                || symbol(last)
+                || (b.len() > 3 && (code(&b[..3]) || code(&b[b.len() - 3..])))
+                || (first == b'-' && b.get(1).is_some_and(|&c| symbol(c)))
+        }
+        _ => false,
+    }
 }
 
 /// An amount with its currency: a symbol or ISO code before or after the number,
@@ -192,6 +212,9 @@ fn zip(text: &str) -> bool {
     let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     let us = (b.len() == 5 && digits(b))
         || (b.len() == 10 && b[5] == b'-' && digits(&b[..5]) && digits(&b[6..]));
+    if us {
+        return true;
+    }
     let compact: Vec<u8> = b.iter().copied().filter(|&c| c != b' ').collect();
     let upper = |c: &u8| c.is_ascii_uppercase();
     let digit = |c: &u8| c.is_ascii_digit();
@@ -219,12 +242,25 @@ fn zip(text: &str) -> bool {
 /// ISO 3166-1 alpha-2 and alpha-3 codes, upper case as the standard writes them.
 fn country(text: &str) -> bool {
     const ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
-    const ALPHA3: &str = "AFG ALA ALB DZA ASM AND AGO AIA ATA ATG ARG ARM ABW AUS AUT AZE BHS BHR BGD BRB BLR BEL BLZ BEN BMU BTN BOL BES BIH BWA BVT BRA IOT BRN BGR BFA BDI CPV KHM CMR CAN CYM CAF TCD CHL CHN CXR CCK COL COM COG COD COK CRI CIV HRV CUB CUW CYP CZE DNK DJI DMA DOM ECU EGY SLV GNQ ERI EST SWZ ETH FLK FRO FJI FIN FRA GUF PYF ATF GAB GMB GEO DEU GHA GIB GRC GRL GRD GLP GUM GTM GGY GIN GNB GUY HTI HMD VAT HND HKG HUN ISL IND IDN IRN IRQ IRL IMN ISR ITA JAM JPN JEY JOR KAZ KEN KIR PRK KOR KWT KGZ LAO LVA LBN LSO LBR LBY LIE LTU LUX MAC MDG MWI MYS MDV MLI MLT MHL MTQ MRT MUS MYT MEX FSM MDA MCO MNG MNE MSR MAR MOZ MMR NAM NRU NPL NLD NCL NZL NIC NER NGA NIU NFK MKD MNP NOR OMN PAK PLW PSE PAN PNG PRY PER PHL PCN POL PRT PRI QAT REU ROU RUS RWA BLM SHN KNA LCA MAF SPM VCT WSM SMR STP SAU SEN SRB SYC SLE SGP SXM SVK SVN SLB SOM ZAF SGS SSD ESP LKA SDN SUR SJM SWE CHE SYR TWN TJK TZA THA TLS TGO TKL TON TTO TUN TUR TKM TCA TUV UGA UKR ARE GBR USA UMI URY UZB VUT VEN VNM VGB VIR WLF ESH YEM ZMB ZWE";
-    match text.len() {
-        2 => ALPHA2.split(' ').any(|c| c == text),
-        3 => ALPHA3.split(' ').any(|c| c == text),
-        _ => false,
+    const ALPHA3: &str = "ABW AFG AGO AIA ALA ALB AND ARE ARG ARM ASM ATA ATF ATG AUS AUT AZE BDI BEL BEN BES BFA BGD BGR BHR BHS BIH BLM BLR BLZ BMU BOL BRA BRB BRN BTN BVT BWA CAF CAN CCK CHE CHL CHN CIV CMR COD COG COK COL COM CPV CRI CUB CUW CXR CYM CYP CZE DEU DJI DMA DNK DOM DZA ECU EGY ERI ESH ESP EST ETH FIN FJI FLK FRA FRO FSM GAB GBR GEO GGY GHA GIB GIN GLP GMB GNB GNQ GRC GRD GRL GTM GUF GUM GUY HKG HMD HND HRV HTI HUN IDN IMN IND IOT IRL IRN IRQ ISL ISR ITA JAM JEY JOR JPN KAZ KEN KGZ KHM KIR KNA KOR KWT LAO LBN LBR LBY LCA LIE LKA LSO LTU LUX LVA MAC MAF MAR MCO MDA MDG MDV MEX MHL MKD MLI MLT MMR MNE MNG MNP MOZ MRT MSR MTQ MUS MWI MYS MYT NAM NCL NER NFK NGA NIC NIU NLD NOR NPL NRU NZL OMN PAK PAN PCN PER PHL PLW PNG POL PRI PRK PRT PRY PSE PYF QAT REU ROU RUS RWA SAU SDN SEN SGP SGS SHN SJM SLB SLE SLV SMR SOM SPM SRB SSD STP SUR SVK SVN SWE SWZ SXM SYC SYR TCA TCD TGO THA TJK TKL TKM TLS TON TTO TUN TUR TUV TWN TZA UGA UKR UMI URY USA UZB VAT VCT VEN VGB VIR VNM VUT WLF WSM YEM ZAF ZMB ZWE";
+    // Both lists are sorted, with codes at a fixed stride: a binary search, no split.
+    let (list, stride) = match text.len() {
+        2 => (ALPHA2.as_bytes(), 3),
+        3 => (ALPHA3.as_bytes(), 4),
+        _ => return false,
+    };
+    let codes = (list.len() + 1) / stride;
+    let code = |i: usize| &list[i * stride..i * stride + stride - 1];
+    let (mut lo, mut hi) = (0, codes);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match code(mid).cmp(text.as_bytes()) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return true,
+        }
     }
+    false
 }
 
 #[cfg(test)]
