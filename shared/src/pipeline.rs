@@ -301,6 +301,21 @@ struct Merge<'a> {
 }
 
 impl Merge<'_> {
+    /// Runs a statement whose parameters are the lineage of the new rows:
+    /// `$1` source_ts, `$2` bucket, `$3` key, `$4` version id, `$5` etag, `$6` load id.
+    async fn execute(&self, sql: &str) -> Result<u64, LoadError> {
+        let l = self.lineage;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            &l.source_ts,
+            &l.bucket,
+            &l.key,
+            &l.version_id,
+            &l.etag,
+            &self.load_id,
+        ];
+        Ok(self.tx.execute(sql, &params).await?)
+    }
+
     async fn rejects(&self) -> Result<i64, LoadError> {
         let n = self
             .tx
@@ -416,20 +431,7 @@ impl Merge<'_> {
              )
              SELECT * FROM inserted"
         );
-        let l = self.lineage;
-        self.tx
-            .execute(
-                &sql,
-                &[
-                    &l.source_ts,
-                    &l.bucket,
-                    &l.key,
-                    &l.version_id,
-                    &l.etag,
-                    &self.load_id,
-                ],
-            )
-            .await?;
+        self.execute(&sql).await?;
         let row = self
             .tx
             .query_one(
@@ -466,21 +468,7 @@ impl Merge<'_> {
              )
              INSERT INTO pg_temp.bronze_touched SELECT * FROM deleted"
         );
-        let l = self.lineage;
-        let n = self
-            .tx
-            .execute(
-                &sql,
-                &[
-                    &l.source_ts,
-                    &l.bucket,
-                    &l.key,
-                    &l.version_id,
-                    &l.etag,
-                    &self.load_id,
-                ],
-            )
-            .await?;
+        let n = self.execute(&sql).await?;
         Ok(i64::try_from(n).unwrap_or(i64::MAX))
     }
 

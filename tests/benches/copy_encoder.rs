@@ -109,13 +109,7 @@ async fn with_encoder(client: &Client, rows: &[Row]) -> Result<u64, Box<dyn Erro
     futures_util::pin_mut!(sink);
     let mut encoder = CopyEncoder::default();
     for row in rows {
-        encoder.row(6);
-        encoder.text(row.key.as_bytes());
-        encoder.bytea(&row.hash);
-        encoder.jsonb(&row.payload);
-        encoder.int8(row.line);
-        encoder.null();
-        encoder.null();
+        encode(&mut encoder, row);
         if let Some(chunk) = encoder.take_full() {
             sink.send(chunk).await?;
         }
@@ -124,17 +118,22 @@ async fn with_encoder(client: &Client, rows: &[Row]) -> Result<u64, Box<dyn Erro
     Ok(sink.finish().await?)
 }
 
+/// One staging row, as the pipeline encodes it.
+fn encode(encoder: &mut CopyEncoder, row: &Row) {
+    encoder.row(6);
+    encoder.text(row.key.as_bytes());
+    encoder.bytea(&row.hash);
+    encoder.jsonb(&row.payload);
+    encoder.int8(row.line);
+    encoder.null();
+    encoder.null();
+}
+
 fn encode_only(rows: &[Row]) -> usize {
     let mut encoder = CopyEncoder::default();
     let mut bytes = 0;
     for row in rows {
-        encoder.row(6);
-        encoder.text(row.key.as_bytes());
-        encoder.bytea(&row.hash);
-        encoder.jsonb(&row.payload);
-        encoder.int8(row.line);
-        encoder.null();
-        encoder.null();
+        encode(&mut encoder, row);
         if let Some(chunk) = encoder.take_full() {
             bytes += chunk.len();
         }

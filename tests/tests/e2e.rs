@@ -20,6 +20,20 @@ fn gzip(text: &str) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// The one object of the test is loaded, once: its 2 rows, one load, ledger `loaded`.
+async fn assert_loaded_once(bench: &Bench) -> Result {
+    assert_eq!(
+        bench
+            .count("SELECT count(*) FROM tenant_acme.orders")
+            .await?,
+        2
+    );
+    assert_eq!(bench.count("SELECT count(*) FROM bronze.loads").await?, 1);
+    let loaded = "SELECT count(*) FROM bronze.objects WHERE status = 'loaded'";
+    assert_eq!(bench.count(loaded).await?, 1);
+    Ok(())
+}
+
 #[tokio::test]
 async fn two_dropped_files_become_rows_with_lineage() -> Result {
     let bench = Bench::new(30).await?;
@@ -222,19 +236,7 @@ async fn concurrent_deliveries_of_one_task_load_once() -> Result {
     let (ra, rb) = tokio::join!(a.handle(sqs_batch(&[&task])), b.handle(sqs_batch(&[&task])));
     let failures = ra.batch_item_failures.len() + rb.batch_item_failures.len();
     assert!(failures <= 1, "at most one worker is told to retry");
-    assert_eq!(
-        bench
-            .count("SELECT count(*) FROM tenant_acme.orders")
-            .await?,
-        2
-    );
-    assert_eq!(bench.count("SELECT count(*) FROM bronze.loads").await?, 1);
-    assert_eq!(
-        bench
-            .count("SELECT count(*) FROM bronze.objects WHERE status = 'loaded'")
-            .await?,
-        1
-    );
+    assert_loaded_once(&bench).await?;
     bench.finish().await
 }
 
@@ -356,18 +358,6 @@ async fn a_database_outage_is_retried_and_then_loads_once() -> Result {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let loader = bench.loader();
     bench.drain(&bench.dispatcher(), &loader).await?;
-    assert_eq!(
-        bench
-            .count("SELECT count(*) FROM tenant_acme.orders")
-            .await?,
-        2
-    );
-    assert_eq!(bench.count("SELECT count(*) FROM bronze.loads").await?, 1);
-    assert_eq!(
-        bench
-            .count("SELECT count(*) FROM bronze.objects WHERE status = 'loaded'")
-            .await?,
-        1
-    );
+    assert_loaded_once(&bench).await?;
     bench.finish().await
 }
