@@ -45,13 +45,6 @@ impl CopyEncoder {
         self.buf.put_i64(value);
     }
 
-    /// A `jsonb` value in binary form: version byte 1, then the JSON text.
-    pub fn jsonb(&mut self, json: &[u8]) {
-        self.buf.put_i32(len(json.len() + 1));
-        self.buf.put_u8(1);
-        self.buf.put_slice(json);
-    }
-
     /// A SQL NULL.
     pub fn null(&mut self) {
         self.buf.put_i32(-1);

@@ -91,9 +91,11 @@ pub async fn load(
     store::ensure_dataset_table(tx, dest).await?;
     let settings = store::dataset_settings(tx, dest).await?;
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
+    // The payload stays text in staging: PostgreSQL parses JSON into jsonb only for
+    // the records that become new versions, not for the unchanged majority.
     tx.batch_execute(
         "CREATE TEMP TABLE bronze_staging (
-             record_key text, record_hash bytea, payload jsonb, source_line bigint,
+             record_key text, record_hash bytea, payload text, source_line bigint,
              reject text, raw text
          ) ON COMMIT DROP",
     )
@@ -253,7 +255,7 @@ fn encode(
         encoder.row(6);
         encoder.text(&key);
         encoder.bytea(&hash);
-        encoder.jsonb(&json);
+        encoder.text(&json);
         encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
         encoder.null();
         encoder.null();
@@ -422,7 +424,7 @@ impl Merge<'_> {
                  SELECT kept.record_key, {top} + n, kept.record_hash,
                         CASE WHEN n = 1 AND before_hash IS NULL THEN 'insert' ELSE 'update' END,
                         n = n_kept AND NOT later, $1, CASE WHEN n < n_kept THEN $1::timestamptz END,
-                        st.payload, $2, $3, $4, $5, kept.source_line, $1, $6, 1
+                        st.payload::jsonb, $2, $3, $4, $5, kept.source_line, $1, $6, 1
                  FROM kept
                  JOIN pg_temp.bronze_staging st
                    ON st.record_key = kept.record_key AND st.source_line = kept.source_line

@@ -200,15 +200,26 @@ pub enum Claim {
 }
 
 /// Locks the ledger row for the rest of the transaction, so two deliveries of one task
-/// never load the same object twice.
+/// never load the same object twice. Short row locks (another delivery counting its
+/// attempt) are waited out; a lock still held after a few seconds is a load in
+/// progress, and this delivery is told to come back later.
 pub async fn claim(tx: &Transaction<'_>, id: i64) -> Result<Claim, tokio_postgres::Error> {
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
     let row = tx
         .query_opt(
-            "SELECT status FROM bronze.objects WHERE id = $1 FOR UPDATE SKIP LOCKED",
+            "SELECT status FROM bronze.objects WHERE id = $1 FOR UPDATE",
             &[&id],
         )
-        .await?;
-    Ok(match row.map(|r| Status::parse(r.get(0))) {
+        .await;
+    let status = match row {
+        Ok(row) => row.map(|r| Status::parse(r.get(0))),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            return Ok(Claim::Busy)
+        }
+        Err(e) => return Err(e),
+    };
+    tx.batch_execute("SET LOCAL lock_timeout = 0").await?;
+    Ok(match status {
         None => Claim::Busy,
         Some(status) if status.is_final() => Claim::Done(status),
         Some(_) => Claim::Owned,

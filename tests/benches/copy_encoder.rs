@@ -1,6 +1,6 @@
 //! Which binary COPY encoder bronze should use: `tokio_postgres`'s `BinaryCopyInWriter`
 //! or its own `CopyEncoder`. Both COPY the same staging rows (64-char key, 32-byte
-//! hash, ~330-byte jsonb payload, line, two NULLs) into the same temporary table over
+//! hash, ~330-byte JSON payload as text, line, two NULLs) into the same temporary table over
 //! the same connection. Prints wall time and this process's CPU time for each; run
 //! with `cargo bench -p bronze-tests --bench copy_encoder` (uses DATABASE_URL).
 
@@ -9,31 +9,12 @@ use std::time::{Duration, Instant};
 
 use bronze::copy::CopyEncoder;
 use bronze::hash::record_hash;
-use bytes::{BufMut, BytesMut};
 use futures_util::SinkExt;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 const ROWS: usize = 336_776;
-
-/// A jsonb value already serialised, as bronze has it.
-#[derive(Debug)]
-struct RawJsonb<'a>(&'a [u8]);
-
-impl ToSql for RawJsonb<'_> {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        out.put_u8(1);
-        out.put_slice(self.0);
-        Ok(IsNull::No)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::JSONB
-    }
-
-    to_sql_checked!();
-}
 
 struct Row {
     key: String,
@@ -75,7 +56,7 @@ fn cpu_time() -> Duration {
 }
 
 const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging (
-    record_key text, record_hash bytea, payload jsonb, source_line bigint, reject text, raw text);
+    record_key text, record_hash bytea, payload text, source_line bigint, reject text, raw text);
     TRUNCATE staging";
 const COPY: &str = "COPY staging FROM STDIN (FORMAT binary)";
 
@@ -85,7 +66,7 @@ async fn with_writer(client: &Client, rows: &[Row]) -> Result<u64, Box<dyn Error
     let types = [
         Type::TEXT,
         Type::BYTEA,
-        Type::JSONB,
+        Type::TEXT,
         Type::INT8,
         Type::TEXT,
         Type::TEXT,
@@ -94,7 +75,7 @@ async fn with_writer(client: &Client, rows: &[Row]) -> Result<u64, Box<dyn Error
     futures_util::pin_mut!(writer);
     let none: Option<&str> = None;
     for row in rows {
-        let payload = RawJsonb(&row.payload);
+        let payload = std::str::from_utf8(&row.payload)?;
         writer
             .as_mut()
             .write(&[&row.key, &row.hash, &payload, &row.line, &none, &none])
@@ -123,7 +104,7 @@ fn encode(encoder: &mut CopyEncoder, row: &Row) {
     encoder.row(6);
     encoder.text(row.key.as_bytes());
     encoder.bytea(&row.hash);
-    encoder.jsonb(&row.payload);
+    encoder.text(&row.payload);
     encoder.int8(row.line);
     encoder.null();
     encoder.null();
