@@ -1,6 +1,7 @@
 //! Delimited text with a header row. Values stay the strings they are in the file:
 //! `007` stays `"007"`, an empty field is `""`.
 
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
@@ -222,6 +223,8 @@ fn count_newlines(bytes: &[u8]) -> u64 {
 /// so that no value is dropped from the payload.
 fn column_names(header: &CsvRecords) -> Result<Vec<String>, ReadError> {
     let mut names: Vec<String> = Vec::with_capacity(header.len);
+    let mut taken: HashSet<String> = HashSet::with_capacity(header.len);
+    let mut suffixes: HashMap<String, usize> = HashMap::new();
     for i in 0..header.len {
         let raw = header.field(i);
         let text = std::str::from_utf8(raw).map_err(|e| ReadError::Malformed {
@@ -236,12 +239,14 @@ fn column_names(header: &CsvRecords) -> Result<Vec<String>, ReadError> {
             "" => format!("column_{}", i + 1),
             trimmed => trimmed.to_owned(),
         };
+        // Sets, not scans: a header of thousands of repeated names stays linear.
+        let next = suffixes.entry(base.clone()).or_insert(1);
         let mut name = base.clone();
-        let mut n = 1;
-        while names.contains(&name) {
-            n += 1;
-            name = format!("{base}_{n}");
+        while taken.contains(&name) {
+            *next += 1;
+            name = format!("{base}_{next}");
         }
+        taken.insert(name.clone());
         names.push(name);
     }
     Ok(names)
@@ -285,6 +290,14 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn thousands_of_repeated_names_are_named_in_one_pass() {
+        let header = vec!["a"; 20_000].join(",");
+        let values = vec!["1"; 20_000].join(",");
+        let rows = read_all(format!("{header}\n{values}\n").as_bytes()).unwrap();
+        assert!(rows[0].1.contains(r#""a_20000":"1""#));
     }
 
     #[test]
