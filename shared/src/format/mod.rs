@@ -153,10 +153,13 @@ pub fn open(
     name: &str,
     pinned: Option<Format>,
 ) -> Result<(Records, Detected), ReadError> {
-    let mut raw = BufReader::with_capacity(BUFFER, source);
+    let mut raw = BufReader::with_capacity(BUFFER, ReadFull(source));
     let gzip = head(&mut raw)?.starts_with(GZIP_MAGIC);
     let mut text: Box<dyn BufRead + Send> = if gzip {
-        Box::new(BufReader::with_capacity(BUFFER, MultiGzDecoder::new(raw)))
+        Box::new(BufReader::with_capacity(
+            BUFFER,
+            ReadFull(MultiGzDecoder::new(raw)),
+        ))
     } else {
         Box::new(raw)
     };
@@ -168,7 +171,7 @@ pub fn open(
     if encoding != Encoding::Utf8 {
         text = Box::new(BufReader::with_capacity(
             BUFFER,
-            Transcode::new(text, encoding),
+            ReadFull(Transcode::new(text, encoding)),
         ));
     }
     let format = match pinned.map_or_else(|| format_from_name(name), |f| Ok(Some(f)))? {
@@ -221,7 +224,29 @@ fn refuse_binary(head: &[u8]) -> Result<(), ReadError> {
     })
 }
 
-/// The buffered start of the stream, as much as one read gives, without consuming it.
+/// Fills each read as far as the stream allows: a network stream may hand over a few
+/// bytes at a time, and detection (gzip magic, BOMs, encoding, dialect) looks at the
+/// first buffer, which must then hold the start of the file, not its first packet.
+struct ReadFull<R>(R);
+
+impl<R: Read> Read for ReadFull<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.0.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Hand over what was read; the error comes back on the next read.
+                Err(_) if filled > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+}
+
+/// The buffered start of the stream, a full buffer unless the file is shorter.
 fn head<R: BufRead + ?Sized>(reader: &mut R) -> Result<&[u8], ReadError> {
     reader.fill_buf().map_err(|e| ReadError::from_io(e, 1))
 }
@@ -313,6 +338,31 @@ mod tests {
             "the dialect sniffer finds the tab"
         );
         assert_eq!(sniff(b"a,b\n"), Format::Csv);
+    }
+
+    /// Hands over one byte per read, as a slow network stream may.
+    struct Trickle(std::io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let end = buf.len().min(1);
+            self.0.read(&mut buf[..end])
+        }
+    }
+
+    #[test]
+    fn detection_sees_the_start_of_the_file_however_it_trickles_in() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, b"a;b\ncaf\xe9;2\n").unwrap();
+        let bytes = gz.finish().unwrap();
+        let (mut records, detected) =
+            open(Box::new(Trickle(std::io::Cursor::new(bytes))), "x", None).unwrap();
+        assert!(detected.gzip);
+        assert_eq!(detected.encoding, Encoding::Windows1252);
+        assert_eq!(detected.dialect.map(|d| d.delimiter), Some(b';'));
+        let mut out = Vec::new();
+        records.next_into(&mut out).unwrap();
+        assert_eq!(out, r#"{"a":"café","b":"2"}"#.as_bytes());
     }
 
     #[test]
