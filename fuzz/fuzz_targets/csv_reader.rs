@@ -1,0 +1,91 @@
+//! `CsvRecords` on arbitrary bytes. The first byte picks the dialect: bits 0-1 the
+//! delimiter (`, ; \t |`), bit 2 the header flag, bits 3-7 a chunk size (4-35 bytes);
+//! the rest is the file.
+//!
+//! Checks: no panic; the reader makes progress; every record is a JSON object, already
+//! canonical, with one field per column; reading the file in chunks of that size (as
+//! from a network stream) gives the same records and errors as reading it whole.
+//!
+//! Chunks start at 4 bytes: with 1-3, a UTF-8 BOM split over the first reads is kept
+//! in the first column's name (`artifacts/csv_reader/chunked-bom-split-by-short-read`,
+//! see the README); smaller chunks would find only that again.
+
+#![no_main]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, Cursor};
+
+use bronze::canonical::Canonicalizer;
+use bronze::format::csv::CsvRecords;
+use common::Outcome;
+use libfuzzer_sys::fuzz_target;
+
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+fn read_all(
+    input: Box<dyn BufRead + Send>,
+    delimiter: u8,
+    header: bool,
+    len: usize,
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    let mut records = match CsvRecords::new(input, delimiter, header) {
+        Ok(records) => records,
+        Err(e) => {
+            outcomes.push(Outcome::Fatal(e.to_string()));
+            return outcomes;
+        }
+    };
+    let columns = records.names().len();
+    let mut canon = Canonicalizer::default();
+    let mut out = Vec::new();
+    loop {
+        assert!(
+            outcomes.len() < common::max_results(len),
+            "CsvRecords returned more results than there are bytes: it is looping"
+        );
+        out.clear();
+        match records.next_into(&mut out) {
+            Ok(Some(line)) => {
+                common::assert_object(&out, "csv");
+                common::assert_canonical(&mut canon, &out, "csv");
+                let fields = records.fields().count();
+                assert_eq!(fields, columns, "a good record has one field per column");
+                outcomes.push(Outcome::Record(
+                    line,
+                    String::from_utf8(out.clone()).unwrap(),
+                ));
+            }
+            Ok(None) => break,
+            Err(e) if e.is_record() => outcomes.push(Outcome::Error(e.to_string())),
+            Err(e) => {
+                outcomes.push(Outcome::Fatal(e.to_string()));
+                break;
+            }
+        }
+    }
+    outcomes
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&first, text)) = data.split_first() else {
+        return;
+    };
+    let delimiter = DELIMITERS[usize::from(first & 3)];
+    let header = first & 4 != 0;
+    let chunk = usize::from(first >> 3) + 4;
+    let whole = read_all(
+        Box::new(Cursor::new(text.to_vec())),
+        delimiter,
+        header,
+        text.len(),
+    );
+    let chunked = BufReader::with_capacity(chunk, Cursor::new(text.to_vec()));
+    let chunked = read_all(Box::new(chunked), delimiter, header, text.len());
+    assert_eq!(
+        whole, chunked,
+        "reading in {chunk}-byte chunks changes the result"
+    );
+});
