@@ -20,6 +20,17 @@ fn gzip(text: &str) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// The load task dispatch sends for the bench's object `id`.
+fn load_task(bench: &Bench, id: i64, key: &str, etag: String) -> Result<String> {
+    Ok(serde_json::to_string(&LoadTask {
+        object_id: id,
+        bucket: bench.settings.bucket.clone(),
+        key: key.into(),
+        version_id: None,
+        etag: Some(etag),
+    })?)
+}
+
 /// The one object of the test is loaded, once: its 2 rows, one load, ledger `loaded`.
 async fn assert_loaded_once(bench: &Bench) -> Result {
     assert_eq!(
@@ -186,13 +197,7 @@ async fn repeated_notifications_and_tasks_write_once() -> Result {
 
     // The same task again, after the load: nothing is written.
     let id = bench.count("SELECT id FROM bronze.objects").await?;
-    let task = serde_json::to_string(&LoadTask {
-        object_id: id,
-        bucket: bench.settings.bucket.clone(),
-        key: key.into(),
-        version_id: None,
-        etag: Some(etag),
-    })?;
+    let task = load_task(&bench, id, key, etag)?;
     let response = loader.handle(sqs_batch(&[&task, &task])).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(
@@ -225,13 +230,7 @@ async fn concurrent_deliveries_of_one_task_load_once() -> Result {
     )
     .await?;
     let id = bench.count("SELECT id FROM bronze.objects").await?;
-    let task = serde_json::to_string(&LoadTask {
-        object_id: id,
-        bucket: bench.settings.bucket.clone(),
-        key: key.into(),
-        version_id: None,
-        etag: Some(etag),
-    })?;
+    let task = load_task(&bench, id, key, etag)?;
     let (a, b) = (bench.loader(), bench.loader());
     let (ra, rb) = tokio::join!(a.handle(sqs_batch(&[&task])), b.handle(sqs_batch(&[&task])));
     let failures = ra.batch_item_failures.len() + rb.batch_item_failures.len();
