@@ -115,7 +115,11 @@ impl JsonRecords {
                         end = Some(i);
                         break;
                     }
-                    b' ' | b'\t' | b'\r' | b'\n' if depth == 0 && !self.element.is_empty() => {
+                    // A scalar ends at whitespace, whether its digits came in this
+                    // buffer or an earlier one.
+                    b' ' | b'\t' | b'\r' | b'\n'
+                        if depth == 0 && (i > 0 || !self.element.is_empty()) =>
+                    {
                         end = Some(i);
                         break;
                     }
@@ -319,6 +323,20 @@ mod tests {
             err.to_string(),
             "line 1: expected a JSON array or object, found 'n'"
         );
+    }
+
+    #[test]
+    fn a_scalar_ends_in_the_same_place_at_any_buffer_size() {
+        let outcomes = |buffer: usize| {
+            let input = std::io::BufReader::with_capacity(buffer, &b"[1 "[..]);
+            let mut records = JsonRecords::new(Box::new(input));
+            let mut out = Vec::new();
+            (0..3)
+                .map(|_| records.next_into(&mut out).map_err(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(outcomes(1), outcomes(4096));
+        assert_eq!(outcomes(2), outcomes(4096));
     }
 
     #[test]

@@ -276,14 +276,12 @@ fn sniff(head: &[u8]) -> Format {
     let text = &text[start..];
     match text.first() {
         Some(b'[') => Format::Json,
-        Some(b'{') => {
-            let first_line = text.split(|&b| b == b'\n').next().unwrap_or(text);
-            if first_line.trim_ascii_end().ends_with(b"}") {
-                Format::Ndjson
-            } else {
-                Format::Json
-            }
-        }
+        // A first line longer than the head is read as NDJSON: one long line is one
+        // record either way, and JSON is chosen only on a whole line that does not close.
+        Some(b'{') => match text.iter().position(|&b| b == b'\n') {
+            Some(end) if !text[..end].trim_ascii_end().ends_with(b"}") => Format::Json,
+            _ => Format::Ndjson,
+        },
         _ => Format::Csv,
     }
 }
@@ -332,6 +330,10 @@ mod tests {
         assert_eq!(sniff(b"  {\"a\":1}\n{\"a\":2}\n"), Format::Ndjson);
         assert_eq!(sniff(b"{\n  \"a\": 1\n}\n"), Format::Json);
         assert_eq!(sniff(b"\n[{\"a\":1}]"), Format::Json);
+        assert_eq!(
+            sniff(b"{\"a\":\"a very long first line cut by the end of the head"),
+            Format::Ndjson
+        );
         assert_eq!(
             sniff(b"a\tb\n1\t2\n"),
             Format::Csv,
