@@ -6,7 +6,7 @@ use std::io::BufRead;
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
-use super::ReadError;
+use super::{count_newlines, ReadError};
 use crate::canonical::{write_str, TextError};
 
 /// Reads records with `csv_core` directly: the record buffers are reused from record
@@ -213,10 +213,6 @@ impl CsvRecords {
             raw: super::raw_text(&raw),
         }
     }
-}
-
-fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Header names, with empty ones named `column_N` and repeats suffixed `_2`, `_3`, …

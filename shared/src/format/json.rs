@@ -7,7 +7,7 @@
 
 use std::io::BufRead;
 
-use super::{raw_text, ReadError};
+use super::{count_newlines, raw_text, ReadError};
 use crate::canonical::Canonicalizer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +158,7 @@ impl JsonRecords {
         (line, column): (u64, u64),
         out: &mut Vec<u8>,
     ) -> Result<(), ReadError> {
-        let text = trim_end(&self.element);
+        let text = self.element.trim_ascii_end();
         if let Err(e) = self.canon.canonicalize(text, out) {
             let before = &text[..e.offset.min(text.len())];
             let newlines = count_newlines(before);
@@ -238,7 +238,7 @@ impl JsonRecords {
                         return Err(ReadError::Record {
                             line,
                             reason: "expected a JSON object".into(),
-                            raw: raw_text(trim_end(&self.element)),
+                            raw: raw_text(self.element.trim_ascii_end()),
                         });
                     }
                     return Ok(Some(line));
@@ -246,18 +246,6 @@ impl JsonRecords {
             }
         }
     }
-}
-
-fn trim_end(bytes: &[u8]) -> &[u8] {
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &bytes[..end]
-}
-
-fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 #[cfg(test)]

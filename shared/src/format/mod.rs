@@ -199,6 +199,11 @@ pub fn open(
     Ok((records, detected))
 }
 
+/// Line breaks in `bytes`, for the readers' line numbers.
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
 /// Text has no NUL bytes (outside UTF-16): a file that does is binary, whatever its
 /// name, and loading it as text would make garbage rows out of it.
 fn refuse_binary(head: &[u8]) -> Result<(), ReadError> {

@@ -284,14 +284,21 @@ impl Column {
     }
 
     /// A JSON value, as canonical text.
-    fn json(&mut self, line: u64, value: &[u8], scratch: &mut String) {
+    fn json(&mut self, line: u64, value: &[u8], scratch: &mut Vec<u8>) {
         match value.first() {
             None | Some(b'n') => self.null(None),
             Some(b'"') => {
-                unescape(&value[1..value.len() - 1], scratch);
-                let text = std::mem::take(scratch);
-                self.json_string(line, &text);
-                *scratch = text;
+                let content = &value[1..value.len() - 1];
+                // Most strings hold no escape: read them in place, copy only the others.
+                let bytes = if content.contains(&b'\\') {
+                    scratch.clear();
+                    crate::canonical::unescape_into(content, scratch);
+                    &scratch[..]
+                } else {
+                    content
+                };
+                // Canonical JSON is UTF-8, and unescaping keeps it so.
+                self.json_string(line, std::str::from_utf8(bytes).unwrap_or_default());
             }
             Some(b't' | b'f') => {
                 let fits = Fits {
@@ -323,7 +330,7 @@ impl Column {
                     .items
                     .get_or_insert_with(|| Box::new(Column::new("items".into(), depth)));
                 if depth <= MAX_NESTING {
-                    for item in array_items(value) {
+                    for item in crate::canonical::array_items(value) {
                         items.json(line, item, scratch);
                     }
                 }
@@ -628,19 +635,6 @@ fn number_fits(column: &mut Column, text: &str) -> Fits {
     fits
 }
 
-/// Undoes canonical JSON string escaping into `out`.
-fn unescape(escaped: &[u8], out: &mut String) {
-    out.clear();
-    let mut bytes = Vec::with_capacity(escaped.len());
-    crate::canonical::unescape_into(escaped, &mut bytes);
-    out.push_str(&String::from_utf8_lossy(&bytes));
-}
-
-/// The elements of a canonical JSON array.
-fn array_items(array: &[u8]) -> impl Iterator<Item = &[u8]> {
-    crate::canonical::array_items(array)
-}
-
 /// The inference of a whole file, column by column.
 pub struct Inferrer {
     columns: Vec<Column>,
@@ -649,7 +643,7 @@ pub struct Inferrer {
     rejected: u64,
     first_rejected_lines: Vec<u64>,
     depth: usize,
-    scratch: String,
+    scratch: Vec<u8>,
 }
 
 impl Default for Inferrer {
@@ -667,7 +661,7 @@ impl Inferrer {
             rejected: 0,
             first_rejected_lines: Vec::new(),
             depth,
-            scratch: String::new(),
+            scratch: Vec::new(),
         }
     }
 

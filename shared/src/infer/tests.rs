@@ -137,7 +137,7 @@ fn json_keeps_its_own_types_and_describes_nesting() {
         br#"{"a":1,"b":"7","c":{"d":"2026-01-01","e":true},"f":[1,2.5]}"#,
     );
     inferrer.observe_json(2, br#"{"a":2,"b":"8","c":{"d":"2026-02-01"},"f":[]}"#);
-    inferrer.observe_json(3, br#"{"a":null,"b":"9"}"#);
+    inferrer.observe_json(3, br#"{"a":null,"b":"9","q":"say \"hi\"\n"}"#);
     let report = inferrer.report(&Detected {
         format: Format::Ndjson,
         ..detected()
@@ -169,4 +169,9 @@ fn json_keeps_its_own_types_and_describes_nesting() {
     );
     assert_eq!(by_name("f")["items"]["type"], "number");
     assert_eq!(report["records"], 3);
+    assert_eq!(
+        by_name("q")["examples"],
+        serde_json::json!(["say \"hi\"\n"]),
+        "escapes are undone"
+    );
 }
