@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bronze::contract::{compile_json_schema, Contract};
 use bronze::db::Db;
 use bronze::dispatch::Dispatcher;
 use bronze::format::{self, Format, ReadError, SourceRead};
 use bronze::keys::Destination;
 use bronze::load::Loader;
-use bronze::pipeline::{self, LoadError};
+use bronze::pipeline::{self, LoadError, Options};
 use bronze::runner::{self, Settings};
 use bronze::store::{self, DatasetSettings, Lineage};
 use bronze::{aws, logging};
@@ -65,6 +66,10 @@ enum Command {
         tenant: String,
         #[arg(long)]
         dataset: String,
+        /// Skip inference, the schema registry, validation and quality: only to
+        /// measure what they cost.
+        #[arg(long, hide = true)]
+        no_checks: bool,
     },
     /// Apply the database migrations to DATABASE_URL.
     Migrate,
@@ -98,6 +103,14 @@ enum DatasetsCommand {
         /// Read every file of the dataset as this format (csv, tsv, ndjson, json).
         #[arg(long, value_parser = parse_format)]
         format: Option<Format>,
+        /// What a file whose schema changed may do: evolve (record the new version),
+        /// freeze (reject breaking changes), discard_row (reject records that do not
+        /// fit the current version).
+        #[arg(long, value_parser = parse_contract, default_value = "evolve")]
+        contract: Contract,
+        /// A JSON Schema (Draft 2020-12) every record must pass.
+        #[arg(long, value_name = "FILE")]
+        json_schema: Option<PathBuf>,
     },
     /// Show a dataset's settings.
     Show { tenant: String, dataset: String },
@@ -135,7 +148,11 @@ async fn main() -> ExitCode {
             file,
             tenant,
             dataset,
-        } => ingest(&file, &tenant, &dataset).await,
+            no_checks,
+        } => {
+            let options = Options { checks: !no_checks };
+            ingest(&file, &tenant, &dataset, options).await
+        }
         Command::Migrate => migrate_db().await,
         Command::Datasets(command) => datasets(command).await,
         Command::Setup(args) => setup(&args).await,
@@ -174,6 +191,18 @@ fn open(file: &Path) -> Result<Box<dyn io::Read + Send>, String> {
 
 /// Prints every good record; bad records are reported on stderr as `FILE:LINE: reason`
 /// and make the exit status 1, without hiding the records after them.
+fn parse_contract(name: &str) -> Result<Contract, String> {
+    Contract::parse(name).ok_or_else(|| format!("{name:?}: expected evolve, freeze or discard_row"))
+}
+
+fn read_json_schema(file: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let schema: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    compile_json_schema(&schema).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(schema)
+}
+
 fn parse_format(name: &str) -> Result<Format, String> {
     Format::parse(name).ok_or_else(|| format!("unknown format {name:?}: csv, tsv, ndjson or json"))
 }
@@ -233,7 +262,7 @@ fn infer(file: &Path, pinned: Option<Format>) -> Result<(), String> {
     Ok(())
 }
 
-async fn ingest(file: &Path, tenant: &str, dataset: &str) -> Result<(), String> {
+async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> Result<(), String> {
     let dest = Destination::new(tenant, dataset).map_err(|e| e.to_string())?;
     let source = open(file)?;
     let modified = std::fs::metadata(file).and_then(|m| m.modified());
@@ -247,7 +276,7 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str) -> Result<(), String> 
     let db = Db::from_env(None);
     let mut client = db.client().await.map_err(|e| e.to_string())?;
     let tx = client.transaction().await.map_err(|e| e.to_string())?;
-    match pipeline::load(&tx, source, &dest, &lineage, None).await {
+    match pipeline::load_with(&tx, source, &dest, &lineage, None, options).await {
         Ok(loaded) => {
             tx.commit().await.map_err(|e| e.to_string())?;
             let c = &loaded.counts;
@@ -259,6 +288,8 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str) -> Result<(), String> 
                     "gzip": loaded.detected.gzip, "records": c.records_in,
                     "inserted": c.inserted, "updated": c.updated, "unchanged": c.unchanged,
                     "deleted": c.deleted, "rejected": c.rejected, "bytes": c.bytes, "duration_ms": loaded.duration_ms,
+                    "schema_version": loaded.schema_version, "new_version": loaded.new_version,
+                    "quality_score": loaded.quality_score,
                 })
             );
             Ok(())
@@ -297,13 +328,18 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             key,
             snapshot,
             format,
+            contract,
+            json_schema,
         } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
             let key_columns: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
+            let json_schema = json_schema.as_deref().map(read_json_schema).transpose()?;
             let settings = DatasetSettings {
                 key_columns,
                 snapshot,
                 format,
+                contract,
+                json_schema,
             };
             store::set_dataset(&mut client, &dest, &settings)
                 .await
@@ -327,7 +363,8 @@ fn print_settings(dest: &Destination, settings: &DatasetSettings) -> Result<(), 
         serde_json::json!({
             "tenant": dest.tenant.as_str(), "dataset": dest.dataset.as_str(),
             "key": settings.key_columns, "snapshot": settings.snapshot,
-            "format": settings.format.map(Format::name),
+            "format": settings.format.map(Format::name), "contract": settings.contract.name(),
+            "json_schema": settings.json_schema,
         })
     );
     Ok(())

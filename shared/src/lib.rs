@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod canonical;
+pub mod contract;
 pub mod copy;
 pub mod db;
 pub mod dispatch;
@@ -19,7 +20,10 @@ pub mod load;
 pub mod logging;
 pub mod migrate;
 pub mod pipeline;
+pub mod registry;
 pub mod runner;
+pub mod schema;
 pub mod store;
 pub mod task;
 pub mod tls;
+pub mod typed;

@@ -23,7 +23,7 @@ pub struct Loader {
 }
 
 /// How one task ended, when it did not fail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Loaded(Loaded),
     Rejected {

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "inference",
         include_str!("../../infra/migrations/0004_inference.sql"),
     ),
+    (
+        5,
+        "schemas_contracts_quality",
+        include_str!("../../infra/migrations/0005_schemas_contracts_quality.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -15,12 +15,17 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 use tokio_postgres::Transaction;
 
+use crate::contract::{compile_json_schema, Checks, Contract};
 use crate::copy::CopyEncoder;
 use crate::format::{self, Detected, Format, ReadError};
 use crate::hash::record_hash;
 use crate::identity::KeySpec;
+use crate::infer::Inferrer;
 use crate::keys::Destination;
-use crate::store::{self, Lineage, LoadCounts};
+use crate::registry::{self, Decision};
+use crate::schema::Schema;
+use crate::store::{self, DatasetSettings, Lineage, LoadCounts};
+use crate::typed;
 
 /// How a load ended, when it did not end well.
 #[derive(Debug)]
@@ -53,6 +58,16 @@ impl From<tokio_postgres::Error> for LoadError {
     }
 }
 
+impl From<registry::RegistryError> for LoadError {
+    fn from(e: registry::RegistryError) -> Self {
+        match e {
+            registry::RegistryError::Postgres(e) => e.into(),
+            // Not the file's fault: retried, and the dead-letter queue keeps it.
+            corrupt => LoadError::Transient(corrupt.to_string()),
+        }
+    }
+}
+
 impl From<ReadError> for LoadError {
     fn from(e: ReadError) -> Self {
         match e {
@@ -69,12 +84,30 @@ impl From<ReadError> for LoadError {
 }
 
 /// What a successful load did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
     pub load_id: i64,
     pub detected: Detected,
     pub counts: LoadCounts,
     pub duration_ms: i64,
+    /// The schema version the load's rows belong to, and whether the load made it.
+    pub schema_version: Option<i32>,
+    pub new_version: bool,
+    pub quality_score: Option<f64>,
+}
+
+/// How much a load does beyond loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Inference, the schema registry, contracts, JSON Schema validation and quality.
+    /// Off only to measure what they cost (`bronze ingest --no-checks`).
+    pub checks: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { checks: true }
+    }
 }
 
 /// Loads `source` (named `lineage.key`) into the dataset within `tx`. The caller
@@ -86,10 +119,27 @@ pub async fn load(
     lineage: &Lineage,
     object_id: Option<i64>,
 ) -> Result<Loaded, LoadError> {
+    load_with(tx, source, dest, lineage, object_id, Options::default()).await
+}
+
+pub async fn load_with(
+    tx: &Transaction<'_>,
+    source: Box<dyn Read + Send>,
+    dest: &Destination,
+    lineage: &Lineage,
+    object_id: Option<i64>,
+    options: Options,
+) -> Result<Loaded, LoadError> {
     let started = Instant::now();
     store::lock_dataset(tx, dest).await?;
     store::ensure_dataset_table(tx, dest).await?;
     let settings = store::dataset_settings(tx, dest).await?;
+    let current = registry::current(tx, dest).await?;
+    let checks = if options.checks {
+        Some(record_checks(&settings, current.as_ref())?)
+    } else {
+        None
+    };
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
     // The payload stays text in staging: PostgreSQL parses JSON into jsonb only for
     // the records that become new versions, not for the unchanged majority.
@@ -107,11 +157,51 @@ pub async fn load(
         bytes: Arc::clone(&bytes),
     });
     let keys = KeySpec::new(&settings.key_columns);
-    let staged = stage(tx, counted, lineage.key.clone(), settings.format, keys).await?;
+    let staged = stage(
+        tx,
+        counted,
+        lineage.key.clone(),
+        settings.format,
+        keys,
+        checks,
+    )
+    .await?;
     // Real row counts for the planner (temporary tables are never auto-analysed), and
     // memory for the merge's sorts and hashes so they do not spill to disk.
     tx.batch_execute("ANALYZE pg_temp.bronze_staging; SET LOCAL work_mem = '64MB'")
         .await?;
+
+    let inference = staged.inferrer.as_ref().map(|i| i.report(&staged.detected));
+    let decision = match &inference {
+        Some(report) => {
+            let json = matches!(staged.detected.format, Format::Json | Format::Ndjson);
+            let observed = Schema::from_inference(report);
+            let records = u64::try_from(staged.records).unwrap_or(0);
+            registry::decide(
+                current.as_ref(),
+                &observed,
+                records,
+                json,
+                settings.contract,
+            )
+        }
+        None => Decision::Same {
+            number: current.as_ref().map(|v| v.number),
+            schema: Schema::default(),
+        },
+    };
+    if let Decision::Refused(reason) = decision {
+        return Err(LoadError::Rejected { line: None, reason });
+    }
+    if let Decision::New {
+        number,
+        schema,
+        changes,
+    } = &decision
+    {
+        registry::record(tx, dest, *number, schema, changes, load_id).await?;
+    }
+    let schema_version = decision.version().map(|(n, _)| n);
 
     let merge = Merge {
         tx,
@@ -119,6 +209,8 @@ pub async fn load(
         table: store::dataset_table(dest),
         lineage,
         load_id,
+        schema_version: schema_version.unwrap_or(0),
+        validated: settings.json_schema.is_some().then_some(true),
     };
     let rejected = merge.rejects().await?;
     let (inserted, updated) = merge.new_versions().await?;
@@ -130,6 +222,17 @@ pub async fn load(
         0
     };
     merge.close_superseded().await?;
+    let mut quality_score = None;
+    if let (Some(inferrer), Some((number, schema))) = (&staged.inferrer, decision.version()) {
+        let duplicates = merge.key_duplicates().await?;
+        let figures = u64::try_from(duplicates).unwrap_or(0);
+        let quality = inferrer.quality(schema, &settings.key_columns, figures);
+        store::record_quality(tx, load_id, &quality, Some(number), duplicates).await?;
+        quality_score = quality.score;
+    }
+    if let Decision::New { schema, .. } = &decision {
+        typed::create_view(tx, dest, schema).await?;
+    }
     let counts = LoadCounts {
         records_in: staged.records + staged.rejects,
         inserted,
@@ -142,21 +245,47 @@ pub async fn load(
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let detected = Some(&staged.detected);
     store::finish_load(tx, load_id, detected, &counts, duration_ms, None).await?;
-    store::record_inference(tx, load_id, &staged.inference).await?;
+    if let Some(report) = &inference {
+        store::record_inference(tx, load_id, report).await?;
+    }
     Ok(Loaded {
         load_id,
         detected: staged.detected,
         counts,
         duration_ms,
+        schema_version,
+        new_version: matches!(decision, Decision::New { .. }),
+        quality_score,
     })
+}
+
+/// The record-level checks the dataset's settings ask for: fitting the current
+/// version under `discard_row`, and its JSON Schema.
+fn record_checks(
+    settings: &DatasetSettings,
+    current: Option<&registry::Version>,
+) -> Result<Checks, LoadError> {
+    let fit = match (settings.contract, current) {
+        (Contract::DiscardRow, Some(v)) => Some((v.number, &v.schema)),
+        _ => None,
+    };
+    let json_schema = match &settings.json_schema {
+        Some(schema) => Some(
+            compile_json_schema(schema)
+                .map_err(|reason| LoadError::Rejected { line: None, reason })?,
+        ),
+        None => None,
+    };
+    Ok(Checks::new(fit, json_schema))
 }
 
 /// What the parser staged.
 struct Staged {
+    /// Records staged as good (not rejected).
     records: i64,
     rejects: i64,
     detected: Detected,
-    inference: serde_json::Value,
+    inferrer: Option<Inferrer>,
 }
 
 /// Streams the records into `bronze_staging`.
@@ -166,9 +295,11 @@ async fn stage(
     name: String,
     pinned: Option<Format>,
     keys: KeySpec,
+    checks: Option<Checks>,
 ) -> Result<Staged, LoadError> {
     let (chunks, mut received) = mpsc::channel::<Bytes>(4);
-    let parser = tokio::task::spawn_blocking(move || encode(source, &name, pinned, &keys, &chunks));
+    let parser =
+        tokio::task::spawn_blocking(move || encode(source, &name, pinned, &keys, checks, &chunks));
     let sink = tx
         .copy_in(
             "COPY pg_temp.bronze_staging (record_key, record_hash, payload, source_line, reject, raw)
@@ -210,43 +341,56 @@ enum Encode {
 /// with defects but the wrong file (binary, another format): it is rejected whole.
 const MAX_REJECTS: i64 = 1000;
 
-/// The blocking half: parse, canonicalise, hash, key and encode rows into COPY chunks.
-/// Bad records become staging rows with a reason, so they travel the same stream.
+/// The blocking half: parse, canonicalise, check, hash, key and encode rows into COPY
+/// chunks. Bad records become staging rows with a reason, so they travel the same
+/// stream. Inference observes every record read, refused or not: it describes the
+/// delivery.
 fn encode(
     source: Box<dyn Read + Send>,
     name: &str,
     pinned: Option<Format>,
     keys: &KeySpec,
+    mut checks: Option<Checks>,
     chunks: &mpsc::Sender<Bytes>,
 ) -> Result<Staged, Encode> {
     let (mut records, detected) = format::open(source, name, pinned).map_err(Encode::Read)?;
-    let mut inferrer = records.inferrer();
+    let mut inferrer = checks.as_ref().map(|_| records.inferrer());
+    if let Some(checks) = &mut checks {
+        checks.set_delimited(matches!(detected.format, Format::Csv | Format::Tsv));
+    }
     let mut encoder = CopyEncoder::default();
     let mut json = Vec::with_capacity(4096);
     let mut key = Vec::with_capacity(128);
-    let (mut good, mut bad) = (0i64, 0i64);
+    let (mut good, mut bad, mut unreadable) = (0i64, 0i64, 0i64);
     loop {
         let line = match records.next_into(&mut json) {
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(ReadError::Record { line, reason, raw }) => {
                 bad += 1;
-                if bad > MAX_REJECTS && bad > good {
+                unreadable += 1;
+                if unreadable > MAX_REJECTS && unreadable > good {
                     let reason = format!(
-                        "{bad} of the first {} records are unreadable ({reason})",
+                        "{unreadable} of the first {} records are unreadable ({reason})",
                         bad + good
                     );
                     return Err(Encode::Read(ReadError::Malformed { line, reason }));
                 }
-                inferrer.rejected(line);
+                if let Some(inferrer) = &mut inferrer {
+                    inferrer.rejected(line);
+                }
                 encode_reject(&mut encoder, line, &reason, &raw);
                 continue;
             }
             Err(e) => return Err(Encode::Read(e)),
         };
-        records.observe(line, &json, &mut inferrer);
+        if let Some(inferrer) = &mut inferrer {
+            records.observe(line, &json, inferrer);
+        }
+        let checked = checks.as_mut().map_or(Ok(None), |c| c.check(&json));
         let hash = record_hash(&json);
-        if let Err(reason) = keys.record_key(&json, &hash, &mut key) {
+        let keyed = checked.and_then(|_| keys.record_key(&json, &hash, &mut key));
+        if let Err(reason) = keyed {
             bad += 1;
             encode_reject(&mut encoder, line, &reason, &String::from_utf8_lossy(&json));
             continue;
@@ -271,8 +415,8 @@ fn encode(
     Ok(Staged {
         records: good,
         rejects: bad,
-        inference: inferrer.report(&detected),
         detected,
+        inferrer,
     })
 }
 
@@ -300,22 +444,42 @@ struct Merge<'a> {
     table: String,
     lineage: &'a Lineage,
     load_id: i64,
+    schema_version: i32,
+    /// `Some(true)` when every loaded record passed the dataset's JSON Schema.
+    validated: Option<bool>,
 }
 
 impl Merge<'_> {
     /// Runs a statement whose parameters are the lineage of the new rows:
-    /// `$1` source_ts, `$2` bucket, `$3` key, `$4` version id, `$5` etag, `$6` load id.
+    /// `$1` source_ts, `$2` bucket, `$3` key, `$4` version id, `$5` etag, `$6` load id,
+    /// `$7` schema version, `$8` validated.
     async fn execute(&self, sql: &str) -> Result<u64, LoadError> {
         let l = self.lineage;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
             &l.source_ts,
             &l.bucket,
             &l.key,
             &l.version_id,
             &l.etag,
             &self.load_id,
+            &self.schema_version,
+            &self.validated,
         ];
         Ok(self.tx.execute(sql, &params).await?)
+    }
+
+    /// Records whose key an earlier record of the same file had.
+    async fn key_duplicates(&self) -> Result<i64, LoadError> {
+        let row = self
+            .tx
+            .query_one(
+                "SELECT coalesce(sum(n - 1), 0)::bigint FROM (
+                     SELECT count(*) AS n FROM pg_temp.bronze_staging
+                     WHERE reject IS NULL GROUP BY record_key) k",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
     }
 
     async fn rejects(&self) -> Result<i64, LoadError> {
@@ -420,11 +584,11 @@ impl Merge<'_> {
              ), inserted AS (
                  INSERT INTO {table} (record_key, version, record_hash, change_type, is_current,
                      valid_from, valid_to, payload, source_bucket, source_key, source_version_id,
-                     source_etag, source_line, source_ts, load_id, schema_version)
+                     source_etag, source_line, source_ts, load_id, schema_version, validated)
                  SELECT kept.record_key, {top} + n, kept.record_hash,
                         CASE WHEN n = 1 AND before_hash IS NULL THEN 'insert' ELSE 'update' END,
                         n = n_kept AND NOT later, $1, CASE WHEN n < n_kept THEN $1::timestamptz END,
-                        st.payload::jsonb, $2, $3, $4, $5, kept.source_line, $1, $6, 1
+                        st.payload::jsonb, $2, $3, $4, $5, kept.source_line, $1, $6, $7, $8
                  FROM kept
                  JOIN pg_temp.bronze_staging st
                    ON st.record_key = kept.record_key AND st.source_line = kept.source_line
@@ -462,9 +626,9 @@ impl Merge<'_> {
              ), deleted AS (
                  INSERT INTO {table} (record_key, version, record_hash, change_type, is_current,
                      valid_from, payload, source_bucket, source_key, source_version_id,
-                     source_etag, source_line, source_ts, load_id, schema_version)
+                     source_etag, source_line, source_ts, load_id, schema_version, validated)
                  SELECT record_key, top + 1, NULL, 'delete', true, $1, NULL, $2, $3, $4, $5,
-                        NULL, $1, $6, 1
+                        NULL, $1, $6, $7, $8
                  FROM gone
                  RETURNING record_key, version, change_type, is_current, false AS late
              )

@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use tokio_postgres::{GenericClient, Transaction};
 
+use crate::contract::Contract;
 use crate::format::{Detected, Format};
+use crate::infer::Quality;
 use crate::keys::{quote_ident, Destination};
 
 /// Ledger status of an object.
@@ -265,6 +267,10 @@ pub struct DatasetSettings {
     pub snapshot: bool,
     /// The format of the dataset's files, whatever their names say.
     pub format: Option<Format>,
+    /// What a file whose schema changed may do.
+    pub contract: Contract,
+    /// A JSON Schema every record must pass.
+    pub json_schema: Option<serde_json::Value>,
 }
 
 pub async fn dataset_settings(
@@ -273,8 +279,8 @@ pub async fn dataset_settings(
 ) -> Result<DatasetSettings, tokio_postgres::Error> {
     let row = db
         .query_opt(
-            "SELECT key_columns, snapshot, format FROM bronze.datasets
-             WHERE tenant = $1 AND dataset = $2",
+            "SELECT key_columns, snapshot, format, contract, json_schema::text
+             FROM bronze.datasets WHERE tenant = $1 AND dataset = $2",
             &[&dest.tenant.as_str(), &dest.dataset.as_str()],
         )
         .await?;
@@ -283,6 +289,11 @@ pub async fn dataset_settings(
             key_columns: row.get(0),
             snapshot: row.get(1),
             format: row.get::<_, Option<&str>>(2).and_then(Format::parse),
+            contract: Contract::parse(row.get(3)).unwrap_or_default(),
+            // The column is jsonb: what PostgreSQL stored, serde_json reads.
+            json_schema: row
+                .get::<_, Option<&str>>(4)
+                .and_then(|text| serde_json::from_str(text).ok()),
         }),
     )
 }
@@ -334,17 +345,21 @@ pub async fn set_dataset(
         }
     }
     tx.execute(
-        "INSERT INTO bronze.datasets (tenant, dataset, key_columns, snapshot, format)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO bronze.datasets (tenant, dataset, key_columns, snapshot, format, contract,
+             json_schema)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
          ON CONFLICT (tenant, dataset) DO UPDATE
          SET key_columns = excluded.key_columns, snapshot = excluded.snapshot,
-             format = excluded.format, updated_at = now()",
+             format = excluded.format, contract = excluded.contract,
+             json_schema = excluded.json_schema, updated_at = now()",
         &[
             &dest.tenant.as_str(),
             &dest.dataset.as_str(),
             &settings.key_columns,
             &settings.snapshot,
             &settings.format.map(Format::name),
+            &settings.contract.name(),
+            &settings.json_schema.as_ref().map(ToString::to_string),
         ],
     )
     .await?;
@@ -451,6 +466,57 @@ pub async fn record_inference(
     Ok(())
 }
 
+/// Stores a load's quality figures and the schema version its rows belong to.
+pub async fn record_quality(
+    db: &impl GenericClient,
+    load_id: i64,
+    quality: &Quality,
+    schema_version: Option<i32>,
+    key_duplicates: i64,
+) -> Result<(), tokio_postgres::Error> {
+    let figure = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let insert = db
+        .prepare(
+            "INSERT INTO bronze.quality (load_id, position, column_name, type, semantic, is_key,
+                 records, non_null, valid, distinct_estimate, duplicates, consistent,
+                 completeness, validity, uniqueness, consistency, score)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .await?;
+    for c in &quality.columns {
+        db.execute(
+            &insert,
+            &[
+                &load_id,
+                &c.position,
+                &c.name,
+                &c.kind.name(),
+                &c.semantic,
+                &c.is_key,
+                &figure(c.records),
+                &figure(c.non_null),
+                &c.valid.map(figure),
+                &figure(c.distinct),
+                &c.duplicates.map(figure),
+                &c.consistent.map(figure),
+                &c.completeness,
+                &c.validity,
+                &c.uniqueness,
+                &c.consistency,
+                &c.score,
+            ],
+        )
+        .await?;
+    }
+    db.execute(
+        "UPDATE bronze.loads SET schema_version = $2, quality_score = $3, key_duplicates = $4
+         WHERE id = $1",
+        &[&load_id, &schema_version, &quality.score, &key_duplicates],
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn add_reject(
     db: &impl GenericClient,
     load_id: i64,
@@ -529,6 +595,7 @@ pub async fn ensure_dataset_table(
              source_ts         timestamptz NOT NULL,
              load_id           bigint      NOT NULL,
              schema_version    integer     NOT NULL,
+             validated         boolean,
              ingested_at       timestamptz NOT NULL DEFAULT now(),
              PRIMARY KEY (record_key, version),
              CHECK (change_type = 'delete' OR (record_hash IS NOT NULL AND payload IS NOT NULL))

@@ -23,7 +23,7 @@ async fn configure(db: &TestDb, dataset: &str, key: &[&str], snapshot: bool) -> 
     let settings = DatasetSettings {
         key_columns: key.iter().map(|k| k.to_string()).collect(),
         snapshot,
-        format: None,
+        ..DatasetSettings::default()
     };
     store::set_dataset(&mut client, &dest, &settings).await?;
     Ok(())

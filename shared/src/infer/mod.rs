@@ -9,6 +9,7 @@
 //! against `%m/%d/%Y`; a column where nothing decides is reported as ambiguous.
 
 mod distinct;
+mod quality;
 pub mod semantic;
 pub mod temporal;
 
@@ -19,6 +20,7 @@ use serde_json::{json, Value};
 use crate::canonical::members;
 use crate::format::Detected;
 use distinct::Distinct;
+pub use quality::{text_fits, ColumnQuality, Quality};
 use semantic::Semantic;
 use temporal::{Temporal, TimeLayout, Zone, DATE_FORMATS};
 
@@ -580,34 +582,42 @@ fn time_index(layout: TimeLayout) -> usize {
     }
 }
 
-/// Whether `text` is an integer or a number, noting leading zeros, IEEE specials and
-/// integers beyond 64 bits on the column.
-fn number_fits(column: &mut Column, text: &str) -> Fits {
-    let mut fits = Fits::default();
+/// What a text is, read as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumberShape {
+    NotNumber,
+    /// `007`: digits, but a code rather than a number.
+    LeadingZeros,
+    /// NaN or an infinity.
+    Special,
+    Integer {
+        beyond_i64: bool,
+    },
+    Decimal,
+}
+
+fn number_shape(text: &str) -> NumberShape {
     let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
     if matches!(
         unsigned,
         "NaN" | "nan" | "inf" | "Inf" | "Infinity" | "infinity"
     ) {
-        column.specials += 1;
-        fits.number = true;
-        return fits;
+        return NumberShape::Special;
     }
     let b = unsigned.as_bytes();
     let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
     if int_len == 0 {
-        return fits;
+        return NumberShape::NotNumber;
     }
     if int_len > 1 && b[0] == b'0' {
-        column.leading_zeros += 1;
-        return fits;
+        return NumberShape::LeadingZeros;
     }
     let mut i = int_len;
     let mut integral = true;
     if b.get(i) == Some(&b'.') {
         let frac = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
         if frac == 0 {
-            return fits;
+            return NumberShape::NotNumber;
         }
         i += 1 + frac;
         integral = false;
@@ -619,18 +629,37 @@ fn number_fits(column: &mut Column, text: &str) -> Fits {
         }
         let exp = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
         if exp == 0 {
-            return fits;
+            return NumberShape::NotNumber;
         }
         i += exp;
         integral = false;
     }
-    if i != b.len() {
-        return fits;
+    match (i == b.len(), integral) {
+        (false, _) => NumberShape::NotNumber,
+        (true, true) => NumberShape::Integer {
+            beyond_i64: text.parse::<i64>().is_err(),
+        },
+        (true, false) => NumberShape::Decimal,
     }
-    fits.number = true;
-    fits.integer = integral;
-    if integral && text.parse::<i64>().is_err() {
-        column.beyond_i64 += 1;
+}
+
+/// Whether `text` is an integer or a number, noting leading zeros, IEEE specials and
+/// integers beyond 64 bits on the column.
+fn number_fits(column: &mut Column, text: &str) -> Fits {
+    let mut fits = Fits::default();
+    match number_shape(text) {
+        NumberShape::NotNumber => {}
+        NumberShape::LeadingZeros => column.leading_zeros += 1,
+        NumberShape::Special => {
+            column.specials += 1;
+            fits.number = true;
+        }
+        NumberShape::Integer { beyond_i64 } => {
+            fits.number = true;
+            fits.integer = true;
+            column.beyond_i64 += u64::from(beyond_i64);
+        }
+        NumberShape::Decimal => fits.number = true,
     }
     fits
 }
@@ -699,7 +728,17 @@ impl Inferrer {
         self.records += 1;
         let mut scratch = std::mem::take(&mut self.scratch);
         for (key, value) in members(json) {
-            let i = self.column(key);
+            // Columns are named by their text, as in the header of a delimited file.
+            let i = if key.contains(&b'\\') {
+                scratch.clear();
+                crate::canonical::unescape_into(key, &mut scratch);
+                let name = std::mem::take(&mut scratch);
+                let i = self.column(&name);
+                scratch = name;
+                i
+            } else {
+                self.column(key)
+            };
             self.columns[i].json(line, value, &mut scratch);
         }
         self.scratch = scratch;

@@ -1,0 +1,233 @@
+//! Quality figures per load and column, read off the counters inference keeps anyway:
+//! no second pass over the file.
+//!
+//! Figures are measured against the schema version the load lands in, since that is
+//! what consumers of the dataset were promised: completeness (share non-null),
+//! validity (share fitting the version's type, and its semantic type if it has one),
+//! uniqueness (distinct / non-null), consistency (share in the dominant layout, for
+//! dates, times and timestamps).
+
+use serde::Serialize;
+
+use super::temporal::{self, Temporal, DATE_FORMATS};
+use super::{number_shape, round, semantic, Column, Inferrer, Kind, NumberShape, ALMOST, KINDS};
+use crate::schema::{Field, FieldType, Schema};
+
+/// The quality of one column in one load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnQuality {
+    pub position: i32,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    pub semantic: Option<String>,
+    pub is_key: bool,
+    pub records: u64,
+    pub non_null: u64,
+    /// Values fitting the type (and semantic type); `None` where the type is untyped.
+    pub valid: Option<u64>,
+    pub distinct: u64,
+    /// For key columns: records whose key an earlier record of the file had.
+    pub duplicates: Option<u64>,
+    /// Values in the dominant layout, for temporal columns.
+    pub consistent: Option<u64>,
+    pub completeness: f64,
+    pub validity: Option<f64>,
+    pub uniqueness: Option<f64>,
+    pub consistency: Option<f64>,
+    /// The mean of the figures that apply; uniqueness counts only for key columns.
+    pub score: f64,
+}
+
+/// The quality of one load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quality {
+    pub columns: Vec<ColumnQuality>,
+    /// The mean of the column scores; `None` for a file without records.
+    pub score: Option<f64>,
+}
+
+impl Inferrer {
+    /// The quality of the records read, against `version`. `keys` are the dataset's
+    /// key columns; `key_duplicates` the records whose key repeated an earlier one.
+    pub fn quality(&self, version: &Schema, keys: &[String], key_duplicates: u64) -> Quality {
+        if self.records == 0 {
+            return Quality {
+                columns: Vec::new(),
+                score: None,
+            };
+        }
+        let columns: Vec<ColumnQuality> = version
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                let column = self
+                    .by_name
+                    .get(field.name.as_bytes())
+                    .map(|&at| &self.columns[at]);
+                let is_key = keys.contains(&field.name);
+                let position = i32::try_from(i).unwrap_or(i32::MAX);
+                column_quality(
+                    position,
+                    field,
+                    column,
+                    self.records,
+                    is_key.then_some(key_duplicates),
+                )
+            })
+            .collect();
+        let score = mean(columns.iter().map(|c| Some(c.score)));
+        Quality { columns, score }
+    }
+}
+
+fn column_quality(
+    position: i32,
+    field: &Field,
+    column: Option<&Column>,
+    records: u64,
+    duplicates: Option<u64>,
+) -> ColumnQuality {
+    let non_null = column.map_or(0, |c| c.values);
+    let share = |n: u64| (non_null > 0).then(|| round(n as f64 / non_null as f64));
+    let valid = column.and_then(|c| valid_values(c, field));
+    let consistent = column.and_then(|c| consistent_values(c, field.kind));
+    let distinct = column.map_or(0, |c| c.distinct.estimate()).min(non_null);
+    let completeness = round(non_null as f64 / records as f64);
+    let validity = valid.and_then(share);
+    let consistency = consistent.and_then(share);
+    let uniqueness = share(distinct);
+    let key_uniqueness = duplicates.and(uniqueness);
+    ColumnQuality {
+        position,
+        name: field.name.clone(),
+        kind: field.kind,
+        semantic: field.semantic.clone(),
+        is_key: duplicates.is_some(),
+        records,
+        non_null,
+        valid,
+        distinct,
+        duplicates,
+        consistent,
+        completeness,
+        validity,
+        uniqueness,
+        consistency,
+        score: mean([Some(completeness), validity, consistency, key_uniqueness].into_iter())
+            .unwrap_or(completeness),
+    }
+}
+
+fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let (sum, n) = values
+        .flatten()
+        .fold((0.0, 0u32), |(sum, n), v| (sum + v, n + 1));
+    (n > 0).then(|| round(sum / f64::from(n)))
+}
+
+/// Values fitting the version's type and semantic type. A text column whose values
+/// almost all fit a narrower type is measured against that type: a 95%-integer
+/// column is 95% valid, not 100%.
+fn valid_values(column: &Column, field: &Field) -> Option<u64> {
+    let kind = match field.kind {
+        FieldType::String => column.almost_kind(),
+        FieldType::Null | FieldType::Object | FieldType::Array | FieldType::Mixed => {
+            return None;
+        }
+        other => kind_of(other),
+    };
+    let typed = match kind {
+        None => column.values,
+        Some(Kind::Date) => field
+            .format
+            .as_deref()
+            .and_then(|f| DATE_FORMATS.iter().position(|d| *d == f))
+            .map_or(column.fits[3], |i| column.date_formats[i]),
+        Some(kind) => column.fits[KINDS.iter().position(|k| *k == kind).unwrap_or(0)],
+    };
+    let semantic = field.semantic.as_deref().and_then(|name| {
+        semantic::ALL
+            .iter()
+            .position(|s| s.name() == name)
+            .map(|i| column.semantic[i])
+    });
+    Some(semantic.map_or(typed, |s| s.min(typed)))
+}
+
+fn consistent_values(column: &Column, kind: FieldType) -> Option<u64> {
+    let dates = column.date_formats.iter().copied().max().unwrap_or(0);
+    match kind {
+        FieldType::Date => Some(dates),
+        FieldType::Timestamp => {
+            let stamps = column.timestamps.iter().map(|(_, n)| *n).max().unwrap_or(0);
+            Some(stamps.max(dates))
+        }
+        FieldType::Time => column.times.iter().copied().max(),
+        _ => None,
+    }
+}
+
+fn kind_of(kind: FieldType) -> Option<Kind> {
+    match kind {
+        FieldType::Boolean => Some(Kind::Boolean),
+        FieldType::Integer => Some(Kind::Integer),
+        FieldType::Number => Some(Kind::Number),
+        FieldType::Date => Some(Kind::Date),
+        FieldType::Time => Some(Kind::Time),
+        FieldType::Timestamp => Some(Kind::Timestamp),
+        _ => None,
+    }
+}
+
+impl Column {
+    /// The narrowest type that most, but not all, values fit.
+    pub(super) fn almost_kind(&self) -> Option<Kind> {
+        if self.values == 0 {
+            return None;
+        }
+        KINDS
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, self.fits[i] as f64 / self.values as f64))
+            .filter(|(_, share)| *share >= ALMOST && *share < 1.0)
+            // On a tie the narrower type, which comes first, wins.
+            .reduce(|best, next| if next.1 > best.1 { next } else { best })
+            .map(|(k, _)| k)
+    }
+}
+
+/// Whether a text value (not a null marker) fits a column of `kind` laid out as
+/// `format`: what a `discard_row` contract asks of every value of a delimited file.
+pub fn text_fits(kind: FieldType, format: Option<&str>, text: &str) -> bool {
+    match kind {
+        FieldType::Null | FieldType::String | FieldType::Mixed => true,
+        FieldType::Object | FieldType::Array => false,
+        FieldType::Boolean => ["true", "false", "yes", "no"]
+            .iter()
+            .any(|b| text.eq_ignore_ascii_case(b)),
+        FieldType::Integer => matches!(number_shape(text), NumberShape::Integer { .. }),
+        FieldType::Number => matches!(
+            number_shape(text),
+            NumberShape::Integer { .. } | NumberShape::Decimal | NumberShape::Special
+        ),
+        FieldType::Date | FieldType::Time | FieldType::Timestamp => {
+            temporal_fits(kind, format, text)
+        }
+    }
+}
+
+fn temporal_fits(kind: FieldType, format: Option<&str>, text: &str) -> bool {
+    let layout = format.and_then(|f| DATE_FORMATS.iter().position(|d| f.starts_with(d)));
+    let date_ok = |set: temporal::FormatSet| layout.is_none_or(|i| set & (1 << i) != 0);
+    match (kind, temporal::classify(text.as_bytes())) {
+        (FieldType::Date, Some(Temporal::Date(set))) => date_ok(set),
+        (FieldType::Time, Some(Temporal::Time(_))) => true,
+        (
+            FieldType::Timestamp,
+            Some(Temporal::Date(set) | Temporal::Timestamp { date: set, .. }),
+        ) => date_ok(set),
+        _ => false,
+    }
+}

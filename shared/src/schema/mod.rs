@@ -1,0 +1,181 @@
+//! The schema registry's model: what a dataset's records look like, one version at a
+//! time, built from what inference found in the files.
+//!
+//! A version is a promise to the consumers of the typed view: each column's type,
+//! whether it may be null, its semantic type and its layout. A file is a sample of
+//! what its producer may send, so a file that fits the current version (a number
+//! column that happens to hold only whole numbers, a nullable column without nulls) is
+//! that version; only evidence the version cannot hold makes a new one ([`evolve`]).
+
+mod diff;
+
+pub(crate) use diff::field_order;
+pub use diff::{diff, evolve, Change, ChangeKind};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A column's type, from narrowest to widest as inference decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// No value was seen: nothing is known yet.
+    Null,
+    Boolean,
+    Integer,
+    Number,
+    Date,
+    Time,
+    Timestamp,
+    String,
+    Object,
+    Array,
+    /// JSON values of several kinds.
+    Mixed,
+}
+
+impl FieldType {
+    pub fn parse(name: &str) -> Option<Self> {
+        serde_json::from_value(Value::String(name.to_owned())).ok()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Null => "null",
+            FieldType::Boolean => "boolean",
+            FieldType::Integer => "integer",
+            FieldType::Number => "number",
+            FieldType::Date => "date",
+            FieldType::Time => "time",
+            FieldType::Timestamp => "timestamp",
+            FieldType::String => "string",
+            FieldType::Object => "object",
+            FieldType::Array => "array",
+            FieldType::Mixed => "mixed",
+        }
+    }
+
+    /// Whether every value of `self` is also a value of `wider` without loss: the
+    /// change from `self` to `wider` breaks no consumer.
+    pub fn widens_to(self, wider: FieldType) -> bool {
+        use FieldType::*;
+        let scalar = !matches!(self, Object | Array | Mixed);
+        self == wider
+            || self == Null
+            || wider == Mixed
+            || (wider == String && scalar)
+            || matches!((self, wider), (Integer, Number) | (Date, Timestamp))
+    }
+}
+
+/// One column of a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    pub nullable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<String>,
+    /// The layout of dates, times and timestamps (strftime), when the type has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// What the values looked like, kept to recognise the column under a new name.
+    /// Not part of the fingerprint.
+    #[serde(default)]
+    pub evidence: Evidence,
+}
+
+/// A few facts about a column's values: enough to tell a renamed column from a new one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+    /// Layouts that fit every value when more than one does (`01/02/2024`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub formats: Vec<String>,
+}
+
+/// A version's columns, in the order of the file that shaped it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    pub fields: Vec<Field>,
+}
+
+impl Schema {
+    /// The schema of a file, from its inference report (see [`crate::infer`]).
+    pub fn from_inference(report: &Value) -> Schema {
+        let columns = report["columns"].as_array().map_or(&[][..], Vec::as_slice);
+        Schema {
+            fields: columns.iter().map(field_from_report).collect(),
+        }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// SHA-256 over what the version promises (names, types, nullability, semantic
+    /// types, layouts), independent of column order and of the evidence.
+    pub fn fingerprint(&self) -> String {
+        let mut promised: Vec<Value> = self
+            .fields
+            .iter()
+            .map(|f| serde_json::json!([f.name, f.kind.name(), f.nullable, f.semantic, f.format]))
+            .collect();
+        promised.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
+        let text = Value::Array(promised).to_string();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+fn field_from_report(column: &Value) -> Field {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    };
+    let formats: Vec<String> = column["formats"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Field {
+        name: column["name"].as_str().unwrap_or_default().to_owned(),
+        kind: column["type"]
+            .as_str()
+            .and_then(FieldType::parse)
+            .unwrap_or(FieldType::String),
+        nullable: column["nullable"].as_bool().unwrap_or(true),
+        semantic: column["semantic"]["type"].as_str().map(str::to_owned),
+        format: formats.first().cloned(),
+        evidence: Evidence {
+            min: text(&column["min"]),
+            max: text(&column["max"]),
+            examples: column["examples"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            formats: if formats.len() > 1 {
+                formats
+            } else {
+                Vec::new()
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
