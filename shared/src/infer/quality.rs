@@ -138,13 +138,9 @@ fn valid_values(column: &Column, field: &Field) -> Option<u64> {
         }
         other => kind_of(other),
     };
+    // A date in another layout is still a date: layouts are consistency's business.
     let typed = match kind {
         None => column.values,
-        Some(Kind::Date) => field
-            .format
-            .as_deref()
-            .and_then(|f| DATE_FORMATS.iter().position(|d| *d == f))
-            .map_or(column.fits[3], |i| column.date_formats[i]),
         Some(kind) => column.fits[KINDS.iter().position(|k| *k == kind).unwrap_or(0)],
     };
     let semantic = field.semantic.as_deref().and_then(|name| {
