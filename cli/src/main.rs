@@ -32,6 +32,10 @@ macro_rules! say {
     }};
 }
 
+// After `say!`, which they use.
+mod ops;
+mod table;
+
 #[derive(Parser)]
 #[command(
     name = "bronze",
@@ -86,6 +90,15 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         until_idle: Option<u64>,
     },
+    /// A dataset's schema versions: one version's columns, the history, what changed.
+    #[command(subcommand)]
+    Schema(ops::SchemaCommand),
+    /// The quality of a dataset's recent loads, and their weakest columns.
+    Quality(ops::QualityArgs),
+    /// Recent loads, by status, tenant or dataset.
+    Loads(ops::LoadsArgs),
+    /// The records a load refused, with their line and reason.
+    Rejects(ops::RejectsArgs),
 }
 
 #[derive(Subcommand)]
@@ -157,6 +170,10 @@ async fn main() -> ExitCode {
         Command::Datasets(command) => datasets(command).await,
         Command::Setup(args) => setup(&args).await,
         Command::Run { runner, until_idle } => run(&runner, until_idle).await,
+        Command::Schema(command) => ops::schema(command).await,
+        Command::Quality(args) => ops::quality(args).await,
+        Command::Loads(args) => ops::loads(args).await,
+        Command::Rejects(args) => ops::rejects(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
