@@ -9,7 +9,7 @@ Environment knobs (all optional):
   BENCH_X10_RUNS=1      runs of case 6 (flights-x10.csv)
   BENCH_TIMEOUT=600     seconds allowed to any one measured process (case 6: 4x this)
   BENCH_BUCKET=bronze-bench   bucket and queue prefix of case 5
-  BENCH_CASES=1,2,3,4,5,6     which cases to run (3 and 4 need 2)
+  BENCH_CASES=1,2,3,4,5,6,7,8 which cases to run (3 and 4 need 2)
 """
 
 import csv
@@ -38,7 +38,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 X10_RUNS = int(os.environ.get("BENCH_X10_RUNS", "1"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 BUCKET = os.environ.get("BENCH_BUCKET", "bronze-bench")
-CASES = {int(c) for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6").split(",") if c}
+CASES = {int(c) for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,8").split(",") if c}
 BENCH_DB = "bronze_bench"
 TENANT = "bench"
 
@@ -364,16 +364,16 @@ def bronze_env(url):
     return env
 
 
-def set_key(env, dataset, key):
-    if key:
-        run([BIN, "datasets", "set", TENANT, dataset, "--key", ",".join(key)], env=env,
-            timeout=60, what="bronze datasets set")
+def set_key(env, dataset, key, settings=()):
+    if key or settings:
+        run([BIN, "datasets", "set", TENANT, dataset, "--key", ",".join(key), *settings],
+            env=env, timeout=60, what="bronze datasets set")
 
 
-def ingest(env, file, dataset, timeout, what):
+def ingest(env, file, dataset, timeout, what, extra=()):
     import json
 
-    m = measure([BIN, "ingest", path(file), "--tenant", TENANT, "--dataset", dataset],
+    m = measure([BIN, "ingest", path(file), "--tenant", TENANT, "--dataset", dataset, *extra],
                 env, timeout, what)
     lines = [line for line in m.stdout.splitlines() if line.startswith("{")]
     if not lines:
@@ -410,13 +410,13 @@ def bronze_table(dataset):
 
 
 def case2(r, url, env, key, datasets, file="flights.csv", runs=RUNS, tag="c2",
-          timeout=TIMEOUT):
+          timeout=TIMEOUT, settings=(), extra=()):
     case, rows = r.case, r.rows
     for n in range(1, runs + 1):
         dataset = f"flights_{tag}_r{n}"
-        set_key(env, dataset, key)
+        set_key(env, dataset, key, settings)
         checkpoint(url)
-        m, c = ingest(env, file, dataset, timeout, f"case {case} run {n}")
+        m, c = ingest(env, file, dataset, timeout, f"case {case} run {n}", extra)
         expect(f"case {case} run {n}", c, records=rows, inserted=rows, updated=0,
                unchanged=0, rejected=0)
         stored = int(psql(url, f"SELECT count(*) FROM {bronze_table(dataset)}"))
@@ -532,6 +532,44 @@ def case5(r, url, env, key):
                    f"of the total; the runner starts after the upload; RSS is the runner's.")
 
 
+def flights_json_schema():
+    """A JSON Schema every flights record passes, with the checks a user would write:
+    required fields, patterns for the codes and the numbers-as-text of a CSV file."""
+    import json
+
+    digits = {"type": "string", "pattern": "^-?[0-9]+$"}
+    maybe = {"type": "string", "pattern": "^(-?[0-9]+|NA)$"}
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["year", "month", "day", "carrier", "flight", "origin", "dest"],
+        "properties": {
+            "year": digits, "month": digits, "day": digits, "flight": digits,
+            "sched_dep_time": digits, "dep_time": maybe, "arr_time": maybe,
+            "dep_delay": maybe, "arr_delay": maybe,
+            "carrier": {"type": "string", "pattern": "^[A-Z0-9]{2}$"},
+            "origin": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "dest": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "tailnum": {"type": "string", "maxLength": 8},
+        },
+    }
+    name = path("flights.schema.json")
+    with open(name, "w") as f:
+        json.dump(schema, f)
+    return name
+
+
+def checks_overhead(results):
+    """The cost of inference, registry, quality (case 2) and of JSON Schema validation
+    on top (case 8), against the same load without them (case 7)."""
+    by = {r.case: r for r in results if r.runs}
+    if 7 not in by:
+        return []
+    bare = by[7].median(0)
+    return [f"case {c} vs case 7 (no checks): {by[c].median(0) / bare:.2f}× the time "
+            f"({(by[c].median(0) / bare - 1) * 100:+.0f}%)" for c in (2, 8) if c in by]
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -592,6 +630,7 @@ def report(results, prep, key, pg_version, started, env_line):
         out += [f"- case {c}: {f}" for c, f in failures]
         out.append("")
     notes = [(r.case, n) for r in results for n in r.notes]
+    notes += [("7/8", n) for n in checks_overhead(results)]
     runs = [(r.case, ", ".join(f"{s:.2f}s (RSS {m:.0f} MB, client CPU {c:.1f}s{d})"
                                for s, m, _, c, d in r.runs))
             for r in results if r.runs]
@@ -660,6 +699,13 @@ def main():
     x10.notes.append(f"{X10_RUNS} run(s) only (BENCH_X10_RUNS): each loads 3.37 M rows.")
     attempt(x10, case2, url, env, key, [], file="flights-x10.csv", runs=X10_RUNS, tag="c6",
             timeout=4 * TIMEOUT)
+
+    attempt(Result(7, "bronze ingest --no-checks (no inference, registry, quality), empty table",
+                   ROWS), case2, url, env, key, [], tag="c7", extra=("--no-checks",))
+    if 8 in CASES:
+        schema = ("--json-schema", flights_json_schema())
+        attempt(Result(8, "bronze ingest with a JSON Schema on every record, empty table", ROWS),
+                case2, url, env, key, [], tag="c8", settings=schema)
 
     text = report(results, prep, key, pg_version, started, env_line)
     with open(path("results.md"), "w") as f:
