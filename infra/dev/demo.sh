@@ -46,3 +46,11 @@ say "bronze.objects (the ledger)"
 q "SELECT id, key, status, attempts, tenant, dataset, error FROM bronze.objects ORDER BY id"
 say "bronze.loads"
 q "SELECT id, object_id, status, format, compression, records_in, inserted, unchanged, bytes, duration_ms FROM bronze.loads ORDER BY id"
+say "bronze schema history acme orders (the schema registry)"
+"$bronze" schema history acme orders
+say "bronze schema show acme orders"
+"$bronze" schema show acme orders
+say "bronze quality acme orders"
+"$bronze" quality acme orders
+say "tenant_acme.orders_typed (the typed view: current rows, typed columns)"
+q "SELECT order_id, customer_id, ordered_at, amount, currency, note, _bronze_version FROM tenant_acme.orders_typed ORDER BY order_id"
