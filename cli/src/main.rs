@@ -206,8 +206,6 @@ fn open(file: &Path) -> Result<Box<dyn io::Read + Send>, String> {
     Ok(Box::new(SourceRead(handle)))
 }
 
-/// Prints every good record; bad records are reported on stderr as `FILE:LINE: reason`
-/// and make the exit status 1, without hiding the records after them.
 fn parse_contract(name: &str) -> Result<Contract, String> {
     Contract::parse(name).ok_or_else(|| format!("{name:?}: expected evolve, freeze or discard_row"))
 }
@@ -224,6 +222,8 @@ fn parse_format(name: &str) -> Result<Format, String> {
     Format::parse(name).ok_or_else(|| format!("unknown format {name:?}: csv, tsv, ndjson or json"))
 }
 
+/// Prints every good record; bad records are reported on stderr as `FILE:LINE: reason`
+/// and make the exit status 1, without hiding the records after them.
 fn parse(file: &Path, pinned: Option<Format>) -> Result<(), String> {
     let name = file.to_string_lossy();
     let (mut records, _) =

@@ -66,30 +66,39 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                 WHEN 'false' THEN false WHEN 'no' THEN false END
 $$;
 
+-- Only ASCII blanks around the number: `\s` would also match spaces the casts refuse.
 CREATE FUNCTION bronze.try_bigint(v text) RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE n numeric;
+DECLARE n text := substring(v FROM '^[ \t\r\n]*([+-]?[0-9]{1,19})[ \t\r\n]*$');
 BEGIN
-    IF v ~ '^\s*[+-]?\d{1,18}\s*$' THEN
-        RETURN v::bigint;
-    ELSIF v ~ '^\s*[+-]?\d{19}\s*$' THEN
-        n := v::numeric;
-        IF n BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
-            RETURN n::bigint;
-        END IF;
+    IF n IS NULL THEN
+        RETURN NULL;
+    ELSIF length(ltrim(n, '+-')) < 19 THEN
+        RETURN n::bigint;
+    ELSIF n::numeric BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+        RETURN n::numeric::bigint;
     END IF;
     RETURN NULL;
 END $$;
 
+-- Text is capped at 2000 characters and exponents at 4 digits, far below numeric's
+-- limits (131072 digits before the point, 16383 after).
 CREATE FUNCTION bronze.try_numeric(v text) RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE n text := substring(v FROM
+    '^[ \t\r\n]*([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?)[ \t\r\n]*$');
+DECLARE special text := lower(btrim(v, E' \t\r\n'));
 BEGIN
-    IF v ~ '^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?\s*$' THEN
-        RETURN v::numeric;
-    ELSIF v ~* '^\s*[+-]?(nan|inf|infinity)\s*$' THEN
-        RETURN CASE WHEN v ~* 'nan' THEN 'NaN'::numeric
-                    WHEN v ~ '-' THEN '-Infinity'::numeric
-                    ELSE 'Infinity'::numeric END;
+    IF length(v) > 2000 THEN
+        RETURN NULL;
+    ELSIF n IS NOT NULL THEN
+        RETURN n::numeric;
+    ELSIF special IN ('nan', '+nan', '-nan') THEN
+        RETURN 'NaN'::numeric;
+    ELSIF special IN ('inf', '+inf', 'infinity', '+infinity') THEN
+        RETURN 'Infinity'::numeric;
+    ELSIF special IN ('-inf', '-infinity') THEN
+        RETURN '-Infinity'::numeric;
     END IF;
     RETURN NULL;
 END $$;
@@ -107,7 +116,7 @@ CREATE FUNCTION bronze.try_date(v text, date_order text) RETURNS date
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE p text[]; y integer; m integer; d integer;
 BEGIN
-    p := regexp_match(v, '^\s*(\d{1,4})[-/.](\d{1,2})[-/.](\d{1,4})\s*$');
+    p := regexp_match(v, '^[ \t\r\n]*([0-9]{1,4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,4})[ \t\r\n]*$');
     IF p IS NULL THEN
         RETURN NULL;
     END IF;
@@ -128,23 +137,26 @@ CREATE FUNCTION bronze.try_time(v text) RETURNS time
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE p text[];
 BEGIN
-    p := regexp_match(v, '^\s*(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s*$');
-    IF p IS NULL OR p[1]::int > 23 OR p[2]::int > 59 OR coalesce(p[3], '0')::int > 59 THEN
+    p := regexp_match(v, '^[ \t\r\n]*([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?[ \t\r\n]*$');
+    -- A leap second (:60) is a time, as inference says; PostgreSQL rolls it over.
+    IF p IS NULL OR p[1]::int > 23 OR p[2]::int > 59 OR coalesce(p[3], '0')::int > 60 THEN
         RETURN NULL;
     END IF;
     RETURN make_time(p[1]::int, p[2]::int,
                      (coalesce(p[3], '0') || '.' || coalesce(p[4], '0'))::double precision);
 END $$;
 
--- A timestamp without its zone; `bronze.try_timestamptz` reads the zone too.
+-- A timestamp without its zone; `bronze.try_timestamptz` reads the zone too. A date
+-- alone is its midnight: a date column widened to timestamp keeps its old values.
 CREATE FUNCTION bronze.try_timestamp(v text, date_order text) RETURNS timestamp
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE p text[]; d date; t time;
 BEGIN
-    p := regexp_match(v, '^\s*(\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4})[T ]'
-                         '(\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)?\s*$');
+    p := regexp_match(v, '^[ \t\r\n]*([0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4})[T ]'
+                         '([0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?)[ \t\r\n]*'
+                         '(Z|UTC|[+-][0-9]{2}(?::?[0-9]{2})?)?[ \t\r\n]*$');
     IF p IS NULL THEN
-        RETURN NULL;
+        RETURN bronze.try_date(v, date_order)::timestamp;
     END IF;
     d := bronze.try_date(p[1], date_order);
     t := bronze.try_time(p[2]);
@@ -163,7 +175,8 @@ BEGIN
     IF local IS NULL THEN
         RETURN NULL;
     END IF;
-    zone := substring(v FROM '([+-]\d{2}(?::?\d{2})?)\s*$');
+    -- An offset follows the time's minutes or seconds; a date alone has none.
+    zone := substring(v FROM ':[0-9]{2}(?:[.,][0-9]+)?[ \t]*([+-][0-9]{2}(?::?[0-9]{2})?)[ \t\r\n]*$');
     IF zone IS NULL THEN
         RETURN local AT TIME ZONE 'UTC';
     END IF;

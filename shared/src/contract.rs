@@ -70,19 +70,18 @@ impl Checks {
         }
     }
 
-    /// Checks one canonical JSON record. `Ok(Some(true))`: it passed the JSON Schema;
-    /// `Ok(None)`: the dataset has none. `Err`: why the record is refused.
-    pub fn check(&mut self, json: &[u8]) -> Result<Option<bool>, String> {
+    /// Checks one canonical JSON record; the error says why it is refused.
+    pub fn check(&mut self, json: &[u8]) -> Result<(), String> {
         if let Some(fit) = &mut self.fit {
             fit.check(json)?;
         }
         let Some(validator) = &self.json_schema else {
-            return Ok(None);
+            return Ok(());
         };
         let value: Value =
             serde_json::from_slice(json).map_err(|e| format!("record is not JSON: {e}"))?;
         match validator.validate(&value) {
-            Ok(()) => Ok(Some(true)),
+            Ok(()) => Ok(()),
             Err(e) => {
                 let pointer = e.instance_path().to_string();
                 let at = if pointer.is_empty() { "/" } else { &pointer };

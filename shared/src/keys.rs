@@ -25,6 +25,8 @@ pub enum KeyError {
     NoPrefix,
     #[error("{what} name {name:?} must match ^[a-z][a-z0-9_]{{0,62}}$ after lower-casing")]
     BadName { what: &'static str, name: String },
+    #[error("dataset name {0:?} ends in `_typed`, which names the typed view of dataset {1:?}")]
+    Reserved(String, String),
     #[error("{what} name {name:?} is longer than {max} bytes (PostgreSQL identifiers built from it would be truncated)")]
     TooLong {
         what: &'static str,
@@ -82,10 +84,12 @@ impl Destination {
 
     /// Builds a destination from names given on the command line.
     pub fn new(tenant: &str, dataset: &str) -> Result<Self, KeyError> {
-        Ok(Self {
-            tenant: Name::parse("tenant", tenant, 56)?,
-            dataset: Name::parse("dataset", dataset, 57)?,
-        })
+        let tenant = Name::parse("tenant", tenant, 56)?;
+        let dataset = Name::parse("dataset", dataset, 57)?;
+        if let Some(viewed) = dataset.0.strip_suffix("_typed") {
+            return Err(KeyError::Reserved(dataset.0.clone(), viewed.to_owned()));
+        }
+        Ok(Self { tenant, dataset })
     }
 
     /// The PostgreSQL schema of the tenant.
@@ -102,6 +106,15 @@ pub fn quote_ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_view_names_are_not_datasets() {
+        assert_eq!(
+            Destination::new("acme", "Orders_Typed"),
+            Err(KeyError::Reserved("orders_typed".into(), "orders".into()))
+        );
+        assert!(Destination::new("acme", "typed").is_ok());
+    }
 
     #[test]
     fn plain_and_hive_keys_resolve() {

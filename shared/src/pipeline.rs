@@ -210,7 +210,7 @@ pub async fn load_with(
         lineage,
         load_id,
         schema_version: schema_version.unwrap_or(0),
-        validated: settings.json_schema.is_some().then_some(true),
+        validated: (options.checks && settings.json_schema.is_some()).then_some(true),
     };
     let rejected = merge.rejects().await?;
     let (inserted, updated) = merge.new_versions().await?;
@@ -231,7 +231,9 @@ pub async fn load_with(
         quality_score = quality.score;
     }
     if let Decision::New { schema, .. } = &decision {
-        typed::create_view(tx, dest, schema).await?;
+        if let Some(reason) = typed::create_view(tx, dest, schema).await? {
+            tracing::warn!(tenant = %dest.tenant, dataset = %dest.dataset, reason);
+        }
     }
     let counts = LoadCounts {
         records_in: staged.records + staged.rejects,
@@ -343,8 +345,9 @@ const MAX_REJECTS: i64 = 1000;
 
 /// The blocking half: parse, canonicalise, check, hash, key and encode rows into COPY
 /// chunks. Bad records become staging rows with a reason, so they travel the same
-/// stream. Inference observes every record read, refused or not: it describes the
-/// delivery.
+/// stream. Inference observes the records that load: a refused record must not move
+/// the schema (under `freeze` it would refuse the whole file), and its defect is on
+/// record in `bronze.rejects` already.
 fn encode(
     source: Box<dyn Read + Send>,
     name: &str,
@@ -384,16 +387,16 @@ fn encode(
             }
             Err(e) => return Err(Encode::Read(e)),
         };
-        if let Some(inferrer) = &mut inferrer {
-            records.observe(line, &json, inferrer);
-        }
-        let checked = checks.as_mut().map_or(Ok(None), |c| c.check(&json));
+        let checked = checks.as_mut().map_or(Ok(()), |c| c.check(&json));
         let hash = record_hash(&json);
-        let keyed = checked.and_then(|_| keys.record_key(&json, &hash, &mut key));
+        let keyed = checked.and_then(|()| keys.record_key(&json, &hash, &mut key));
         if let Err(reason) = keyed {
             bad += 1;
             encode_reject(&mut encoder, line, &reason, &String::from_utf8_lossy(&json));
             continue;
+        }
+        if let Some(inferrer) = &mut inferrer {
+            records.observe(line, &json, inferrer);
         }
         good += 1;
         encoder.row(6);

@@ -29,6 +29,10 @@ const LINEAGE: [(&str, &str); 8] = [
     ("validated", "_bronze_validated"),
 ];
 
+/// A view holds at most 1,600 columns (PostgreSQL's limit, with the lineage ones);
+/// the fields past these are still in `payload`.
+const MAX_DATA_COLUMNS: usize = 1500;
+
 pub fn view_name(dest: &Destination) -> String {
     format!(
         "{}.{}",
@@ -37,22 +41,58 @@ pub fn view_name(dest: &Destination) -> String {
     )
 }
 
-/// (Re)creates the view for `schema`. Dropped first: a new version may remove or
-/// retype columns, which `CREATE OR REPLACE VIEW` refuses.
+/// (Re)creates the view for `schema`. A view that only gains columns is replaced in
+/// place, so grants and the views users built on it survive; otherwise it is dropped
+/// and created. When neither works (views built on a column that went away), the
+/// previous view stays and the reason is returned: the load itself is fine.
 pub async fn create_view(
     tx: &Transaction<'_>,
     dest: &Destination,
     schema: &Schema,
-) -> Result<(), tokio_postgres::Error> {
-    tx.batch_execute(&view_sql(dest, schema)).await
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let view = view_name(dest);
+    let select = select_sql(dest, schema);
+    // Column names reach the SQL as string literals; make sure quotes are all that needs escaping.
+    tx.batch_execute("SET LOCAL standard_conforming_strings = on")
+        .await?;
+    let replace = format!("CREATE OR REPLACE VIEW {view} AS {select}");
+    if attempt(tx, &replace).await?.is_ok() {
+        return Ok(None);
+    }
+    let recreate = format!("DROP VIEW IF EXISTS {view}; CREATE VIEW {view} AS {select}");
+    Ok(attempt(tx, &recreate).await?.err().map(|e| {
+        format!(
+            "typed view {view} left as it was: {}",
+            crate::aws::describe(&e)
+        )
+    }))
 }
 
-pub fn view_sql(dest: &Destination, schema: &Schema) -> String {
-    let view = view_name(dest);
+/// Runs `sql` inside a savepoint: its failure is returned, and the transaction goes on.
+async fn attempt(
+    tx: &Transaction<'_>,
+    sql: &str,
+) -> Result<Result<(), tokio_postgres::Error>, tokio_postgres::Error> {
+    tx.batch_execute("SAVEPOINT bronze_view").await?;
+    match tx.batch_execute(sql).await {
+        Ok(()) => {
+            tx.batch_execute("RELEASE SAVEPOINT bronze_view").await?;
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT bronze_view")
+                .await?;
+            Ok(Err(e))
+        }
+    }
+}
+
+pub fn select_sql(dest: &Destination, schema: &Schema) -> String {
     let mut taken: HashSet<String> = LINEAGE.iter().map(|(_, a)| (*a).to_owned()).collect();
     let mut columns: Vec<String> = schema
         .fields
         .iter()
+        .take(MAX_DATA_COLUMNS)
         .map(|f| {
             format!(
                 "{} AS {}",
@@ -63,9 +103,7 @@ pub fn view_sql(dest: &Destination, schema: &Schema) -> String {
         .collect();
     columns.extend(LINEAGE.iter().map(|(c, a)| format!("t.{c} AS {a}")));
     format!(
-        "DROP VIEW IF EXISTS {view};
-         CREATE VIEW {view} AS
-         SELECT {}
+        "SELECT {}
          FROM {} t
          WHERE t.is_current AND t.change_type <> 'delete'",
         columns.join(",\n                "),
@@ -85,10 +123,13 @@ fn cast(field: &Field) -> String {
         FieldType::Date => format!("bronze.try_date({text}, '{order}')"),
         FieldType::Time => format!("bronze.try_time{text}"),
         FieldType::Timestamp => {
+            // One value with a zone makes the column zoned: reading `+02:00` as local
+            // time would shift it silently.
             let zoned = field
                 .format
-                .as_deref()
-                .is_some_and(|f| f.ends_with('Z') || f.ends_with("%z"));
+                .iter()
+                .chain(&field.evidence.formats)
+                .any(|f| f.ends_with('Z') || f.ends_with("%z"));
             let function = if zoned {
                 "try_timestamptz"
             } else {

@@ -452,7 +452,7 @@ async fn quality_figures_of_a_file_with_known_defects() -> Result {
                 false,
                 [100, 90],
                 [Some(87), Some(90), None, None],
-                [Some(0.9), Some(0.966667), Some(1.0), None, Some(0.933334)],
+                [Some(0.9), Some(0.966667), Some(1.0), None, Some(0.933333)],
             ),
             (
                 "signup".into(),
@@ -591,6 +591,158 @@ async fn the_typed_view_follows_the_current_version() -> Result {
             // Text is shown as written: an empty CSV field is an empty string.
             (3, "7".into(), Some(String::new()), 2),
         ]
+    );
+    db.finish().await
+}
+
+#[tokio::test]
+async fn semantic_types_layouts_and_widened_dates() -> Result {
+    let db = TestDb::new().await?;
+    let keyed = DatasetSettings {
+        key_columns: vec!["id".into()],
+        ..DatasetSettings::default()
+    };
+    configure(&db, "contacts", keyed).await?;
+    load(
+        &db,
+        "contacts",
+        "1.csv",
+        1,
+        "id,contact,day\n1,abc,2024-01-02\n2,def,2024-01-03\n",
+    )
+    .await?;
+    load(
+        &db,
+        "contacts",
+        "2.csv",
+        2,
+        "id,contact,day\n3,c@x.io,2024/01/04\n4,d@x.io,2024/01/05\n",
+    )
+    .await?;
+    load(
+        &db,
+        "contacts",
+        "3.csv",
+        3,
+        "id,contact,day\n5,e@x.io,2024/01/06 10:30\n",
+    )
+    .await?;
+    assert_eq!(
+        versions(&db, "contacts").await?,
+        vec![
+            (1, vec![]),
+            (
+                2,
+                vec![
+                    change("semantic_added", "contact", false),
+                    change("format_changed", "day", false),
+                ]
+            ),
+            (3, vec![change("type_widened", "day", false)]),
+        ]
+    );
+    // Dates loaded before the column became a timestamp read as their midnight.
+    let days: Vec<(i64, String)> = db
+        .pg
+        .query(
+            "SELECT id, day::text FROM tenant_acme.contacts_typed ORDER BY id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        days,
+        vec![
+            (1, "2024-01-02 00:00:00".into()),
+            (2, "2024-01-03 00:00:00".into()),
+            (3, "2024-01-04 00:00:00".into()),
+            (4, "2024-01-05 00:00:00".into()),
+            (5, "2024-01-06 10:30:00".into()),
+        ]
+    );
+    db.finish().await
+}
+
+/// The typed views' casts return NULL for what does not fit, and never raise.
+#[tokio::test]
+async fn casts_cannot_fail() -> Result {
+    let db = TestDb::new().await?;
+    bronze::migrate::migrate(&mut connect(&db.url).await?).await?;
+    let row = db
+        .pg
+        .query_one(
+            "SELECT bronze.try_bigint('9223372036854775807')::text,
+                    bronze.try_bigint('9223372036854775808')::text,
+                    bronze.try_bigint(E'12\\u3000')::text,
+                    bronze.try_numeric(repeat('9', 20000))::text,
+                    bronze.try_numeric(repeat('1', 1990) || 'e-9999') IS NOT NULL,
+                    bronze.try_numeric(' -Inf')::text,
+                    bronze.try_date('0000-01-01', 'ymd')::text,
+                    bronze.try_date('31/02/2024', 'dmy')::text,
+                    bronze.try_date('02/29/2024', 'mdy')::text,
+                    bronze.try_time('24:00')::text,
+                    bronze.try_time('23:59:60')::text,
+                    bronze.try_timestamp('2024-13-01T10:00', 'ymd')::text,
+                    (bronze.try_timestamptz('02-01-2024 10:00-05:00', 'dmy')
+                        AT TIME ZONE 'UTC')::text,
+                    (bronze.try_timestamptz('2024-01-02', 'ymd') AT TIME ZONE 'UTC')::text,
+                    bronze.try_boolean('Yes'), bronze.try_boolean('y')",
+            &[],
+        )
+        .await?;
+    let texts: Vec<Option<String>> = (0..16)
+        .filter(|i| ![4, 14, 15].contains(i))
+        .map(|i| row.get(i))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            Some("9223372036854775807"),
+            None,
+            None,
+            None,
+            Some("-Infinity"),
+            None,
+            None,
+            Some("2024-02-29"),
+            None,
+            Some("24:00:00"),
+            None,
+            Some("2024-01-02 15:00:00"),
+            Some("2024-01-02 00:00:00"),
+        ]
+        .map(|t| t.map(str::to_owned))
+    );
+    let flags: (bool, Option<bool>, Option<bool>) = (row.get(4), row.get(14), row.get(15));
+    assert_eq!(flags, (true, Some(true), None));
+    db.finish().await
+}
+
+/// Views users build on the typed view survive appended columns, and a version that
+/// would break them leaves the typed view as it was instead of failing the load.
+#[tokio::test]
+async fn views_built_on_the_typed_view_are_kept() -> Result {
+    let db = TestDb::new().await?;
+    load(&db, "items", "1.csv", 1, "id,price\n1,10\n").await?;
+    db.pg
+        .batch_execute(
+            "CREATE VIEW public.cheap AS
+             SELECT id FROM tenant_acme.items_typed WHERE price < 100",
+        )
+        .await?;
+    load(&db, "items", "2.csv", 2, "id,price,colour\n2,20,red\n").await?;
+    assert_eq!(db.count("SELECT count(*) FROM public.cheap").await?, 2);
+    let dropped = load(&db, "items", "3.csv", 3, "id,colour\n3,blue\n").await?;
+    assert_eq!(
+        (dropped.schema_version, dropped.counts.inserted),
+        (Some(3), 1)
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM tenant_acme.items_typed WHERE price IS NOT NULL")
+            .await?,
+        2
     );
     db.finish().await
 }

@@ -27,6 +27,13 @@ use temporal::{Temporal, TimeLayout, Zone, DATE_FORMATS};
 /// Text values that stand for "no value" in delimited files.
 pub const NULL_MARKERS: [&str; 6] = ["", "NA", "N/A", "null", "NULL", "-"];
 
+/// How delimited files write booleans, in any case.
+const BOOLEAN_WORDS: [&str; 4] = ["true", "false", "yes", "no"];
+
+fn is_boolean(text: &str) -> bool {
+    BOOLEAN_WORDS.iter().any(|b| text.eq_ignore_ascii_case(b))
+}
+
 /// Lines kept per failed type, for the "almost" report.
 const FIRST_LINES: usize = 5;
 const EXAMPLES: usize = 5;
@@ -149,9 +156,7 @@ impl Column {
             return self.null(Some(i));
         }
         let mut fits = number_fits(self, text);
-        fits.boolean = ["true", "false", "yes", "no"]
-            .iter()
-            .any(|b| text.eq_ignore_ascii_case(b));
+        fits.boolean = is_boolean(text);
         if !fits.number {
             self.temporal(text, &mut fits);
         }
@@ -542,22 +547,17 @@ impl Column {
 
     /// The narrowest type that most, but not all, values fit, with where it broke.
     fn almost(&self, kind: Option<Kind>) -> Value {
-        if self.values == 0 {
-            return Value::Null;
-        }
         let chosen = kind.map_or(KINDS.len(), |k| {
             KINDS.iter().position(|x| *x == k).unwrap_or(0)
         });
-        KINDS[..chosen]
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k, self.fits[i] as f64 / self.values as f64, &self.failed_at[i]))
-            .filter(|(_, share, _)| *share >= ALMOST && *share < 1.0)
-            // On a tie the narrower type, which comes first, wins.
-            .reduce(|best, next| if next.1 > best.1 { next } else { best })
-            .map_or(Value::Null, |(k, share, lines)| {
-                json!({"type": k.name(), "share": round(share), "first_offending_lines": lines})
-            })
+        match self.almost_kind(chosen) {
+            Some((i, share)) => json!({
+                "type": KINDS[i].name(),
+                "share": round(share),
+                "first_offending_lines": self.failed_at[i],
+            }),
+            _ => Value::Null,
+        }
     }
 }
 
@@ -654,9 +654,10 @@ fn number_fits(column: &mut Column, text: &str) -> Fits {
             column.specials += 1;
             fits.number = true;
         }
+        // An integer column is one of 64-bit integers (`bigint`); larger ones are numbers.
         NumberShape::Integer { beyond_i64 } => {
             fits.number = true;
-            fits.integer = true;
+            fits.integer = !beyond_i64;
             column.beyond_i64 += u64::from(beyond_i64);
         }
         NumberShape::Decimal => fits.number = true,

@@ -10,8 +10,10 @@
 use serde::Serialize;
 
 use super::temporal::{self, Temporal, DATE_FORMATS};
-use super::{number_shape, round, semantic, Column, Inferrer, Kind, NumberShape, ALMOST, KINDS};
-use crate::schema::{Field, FieldType, Schema};
+use super::{
+    is_boolean, number_shape, round, semantic, Column, Inferrer, Kind, NumberShape, ALMOST, KINDS,
+};
+use crate::schema::{field_order, Field, FieldType, Schema};
 
 /// The quality of one column in one load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,7 +50,7 @@ pub struct Quality {
 }
 
 impl Inferrer {
-    /// The quality of the records read, against `version`. `keys` are the dataset's
+    /// The quality of the records loaded, against `version`. `keys` are the dataset's
     /// key columns; `key_duplicates` the records whose key repeated an earlier one.
     pub fn quality(&self, version: &Schema, keys: &[String], key_duplicates: u64) -> Quality {
         if self.records == 0 {
@@ -57,6 +59,10 @@ impl Inferrer {
                 score: None,
             };
         }
+        // Uniqueness of the key as a whole: a composite key's columns repeat on their
+        // own, and that is no defect.
+        let key_uniqueness = 1.0 - key_duplicates as f64 / self.records as f64;
+        let mut scores = Vec::new();
         let columns: Vec<ColumnQuality> = version
             .fields
             .iter()
@@ -66,81 +72,84 @@ impl Inferrer {
                     .by_name
                     .get(field.name.as_bytes())
                     .map(|&at| &self.columns[at]);
-                let is_key = keys.contains(&field.name);
+                let key = keys
+                    .contains(&field.name)
+                    .then_some((key_duplicates, key_uniqueness));
                 let position = i32::try_from(i).unwrap_or(i32::MAX);
-                column_quality(
-                    position,
-                    field,
-                    column,
-                    self.records,
-                    is_key.then_some(key_duplicates),
-                )
+                let (quality, score) = column_quality(position, field, column, self.records, key);
+                scores.push(Some(score));
+                quality
             })
             .collect();
-        let score = mean(columns.iter().map(|c| Some(c.score)));
+        let score = mean(scores.into_iter()).map(round);
         Quality { columns, score }
     }
 }
 
+/// One column's figures, rounded for storage, and its unrounded score (so a load's
+/// score is not rounded twice).
 fn column_quality(
     position: i32,
     field: &Field,
     column: Option<&Column>,
     records: u64,
-    duplicates: Option<u64>,
-) -> ColumnQuality {
+    key: Option<(u64, f64)>,
+) -> (ColumnQuality, f64) {
     let non_null = column.map_or(0, |c| c.values);
-    let share = |n: u64| (non_null > 0).then(|| round(n as f64 / non_null as f64));
+    let share = |n: u64| (non_null > 0).then(|| n as f64 / non_null as f64);
     let valid = column.and_then(|c| valid_values(c, field));
-    let consistent = column.and_then(|c| consistent_values(c, field.kind));
+    let consistent = column.and_then(|c| consistent_values(c, field));
     let distinct = column.map_or(0, |c| c.distinct.estimate()).min(non_null);
-    let completeness = round(non_null as f64 / records as f64);
+    let completeness = non_null as f64 / records as f64;
     let validity = valid.and_then(share);
     let consistency = consistent.and_then(share);
-    let uniqueness = share(distinct);
-    let key_uniqueness = duplicates.and(uniqueness);
-    ColumnQuality {
+    let figures = [Some(completeness), validity, consistency, key.map(|k| k.1)];
+    let score = mean(figures.into_iter()).unwrap_or(completeness);
+    let quality = ColumnQuality {
         position,
         name: field.name.clone(),
         kind: field.kind,
         semantic: field.semantic.clone(),
-        is_key: duplicates.is_some(),
+        is_key: key.is_some(),
         records,
         non_null,
         valid,
         distinct,
-        duplicates,
+        duplicates: key.map(|k| k.0),
         consistent,
-        completeness,
-        validity,
-        uniqueness,
-        consistency,
-        score: mean([Some(completeness), validity, consistency, key_uniqueness].into_iter())
-            .unwrap_or(completeness),
-    }
+        completeness: round(completeness),
+        validity: validity.map(round),
+        uniqueness: share(distinct).map(round),
+        consistency: consistency.map(round),
+        score: round(score),
+    };
+    (quality, score)
 }
 
 fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let (sum, n) = values
         .flatten()
         .fold((0.0, 0u32), |(sum, n), v| (sum + v, n + 1));
-    (n > 0).then(|| round(sum / f64::from(n)))
+    (n > 0).then(|| sum / f64::from(n))
 }
 
-/// Values fitting the version's type and semantic type. A text column whose values
-/// almost all fit a narrower type is measured against that type: a 95%-integer
-/// column is 95% valid, not 100%.
+/// Values fitting the version's type and semantic type: what the typed view can cast.
+/// A text column whose values almost all fit a narrower type is measured against that
+/// type: a 95%-integer column is 95% valid, not 100%.
 fn valid_values(column: &Column, field: &Field) -> Option<u64> {
     let kind = match field.kind {
-        FieldType::String => column.almost_kind(),
+        FieldType::String => column.almost_kind(KINDS.len()).map(|(i, _)| KINDS[i]),
         FieldType::Null | FieldType::Object | FieldType::Array | FieldType::Mixed => {
             return None;
         }
         other => kind_of(other),
     };
-    // A date in another layout is still a date: layouts are consistency's business.
     let typed = match kind {
         None => column.values,
+        // The view reads dates in the version's field order, with any separator.
+        Some(Kind::Date | Kind::Timestamp) => {
+            in_order(column, field, kind == Some(Kind::Timestamp))
+        }
         Some(kind) => column.fits[KINDS.iter().position(|k| *k == kind).unwrap_or(0)],
     };
     let semantic = field.semantic.as_deref().and_then(|name| {
@@ -152,9 +161,28 @@ fn valid_values(column: &Column, field: &Field) -> Option<u64> {
     Some(semantic.map_or(typed, |s| s.min(typed)))
 }
 
-fn consistent_values(column: &Column, kind: FieldType) -> Option<u64> {
+/// Dates (and with `timestamps`, timestamps) whose fields are in the order of the
+/// version's layout. One value matches at most one layout of an order: the layouts of
+/// an order differ only in their separator.
+fn in_order(column: &Column, field: &Field, timestamps: bool) -> u64 {
+    let order = field.format.as_deref().map_or("ymd", field_order);
+    let same = |i: usize| field_order(DATE_FORMATS[i]) == order;
+    let dates: u64 = (0..DATE_FORMATS.len())
+        .filter(|&i| same(i))
+        .map(|i| column.date_formats[i])
+        .sum();
+    let stamps: u64 = column
+        .timestamps
+        .iter()
+        .filter(|((date, ..), _)| same(*date))
+        .map(|(_, n)| *n)
+        .sum();
+    dates + if timestamps { stamps } else { 0 }
+}
+
+fn consistent_values(column: &Column, field: &Field) -> Option<u64> {
     let dates = column.date_formats.iter().copied().max().unwrap_or(0);
-    match kind {
+    match field.kind {
         FieldType::Date => Some(dates),
         FieldType::Timestamp => {
             let stamps = column.timestamps.iter().map(|(_, n)| *n).max().unwrap_or(0);
@@ -178,19 +206,19 @@ fn kind_of(kind: FieldType) -> Option<Kind> {
 }
 
 impl Column {
-    /// The narrowest type that most, but not all, values fit.
-    pub(super) fn almost_kind(&self) -> Option<Kind> {
+    /// The narrowest of the first `below` candidate types that most, but not all,
+    /// values fit: its index in [`KINDS`] and the share that fits.
+    pub(super) fn almost_kind(&self, below: usize) -> Option<(usize, f64)> {
         if self.values == 0 {
             return None;
         }
-        KINDS
+        KINDS[..below]
             .iter()
             .enumerate()
-            .map(|(i, k)| (*k, self.fits[i] as f64 / self.values as f64))
+            .map(|(i, _)| (i, self.fits[i] as f64 / self.values as f64))
             .filter(|(_, share)| *share >= ALMOST && *share < 1.0)
             // On a tie the narrower type, which comes first, wins.
             .reduce(|best, next| if next.1 > best.1 { next } else { best })
-            .map(|(k, _)| k)
     }
 }
 
@@ -200,10 +228,11 @@ pub fn text_fits(kind: FieldType, format: Option<&str>, text: &str) -> bool {
     match kind {
         FieldType::Null | FieldType::String | FieldType::Mixed => true,
         FieldType::Object | FieldType::Array => false,
-        FieldType::Boolean => ["true", "false", "yes", "no"]
-            .iter()
-            .any(|b| text.eq_ignore_ascii_case(b)),
-        FieldType::Integer => matches!(number_shape(text), NumberShape::Integer { .. }),
+        FieldType::Boolean => is_boolean(text),
+        FieldType::Integer => matches!(
+            number_shape(text),
+            NumberShape::Integer { beyond_i64: false }
+        ),
         FieldType::Number => matches!(
             number_shape(text),
             NumberShape::Integer { .. } | NumberShape::Decimal | NumberShape::Special

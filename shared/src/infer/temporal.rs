@@ -91,8 +91,9 @@ fn days_in(month: u32, year: u32) -> u32 {
     }
 }
 
+/// Year 0 is no calendar year (ISO's 0000 is 1 BC): PostgreSQL refuses it as a date.
 fn valid(year: u32, month: u32, day: u32) -> bool {
-    (1..=12).contains(&month) && day >= 1 && day <= days_in(month, year)
+    year >= 1 && (1..=12).contains(&month) && day >= 1 && day <= days_in(month, year)
 }
 
 /// The date layouts `text` matches.

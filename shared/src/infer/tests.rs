@@ -55,7 +55,7 @@ fn leading_zeros_specials_and_huge_integers_are_explicit() {
     let huge = column(&["1", "123456789012345678901234567890"]);
     assert_eq!(
         (huge["type"].as_str(), huge["beyond_i64"].as_u64()),
-        (Some("integer"), Some(1))
+        (Some("number"), Some(1))
     );
     assert_eq!(huge["max"], "123456789012345678901234567890");
 }
