@@ -17,7 +17,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Cursor};
 
-use bronze::canonical::Canonicalizer;
 use bronze::format::csv::CsvRecords;
 use common::Outcome;
 use libfuzzer_sys::fuzz_target;
@@ -30,43 +29,19 @@ fn read_all(
     header: bool,
     len: usize,
 ) -> Vec<Outcome> {
-    let mut outcomes = Vec::new();
     let mut records = match CsvRecords::new(input, delimiter, header) {
         Ok(records) => records,
-        Err(e) => {
-            outcomes.push(Outcome::Fatal(e.to_string()));
-            return outcomes;
-        }
+        Err(e) => return vec![Outcome::Fatal(e.to_string())],
     };
     let columns = records.names().len();
-    let mut canon = Canonicalizer::default();
-    let mut out = Vec::new();
-    loop {
-        assert!(
-            outcomes.len() < common::max_results(len),
-            "CsvRecords returned more results than there are bytes: it is looping"
-        );
-        out.clear();
-        match records.next_into(&mut out) {
-            Ok(Some(line)) => {
-                common::assert_object(&out, "csv");
-                common::assert_canonical(&mut canon, &out, "csv");
-                let fields = records.fields().count();
-                assert_eq!(fields, columns, "a good record has one field per column");
-                outcomes.push(Outcome::Record(
-                    line,
-                    String::from_utf8(out.clone()).unwrap(),
-                ));
-            }
-            Ok(None) => break,
-            Err(e) if e.is_record() => outcomes.push(Outcome::Error(e.to_string())),
-            Err(e) => {
-                outcomes.push(Outcome::Fatal(e.to_string()));
-                break;
-            }
+    common::drain("csv", len, |out| {
+        let read = records.next_into(out);
+        if let Ok(Some(_)) = read {
+            let fields = records.fields().count();
+            assert_eq!(fields, columns, "a good record has one field per column");
         }
-    }
-    outcomes
+        read
+    })
 }
 
 fuzz_target!(|data: &[u8]| {

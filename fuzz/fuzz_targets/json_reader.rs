@@ -21,43 +21,8 @@ use std::io::{BufRead, BufReader, Cursor};
 use bronze::canonical::Canonicalizer;
 use bronze::format::json::JsonRecords;
 use bronze::format::ndjson::NdjsonRecords;
-use bronze::format::ReadError;
 use common::Outcome;
 use libfuzzer_sys::fuzz_target;
-
-fn drain(
-    what: &str,
-    len: usize,
-    mut next: impl FnMut(&mut Vec<u8>) -> Result<Option<u64>, ReadError>,
-) -> Vec<Outcome> {
-    let mut canon = Canonicalizer::default();
-    let mut out = Vec::new();
-    let mut outcomes = Vec::new();
-    loop {
-        assert!(
-            outcomes.len() < common::max_results(len),
-            "{what}: more results than there are bytes: the reader is looping"
-        );
-        out.clear();
-        match next(&mut out) {
-            Ok(Some(line)) => {
-                common::assert_object(&out, what);
-                common::assert_canonical(&mut canon, &out, what);
-                outcomes.push(Outcome::Record(
-                    line,
-                    String::from_utf8(out.clone()).unwrap(),
-                ));
-            }
-            Ok(None) => break,
-            Err(e) if e.is_record() => outcomes.push(Outcome::Error(e.to_string())),
-            Err(e) => {
-                outcomes.push(Outcome::Fatal(e.to_string()));
-                break;
-            }
-        }
-    }
-    outcomes
-}
 
 /// Both readings agree: on everything when the file reads to its end; when it stops at
 /// an error, on the records before it and on stopping.
@@ -97,14 +62,14 @@ fuzz_target!(|data: &[u8]| {
 
     let [whole, chunked] = inputs(data, chunk);
     let (mut a, mut b) = (JsonRecords::new(whole), JsonRecords::new(chunked));
-    let whole = drain("json", data.len(), |out| a.next_into(out));
-    let chunked = drain("json", data.len(), |out| b.next_into(out));
+    let whole = common::drain("json", data.len(), |out| a.next_into(out));
+    let chunked = common::drain("json", data.len(), |out| b.next_into(out));
     assert_same("json", chunk, &whole, &chunked);
 
     let [whole, chunked] = inputs(data, chunk);
     let (mut a, mut b) = (NdjsonRecords::new(whole), NdjsonRecords::new(chunked));
-    let whole = drain("ndjson", data.len(), |out| a.next_into(out));
-    let chunked = drain("ndjson", data.len(), |out| b.next_into(out));
+    let whole = common::drain("ndjson", data.len(), |out| a.next_into(out));
+    let chunked = common::drain("ndjson", data.len(), |out| b.next_into(out));
     assert_same("ndjson", chunk, &whole, &chunked);
 
     let mut out = Vec::new();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use bronze::canonical::Canonicalizer;
+use bronze::format::ReadError;
 use serde::de::{Deserialize, IgnoredAny};
 
 /// A reader makes progress: each record (good or bad) consumes at least one byte, so a
@@ -100,4 +101,40 @@ pub enum Outcome {
     Error(String),
     /// An error that stops the reader.
     Fatal(String),
+}
+
+/// Reads to the end (or to an error that stops the reader) through `next`, checking
+/// every record is a canonical JSON object and that the reader makes progress.
+pub fn drain(
+    what: &str,
+    len: usize,
+    mut next: impl FnMut(&mut Vec<u8>) -> Result<Option<u64>, ReadError>,
+) -> Vec<Outcome> {
+    let mut canon = Canonicalizer::default();
+    let mut out = Vec::new();
+    let mut outcomes = Vec::new();
+    loop {
+        assert!(
+            outcomes.len() < max_results(len),
+            "{what}: more results than there are bytes: the reader is looping"
+        );
+        out.clear();
+        match next(&mut out) {
+            Ok(Some(line)) => {
+                assert_object(&out, what);
+                assert_canonical(&mut canon, &out, what);
+                outcomes.push(Outcome::Record(
+                    line,
+                    String::from_utf8(out.clone()).unwrap(),
+                ));
+            }
+            Ok(None) => break,
+            Err(e) if e.is_record() => outcomes.push(Outcome::Error(e.to_string())),
+            Err(e) => {
+                outcomes.push(Outcome::Fatal(e.to_string()));
+                break;
+            }
+        }
+    }
+    outcomes
 }
