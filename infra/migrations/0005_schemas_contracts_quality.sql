@@ -46,14 +46,18 @@ CREATE TABLE bronze.quality (
     PRIMARY KEY (load_id, position)
 );
 
--- Rows carry whether they passed the dataset's JSON Schema (NULL: none was set).
+-- Existing dataset tables: rows carry whether they passed the dataset's JSON Schema
+-- (NULL: none was set), and record_key compares bytewise (COLLATE "C"): keys are only
+-- tested for equality, a locale's collation slows every sort and index step of the
+-- merge, and loads stage keys as "C" (their indexes are rebuilt).
 DO $$
 DECLARE t record;
 BEGIN
     FOR t IN SELECT c.table_schema, c.table_name FROM information_schema.columns c
              WHERE c.table_schema LIKE 'tenant\_%' AND c.column_name = 'record_key'
     LOOP
-        EXECUTE format('ALTER TABLE %I.%I ADD COLUMN IF NOT EXISTS validated boolean',
+        EXECUTE format('ALTER TABLE %I.%I ADD COLUMN IF NOT EXISTS validated boolean, '
+                       'ALTER COLUMN record_key TYPE text COLLATE "C"',
                        t.table_schema, t.table_name);
     END LOOP;
 END $$;

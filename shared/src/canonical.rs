@@ -11,6 +11,12 @@ use std::ops::Range;
 /// Nesting deeper than this is refused instead of overflowing the stack.
 pub const MAX_DEPTH: usize = 128;
 
+/// PostgreSQL's numeric (which jsonb numbers are) holds at most this many digits before
+/// the decimal point and after it. A record with a larger number is refused here, with
+/// its line, rather than failing the whole load in the database.
+const NUMERIC_MAX_INTEGER_DIGITS: i64 = 131_072;
+const NUMERIC_MAX_SCALE: i64 = 16_383;
+
 /// Why a JSON text or value cannot be made canonical; `offset` is a byte offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason} at byte {offset}")]
@@ -208,7 +214,8 @@ impl Parser<'_, '_> {
             self.pos += 1;
         }
         let int_start = self.pos;
-        match self.digits() {
+        let int_digits = self.digits();
+        match int_digits {
             0 => return Err(self.unexpected("a digit")),
             n if n > 1 && self.input[int_start] == b'0' => {
                 return Err(JsonError {
@@ -218,20 +225,44 @@ impl Parser<'_, '_> {
             }
             _ => {}
         }
+        let mut frac_digits = 0;
         if self.peek() == Some(b'.') {
             self.pos += 1;
-            if self.digits() == 0 {
+            frac_digits = self.digits();
+            if frac_digits == 0 {
                 return Err(self.unexpected("a digit after '.'"));
             }
         }
+        let mut exponent: i64 = 0;
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.pos += 1;
+            let negative = self.peek() == Some(b'-');
             if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.pos += 1;
             }
+            let exp_start = self.pos;
             if self.digits() == 0 {
                 return Err(self.unexpected("a digit in the exponent"));
             }
+            exponent = self.input[exp_start..self.pos].iter().fold(0i64, |e, d| {
+                e.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+            });
+            if negative {
+                exponent = -exponent;
+            }
+        }
+        let before_point = (int_digits as i64).saturating_add(exponent);
+        let after_point = (frac_digits as i64).saturating_sub(exponent);
+        if before_point > NUMERIC_MAX_INTEGER_DIGITS || after_point > NUMERIC_MAX_SCALE {
+            return Err(JsonError {
+                offset: start,
+                reason: format!(
+                    "number {} is beyond what PostgreSQL can store (jsonb holds up to \
+                     {NUMERIC_MAX_INTEGER_DIGITS} digits before the point and \
+                     {NUMERIC_MAX_SCALE} after)",
+                    String::from_utf8_lossy(&self.input[start..self.pos.min(start + 40)])
+                ),
+            });
         }
         out.extend_from_slice(&self.input[start..self.pos]);
         Ok(())
@@ -498,6 +529,26 @@ mod tests {
                 .unwrap(),
             r#"{"a":{"y":null,"z":[1,2.50,-0.1e+3]},"b":1}"#
         );
+    }
+
+    #[test]
+    fn numbers_postgresql_cannot_store_are_refused() {
+        for fits in ["1e-16383", "1e131071", "12345e131067", "0.5", "-1E+3"] {
+            assert_eq!(canon(fits).unwrap(), fits);
+        }
+        for overflows in [
+            "1e-16384",
+            "1e131072",
+            "0.5e-16383",
+            "12345e131068",
+            "1e99999999999999999999",
+        ] {
+            let e = canon(overflows).unwrap_err();
+            assert!(
+                e.reason.contains("beyond what PostgreSQL can store"),
+                "{overflows}: {e:?}"
+            );
+        }
     }
 
     #[test]

@@ -36,6 +36,13 @@ impl CopyEncoder {
         self.bytes(value);
     }
 
+    /// A `jsonb` field: the binary format is a version byte (1) and the JSON text.
+    pub fn jsonb(&mut self, json: &[u8]) {
+        self.buf.put_i32(len(json.len() + 1));
+        self.buf.put_u8(1);
+        self.buf.put_slice(json);
+    }
+
     pub fn bytea(&mut self, value: &[u8]) {
         self.bytes(value);
     }

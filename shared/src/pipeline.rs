@@ -132,7 +132,7 @@ pub async fn load_with(
 ) -> Result<Loaded, LoadError> {
     let started = Instant::now();
     store::lock_dataset(tx, dest).await?;
-    store::ensure_dataset_table(tx, dest).await?;
+    let new_table = store::ensure_dataset_table(tx, dest).await?;
     let settings = store::dataset_settings(tx, dest).await?;
     let current = registry::current(tx, dest).await?;
     let checks = if options.checks {
@@ -141,14 +141,17 @@ pub async fn load_with(
         None
     };
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
-    // The payload stays text in staging: PostgreSQL parses JSON into jsonb only for
-    // the records that become new versions, not for the unchanged majority.
-    tx.batch_execute(
+    // Into an existing table the payload stays text in staging: PostgreSQL parses JSON
+    // into jsonb only for the records that become new versions, not for the unchanged
+    // majority. Into a new table every record is new, and parsing it during the COPY
+    // overlaps with the client's own parsing.
+    let payload = if new_table { "jsonb" } else { "text" };
+    tx.batch_execute(&format!(
         "CREATE TEMP TABLE bronze_staging (
-             record_key text, record_hash bytea, payload text, source_line bigint,
-             reject text, raw text
-         ) ON COMMIT DROP",
-    )
+             record_key text COLLATE \"C\", record_hash bytea, payload {payload},
+             source_line bigint, reject text, raw text
+         ) ON COMMIT DROP"
+    ))
     .await?;
 
     let bytes = Arc::new(AtomicU64::new(0));
@@ -164,12 +167,19 @@ pub async fn load_with(
         settings.format,
         keys,
         checks,
+        new_table,
     )
     .await?;
-    // Real row counts for the planner (temporary tables are never auto-analysed), and
-    // memory for the merge's sorts and hashes so they do not spill to disk.
-    tx.batch_execute("ANALYZE pg_temp.bronze_staging; SET LOCAL work_mem = '64MB'")
-        .await?;
+    // Real row counts for the planner (temporary tables are never auto-analysed; a
+    // small sample is enough), memory for the merge's sorts and hashes so they do not
+    // spill to disk, and no JIT: compiling the merge costs more than it saves.
+    tx.batch_execute(
+        "SET LOCAL default_statistics_target = 10;
+         ANALYZE pg_temp.bronze_staging;
+         SET LOCAL work_mem = '64MB';
+         SET LOCAL jit = off",
+    )
+    .await?;
 
     let inference = staged.inferrer.as_ref().map(|i| i.report(&staged.detected));
     let decision = match &inference {
@@ -212,19 +222,12 @@ pub async fn load_with(
         schema_version: schema_version.unwrap_or(0),
         validated: (options.checks && settings.json_schema.is_some()).then_some(true),
     };
-    let rejected = merge.rejects().await?;
-    let (inserted, updated) = merge.new_versions().await?;
-    // A file with rejected records is not a complete snapshot: deleting the keys of
-    // the records it failed to read would lose data.
-    let deleted = if settings.snapshot && rejected == 0 {
-        merge.snapshot_deletes().await?
-    } else {
-        0
-    };
-    merge.close_superseded().await?;
+    let merged = merge
+        .run(new_table, staged.rejects > 0, settings.snapshot)
+        .await?;
     let mut quality_score = None;
     if let (Some(inferrer), Some((number, schema))) = (&staged.inferrer, decision.version()) {
-        let duplicates = merge.key_duplicates().await?;
+        let duplicates = merged.key_duplicates;
         let figures = u64::try_from(duplicates).unwrap_or(0);
         let quality = inferrer.quality(schema, &settings.key_columns, figures);
         store::record_quality(tx, load_id, &quality, Some(number), duplicates).await?;
@@ -237,11 +240,11 @@ pub async fn load_with(
     }
     let counts = LoadCounts {
         records_in: staged.records + staged.rejects,
-        inserted,
-        updated,
-        unchanged: staged.records - inserted - updated,
-        deleted,
-        rejected,
+        inserted: merged.inserted,
+        updated: merged.updated,
+        unchanged: staged.records - merged.inserted - merged.updated,
+        deleted: merged.deleted,
+        rejected: merged.rejected,
         bytes: i64::try_from(bytes.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
     };
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -298,10 +301,12 @@ async fn stage(
     pinned: Option<Format>,
     keys: KeySpec,
     checks: Option<Checks>,
+    payload_jsonb: bool,
 ) -> Result<Staged, LoadError> {
     let (chunks, mut received) = mpsc::channel::<Bytes>(4);
-    let parser =
-        tokio::task::spawn_blocking(move || encode(source, &name, pinned, &keys, checks, &chunks));
+    let parser = tokio::task::spawn_blocking(move || {
+        encode(source, &name, pinned, &keys, checks, payload_jsonb, &chunks)
+    });
     let sink = tx
         .copy_in(
             "COPY pg_temp.bronze_staging (record_key, record_hash, payload, source_line, reject, raw)
@@ -354,6 +359,7 @@ fn encode(
     pinned: Option<Format>,
     keys: &KeySpec,
     mut checks: Option<Checks>,
+    payload_jsonb: bool,
     chunks: &mpsc::Sender<Bytes>,
 ) -> Result<Staged, Encode> {
     let (mut records, detected) = format::open(source, name, pinned).map_err(Encode::Read)?;
@@ -402,7 +408,11 @@ fn encode(
         encoder.row(6);
         encoder.text(&key);
         encoder.bytea(&hash);
-        encoder.text(&json);
+        if payload_jsonb {
+            encoder.jsonb(&json);
+        } else {
+            encoder.text(&json);
+        }
         encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
         encoder.null();
         encoder.null();
@@ -452,7 +462,144 @@ struct Merge<'a> {
     validated: Option<bool>,
 }
 
+/// What the merge did.
+struct Merged {
+    rejected: i64,
+    inserted: i64,
+    updated: i64,
+    deleted: i64,
+    /// Records whose key an earlier record of the file had.
+    key_duplicates: i64,
+}
+
+/// The columns every new version row is written with, in the order the statements
+/// below select them.
+const VERSION_COLUMNS: &str = "record_key, version, record_hash, change_type, is_current,
+    valid_from, valid_to, payload, source_bucket, source_key, source_version_id,
+    source_etag, source_line, source_ts, load_id, schema_version, validated";
+
 impl Merge<'_> {
+    /// Picks the cheapest statements that give the same versions. Most files bring
+    /// each key once, in order: into a new table they are all inserts (indexes built
+    /// after), into an existing one a single join with the current rows finds what
+    /// changed. Repeated keys and late files take the general path.
+    async fn run(
+        &self,
+        new_table: bool,
+        any_rejects: bool,
+        snapshot: bool,
+    ) -> Result<Merged, LoadError> {
+        let rejected = if any_rejects {
+            self.rejects().await?
+        } else {
+            0
+        };
+        let key_duplicates = self.key_duplicates().await?;
+        let late = !new_table && self.arrived_late().await?;
+        let (inserted, updated) = if new_table && key_duplicates == 0 {
+            let inserted = self.insert_all().await?;
+            store::create_dataset_indexes(self.tx, self.dest).await?;
+            (inserted, 0)
+        } else {
+            if new_table {
+                store::create_dataset_indexes(self.tx, self.dest).await?;
+            }
+            if key_duplicates == 0 && !late {
+                self.changed_only().await?
+            } else {
+                self.new_versions(late).await?
+            }
+        };
+        // A file with rejected records is not a complete snapshot: deleting the keys of
+        // the records it failed to read would lose data.
+        let deleted = if snapshot && rejected == 0 && !new_table {
+            self.snapshot_deletes().await?
+        } else {
+            0
+        };
+        // A key can get a new current row as an `insert` too (after its `delete`).
+        if (!new_table && inserted + updated + deleted > 0) || late {
+            self.close_superseded(late).await?;
+        }
+        Ok(Merged {
+            rejected,
+            inserted,
+            updated,
+            deleted,
+            key_duplicates,
+        })
+    }
+
+    /// Every record is version 1 of its key: a new table, no key twice.
+    async fn insert_all(&self) -> Result<i64, LoadError> {
+        let sql = format!(
+            "INSERT INTO {} ({VERSION_COLUMNS})
+             SELECT record_key, 1, record_hash, 'insert', true, $1, NULL, payload::jsonb,
+                    $2, $3, $4, $5, source_line, $1, $6, $7, $8
+             FROM pg_temp.bronze_staging WHERE reject IS NULL",
+            self.table
+        );
+        Ok(i64::try_from(self.execute(&sql).await?).unwrap_or(i64::MAX))
+    }
+
+    /// In order, no key twice: a record is new when its hash differs from the current
+    /// row's. Only the changed records are joined back to their payloads.
+    async fn changed_only(&self) -> Result<(i64, i64), LoadError> {
+        let table = &self.table;
+        let changed = format!(
+            "CREATE TEMP TABLE bronze_changed ON COMMIT DROP AS
+             SELECT s.ctid AS tid, s.record_key, s.record_hash, s.source_line,
+                    c.record_key IS NOT NULL AS found, c.record_hash AS prior_hash
+             FROM pg_temp.bronze_staging s
+             LEFT JOIN {table} c ON c.record_key = s.record_key AND c.is_current
+             WHERE s.reject IS NULL AND c.record_hash IS DISTINCT FROM s.record_hash"
+        );
+        if self.tx.execute(&changed, &[]).await? == 0 {
+            self.tx
+                .batch_execute(
+                    "CREATE TEMP TABLE bronze_touched (record_key text COLLATE \"C\", version integer,
+                         change_type text, is_current boolean, late boolean) ON COMMIT DROP",
+                )
+                .await?;
+            return Ok((0, 0));
+        }
+        // Version numbers count arrivals: a key's top version may be a late one that is
+        // not current, so the number comes from the top, not from the current row.
+        let insert = format!(
+            "CREATE TEMP TABLE bronze_touched ON COMMIT DROP AS
+             WITH inserted AS (
+                 INSERT INTO {table} ({VERSION_COLUMNS})
+                 SELECT ch.record_key,
+                        CASE WHEN ch.found THEN (SELECT max(version) FROM {table} m
+                                                 WHERE m.record_key = ch.record_key) + 1
+                             ELSE 1 END,
+                        ch.record_hash,
+                        CASE WHEN ch.prior_hash IS NULL THEN 'insert' ELSE 'update' END,
+                        true, $1, NULL, st.payload::jsonb, $2, $3, $4, $5, ch.source_line, $1,
+                        $6, $7, $8
+                 FROM pg_temp.bronze_changed ch
+                 JOIN pg_temp.bronze_staging st ON st.ctid = ch.tid
+                 RETURNING record_key, version, change_type, is_current, false AS late
+             )
+             SELECT * FROM inserted"
+        );
+        self.execute(&insert).await?;
+        self.touched_counts().await
+    }
+
+    /// (inserted, updated) among the rows this load wrote.
+    async fn touched_counts(&self) -> Result<(i64, i64), LoadError> {
+        let row = self
+            .tx
+            .query_one(
+                "SELECT count(*) FILTER (WHERE change_type = 'insert'),
+                        count(*) FILTER (WHERE change_type = 'update')
+                 FROM pg_temp.bronze_touched",
+                &[],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
     /// Runs a statement whose parameters are the lineage of the new rows:
     /// `$1` source_ts, `$2` bucket, `$3` key, `$4` version id, `$5` etag, `$6` load id,
     /// `$7` schema version, `$8` validated.
@@ -519,13 +666,14 @@ impl Merge<'_> {
         Ok(row.get(0))
     }
 
-    /// Inserts the records that changed; returns (inserted, updated).
-    async fn new_versions(&self) -> Result<(i64, i64), LoadError> {
+    /// The general path: keys repeated in the file, or a file older than loads already
+    /// made. Inserts the records that changed; returns (inserted, updated).
+    async fn new_versions(&self, late: bool) -> Result<(i64, i64), LoadError> {
         let table = &self.table;
         // In order, the version before a file's first record of a key is the current
         // one, found by one join; the top version number is looked up only for keys
         // that get a new version. Late, both neighbours in source order are needed.
-        let (prior, top) = if self.arrived_late().await? {
+        let (prior, top) = if late {
             (
                 format!(
                     "SELECT k.record_key, k.last_nth, before.record_hash AS prior_hash,
@@ -585,9 +733,7 @@ impl Merge<'_> {
                  WHERE c.before_hash IS DISTINCT FROM c.record_hash AND NOT coalesce(c.same_as_next, false)
                  WINDOW k AS (PARTITION BY record_key ORDER BY source_line)
              ), inserted AS (
-                 INSERT INTO {table} (record_key, version, record_hash, change_type, is_current,
-                     valid_from, valid_to, payload, source_bucket, source_key, source_version_id,
-                     source_etag, source_line, source_ts, load_id, schema_version, validated)
+                 INSERT INTO {table} ({VERSION_COLUMNS})
                  SELECT kept.record_key, {top} + n, kept.record_hash,
                         CASE WHEN n = 1 AND before_hash IS NULL THEN 'insert' ELSE 'update' END,
                         n = n_kept AND NOT later, $1, CASE WHEN n < n_kept THEN $1::timestamptz END,
@@ -601,16 +747,7 @@ impl Merge<'_> {
              SELECT * FROM inserted"
         );
         self.execute(&sql).await?;
-        let row = self
-            .tx
-            .query_one(
-                "SELECT count(*) FILTER (WHERE change_type = 'insert'),
-                        count(*) FILTER (WHERE change_type = 'update')
-                 FROM pg_temp.bronze_touched",
-                &[],
-            )
-            .await?;
-        Ok((row.get(0), row.get(1)))
+        self.touched_counts().await
     }
 
     /// For snapshot datasets: a `delete` version for every current key the file lacks,
@@ -627,11 +764,9 @@ impl Merge<'_> {
                    AND NOT EXISTS (SELECT 1 FROM pg_temp.bronze_staging s
                                    WHERE s.record_key = c.record_key)
              ), deleted AS (
-                 INSERT INTO {table} (record_key, version, record_hash, change_type, is_current,
-                     valid_from, payload, source_bucket, source_key, source_version_id,
-                     source_etag, source_line, source_ts, load_id, schema_version, validated)
-                 SELECT record_key, top + 1, NULL, 'delete', true, $1, NULL, $2, $3, $4, $5,
-                        NULL, $1, $6, $7, $8
+                 INSERT INTO {table} ({VERSION_COLUMNS})
+                 SELECT record_key, top + 1, NULL, 'delete', true, $1, NULL, NULL, $2, $3, $4,
+                        $5, NULL, $1, $6, $7, $8
                  FROM gone
                  RETURNING record_key, version, change_type, is_current, false AS late
              )
@@ -642,10 +777,15 @@ impl Merge<'_> {
     }
 
     /// Ends the versions this load superseded: the previous current row of each key
-    /// that got a new current one. Keys whose new versions arrived late (older than the
-    /// current) get their validity chain recomputed in source order.
-    async fn close_superseded(&self) -> Result<(), LoadError> {
+    /// that got a new current one. When the file arrived late, keys whose new versions
+    /// are older than the current get their validity chain recomputed in source order.
+    async fn close_superseded(&self, late: bool) -> Result<(), LoadError> {
         let table = &self.table;
+        // Its real size, so the planner looks up the touched keys by index instead of
+        // scanning the whole dataset table.
+        self.tx
+            .batch_execute("ANALYZE pg_temp.bronze_touched")
+            .await?;
         let close = format!(
             "UPDATE {table} t SET is_current = false, valid_to = $1
              FROM (SELECT DISTINCT record_key FROM pg_temp.bronze_touched
@@ -655,6 +795,9 @@ impl Merge<'_> {
         self.tx
             .execute(&close, &[&self.lineage.source_ts, &self.load_id])
             .await?;
+        if !late {
+            return Ok(());
+        }
         let rechain = format!(
             "WITH ordered AS (
                  SELECT t.record_key, t.version,

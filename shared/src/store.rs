@@ -555,19 +555,22 @@ pub async fn lock_dataset(
     Ok(())
 }
 
-/// Creates the tenant schema and dataset table on first use. Creation takes a global
-/// advisory lock, since concurrent `CREATE … IF NOT EXISTS` can still collide.
+/// Creates the tenant schema and dataset table on first use; returns whether it did.
+/// A new table has no indexes yet: the load that creates it fills it first and then
+/// builds them with [`create_dataset_indexes`], which is faster than maintaining them
+/// row by row. Creation takes a global advisory lock, since concurrent
+/// `CREATE … IF NOT EXISTS` can still collide.
 pub async fn ensure_dataset_table(
     tx: &Transaction<'_>,
     dest: &Destination,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<bool, tokio_postgres::Error> {
     let table = dataset_table(dest);
     let exists: bool = tx
         .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
         .await?
         .get(0);
     if exists {
-        return Ok(());
+        return Ok(false);
     }
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('bronze.ddl', 0))",
@@ -575,11 +578,12 @@ pub async fn ensure_dataset_table(
     )
     .await?;
     let schema = quote_ident(&dest.schema());
-    let current_idx = quote_ident(&format!("{}_cur", dest.dataset));
+    // record_key sorts bytewise (COLLATE "C"): keys are compared for equality only, and
+    // a locale's collation makes every sort and index step slower.
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {schema};
-         CREATE TABLE IF NOT EXISTS {table} (
-             record_key        text        NOT NULL,
+         CREATE TABLE {table} (
+             record_key        text        COLLATE \"C\" NOT NULL,
              version           integer     NOT NULL,
              record_hash       bytea,
              change_type       text        NOT NULL CHECK (change_type IN ('insert', 'update', 'delete')),
@@ -597,10 +601,25 @@ pub async fn ensure_dataset_table(
              schema_version    integer     NOT NULL,
              validated         boolean,
              ingested_at       timestamptz NOT NULL DEFAULT now(),
-             PRIMARY KEY (record_key, version),
              CHECK (change_type = 'delete' OR (record_hash IS NOT NULL AND payload IS NOT NULL))
-         );
-         CREATE INDEX IF NOT EXISTS {current_idx} ON {table} (record_key) WHERE is_current;"
+         );"
+    ))
+    .await?;
+    Ok(true)
+}
+
+/// The primary key (record_key, version) and the index of current rows.
+pub async fn create_dataset_indexes(
+    tx: &Transaction<'_>,
+    dest: &Destination,
+) -> Result<(), tokio_postgres::Error> {
+    let table = dataset_table(dest);
+    let current_idx = quote_ident(&format!("{}_cur", dest.dataset));
+    let primary = quote_ident(&format!("{}_pkey", dest.dataset));
+    tx.batch_execute(&format!(
+        "SET LOCAL maintenance_work_mem = '256MB';
+         ALTER TABLE {table} ADD CONSTRAINT {primary} PRIMARY KEY (record_key, version);
+         CREATE INDEX {current_idx} ON {table} (record_key) WHERE is_current;"
     ))
     .await
 }

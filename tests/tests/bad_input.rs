@@ -24,7 +24,7 @@ type Case = (&'static str, &'static [u8], i64, (i64, &'static str));
 #[tokio::test]
 async fn bad_records_are_rejected_and_the_rest_load() -> Result {
     let db = TestDb::new().await?;
-    let cases: [Case; 4] = [
+    let cases: [Case; 6] = [
         (
             "ragged.csv",
             b"a,b\n1,2\n3\n4,5\n",
@@ -45,6 +45,22 @@ async fn bad_records_are_rejected_and_the_rest_load() -> Result {
                 2,
                 "column 6: unexpected end of input, expected a JSON value",
             ),
+        ),
+        (
+            "huge.ndjson",
+            b"{\"a\":1}\n{\"a\":1e131072}\n{\"a\":3}\n",
+            2,
+            (
+                2,
+                "column 6: number 1e131072 is beyond what PostgreSQL can store \
+                 (jsonb holds up to 131072 digits before the point and 16383 after)",
+            ),
+        ),
+        (
+            "nul.ndjson",
+            b"{\"a\":\"x\\u0000y\"}\n{\"a\":2}\n{\"a\":3}\n",
+            2,
+            (1, "column 14: \\u0000, which PostgreSQL jsonb cannot store"),
         ),
         (
             "quote.csv",
