@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio::sync::mpsc;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Transaction;
 
 use crate::contract::{compile_json_schema, Checks, Contract};
@@ -170,16 +171,10 @@ pub async fn load_with(
         new_table,
     )
     .await?;
-    // Real row counts for the planner (temporary tables are never auto-analysed; a
-    // small sample is enough), memory for the merge's sorts and hashes so they do not
-    // spill to disk, and no JIT: compiling the merge costs more than it saves.
-    tx.batch_execute(
-        "SET LOCAL default_statistics_target = 10;
-         ANALYZE pg_temp.bronze_staging;
-         SET LOCAL work_mem = '64MB';
-         SET LOCAL jit = off",
-    )
-    .await?;
+    // Memory for the merge's sorts and hashes so they do not spill to disk, and no
+    // JIT: compiling the merge costs more than it saves.
+    tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+        .await?;
 
     let inference = staged.inferrer.as_ref().map(|i| i.report(&staged.detected));
     let decision = match &inference {
@@ -494,21 +489,31 @@ impl Merge<'_> {
         } else {
             0
         };
+        if new_table {
+            if let Some(inserted) = self.fill_new_table().await? {
+                return Ok(Merged {
+                    rejected,
+                    inserted,
+                    updated: 0,
+                    deleted: 0,
+                    key_duplicates: 0,
+                });
+            }
+            store::create_dataset_indexes(self.tx, self.dest).await?;
+        }
+        // Real row counts for the planner (temporary tables are never auto-analysed);
+        // a small sample is enough.
+        self.tx
+            .batch_execute(
+                "SET LOCAL default_statistics_target = 10; ANALYZE pg_temp.bronze_staging",
+            )
+            .await?;
         let key_duplicates = self.key_duplicates().await?;
         let late = !new_table && self.arrived_late().await?;
-        let (inserted, updated) = if new_table && key_duplicates == 0 {
-            let inserted = self.insert_all().await?;
-            store::create_dataset_indexes(self.tx, self.dest).await?;
-            (inserted, 0)
+        let (inserted, updated) = if key_duplicates == 0 && !late {
+            self.changed_only().await?
         } else {
-            if new_table {
-                store::create_dataset_indexes(self.tx, self.dest).await?;
-            }
-            if key_duplicates == 0 && !late {
-                self.changed_only().await?
-            } else {
-                self.new_versions(late).await?
-            }
+            self.new_versions(late).await?
         };
         // A file with rejected records is not a complete snapshot: deleting the keys of
         // the records it failed to read would lose data.
@@ -530,8 +535,12 @@ impl Merge<'_> {
         })
     }
 
-    /// Every record is version 1 of its key: a new table, no key twice.
-    async fn insert_all(&self) -> Result<i64, LoadError> {
+    /// A new table: every record is version 1 of its key, inserted by one statement,
+    /// and the indexes are built after. A key the file has twice fails the primary
+    /// key; then none of it is kept (`None`) and the general path runs. No key repeats
+    /// in most files, and this is cheaper than looking for repeats first.
+    async fn fill_new_table(&self) -> Result<Option<i64>, LoadError> {
+        self.tx.batch_execute("SAVEPOINT bronze_fill").await?;
         let sql = format!(
             "INSERT INTO {} ({VERSION_COLUMNS})
              SELECT record_key, 1, record_hash, 'insert', true, $1, NULL, payload::jsonb,
@@ -539,7 +548,27 @@ impl Merge<'_> {
              FROM pg_temp.bronze_staging WHERE reject IS NULL",
             self.table
         );
-        Ok(i64::try_from(self.execute(&sql).await?).unwrap_or(i64::MAX))
+        let filled = match self.execute_raw(&sql).await {
+            Ok(n) => store::create_dataset_indexes(self.tx, self.dest)
+                .await
+                .map(|()| n),
+            Err(e) => Err(e),
+        };
+        match filled {
+            Ok(n) => {
+                self.tx
+                    .batch_execute("RELEASE SAVEPOINT bronze_fill")
+                    .await?;
+                Ok(Some(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                self.tx
+                    .batch_execute("ROLLBACK TO SAVEPOINT bronze_fill")
+                    .await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// In order, no key twice: a record is new when its hash differs from the current
@@ -604,6 +633,10 @@ impl Merge<'_> {
     /// `$1` source_ts, `$2` bucket, `$3` key, `$4` version id, `$5` etag, `$6` load id,
     /// `$7` schema version, `$8` validated.
     async fn execute(&self, sql: &str) -> Result<u64, LoadError> {
+        Ok(self.execute_raw(sql).await?)
+    }
+
+    async fn execute_raw(&self, sql: &str) -> Result<u64, tokio_postgres::Error> {
         let l = self.lineage;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
             &l.source_ts,
@@ -615,7 +648,7 @@ impl Merge<'_> {
             &self.schema_version,
             &self.validated,
         ];
-        Ok(self.tx.execute(sql, &params).await?)
+        self.tx.execute(sql, &params).await
     }
 
     /// Records whose key an earlier record of the same file had.
