@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bronze::contract::Contract;
 use bronze::keys::Destination;
 use bronze::pipeline::{LoadError, Loaded};
+use bronze::registry;
+use bronze::schema::{diff, ChangeKind};
 use bronze::store::{self, DatasetSettings};
 use bronze_tests::{connect, load_bytes, Result, TestDb};
 use serde_json::{json, Value};
@@ -169,6 +171,22 @@ async fn every_load_is_compared_with_the_current_version() -> Result {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(loads, vec![Some(1), Some(1), Some(2), Some(3), Some(4)]);
+
+    // A file never narrows a version (whole numbers fit a number column), but stored
+    // versions compared backwards show what going back would break.
+    let stored = registry::history(&db.pg, &Destination::new("acme", "people")?).await?;
+    let back: Vec<(ChangeKind, String, bool)> = diff(&stored[1].schema, &stored[0].schema)
+        .into_iter()
+        .map(|c| (c.change, c.column, c.breaking))
+        .collect();
+    assert_eq!(
+        back,
+        vec![
+            (ChangeKind::NullableNarrowed, "mail".into(), true),
+            (ChangeKind::TypeNarrowed, "amount".into(), true),
+            (ChangeKind::Removed, "tier".into(), true),
+        ]
+    );
     db.finish().await
 }
 
