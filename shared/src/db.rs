@@ -33,10 +33,18 @@ pub enum DbError {
     Config(String),
     #[error("reading database secret {arn} failed: {reason}")]
     Secret { arn: String, reason: String },
-    #[error("database: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    /// The message carries the server's reason (`database "x" does not exist`), which
+    /// tokio-postgres keeps in the error's source, behind a bare "db error".
+    #[error("database: {}", crate::aws::describe(.0))]
+    Postgres(tokio_postgres::Error),
     #[error("database: {0}")]
     Tls(#[from] crate::tls::TlsError),
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError::Postgres(e)
+    }
 }
 
 #[derive(Deserialize)]
