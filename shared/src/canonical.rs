@@ -251,9 +251,20 @@ impl Parser<'_, '_> {
                 exponent = -exponent;
             }
         }
-        let before_point = (int_digits as i64).saturating_add(exponent);
+        // A zero integer part adds no digit; zero fits at any positive exponent (but
+        // PostgreSQL still counts its scale: `0.0e-16383` overflows).
+        let significant = if self.input[int_start] == b'0' {
+            0
+        } else {
+            int_digits
+        };
+        let zero = self.input[int_start..self.pos]
+            .iter()
+            .take_while(|b| !matches!(b, b'e' | b'E'))
+            .all(|b| matches!(b, b'0' | b'.'));
+        let before_point = (significant as i64).saturating_add(exponent);
         let after_point = (frac_digits as i64).saturating_sub(exponent);
-        if before_point > NUMERIC_MAX_INTEGER_DIGITS || after_point > NUMERIC_MAX_SCALE {
+        if (!zero && before_point > NUMERIC_MAX_INTEGER_DIGITS) || after_point > NUMERIC_MAX_SCALE {
             return Err(JsonError {
                 offset: start,
                 reason: format!(
@@ -533,12 +544,21 @@ mod tests {
 
     #[test]
     fn numbers_postgresql_cannot_store_are_refused() {
-        for fits in ["1e-16383", "1e131071", "12345e131067", "0.5", "-1E+3"] {
+        for fits in [
+            "1e-16383",
+            "1e131071",
+            "12345e131067",
+            "0.5",
+            "-1E+3",
+            "0e999999",
+            "0.5e131072",
+        ] {
             assert_eq!(canon(fits).unwrap(), fits);
         }
         for overflows in [
             "1e-16384",
             "1e131072",
+            "0.0e-16383",
             "0.5e-16383",
             "12345e131068",
             "1e99999999999999999999",

@@ -614,8 +614,9 @@ pub async fn create_dataset_indexes(
     dest: &Destination,
 ) -> Result<(), tokio_postgres::Error> {
     let table = dataset_table(dest);
-    let current_idx = quote_ident(&format!("{}_cur", dest.dataset));
-    let primary = quote_ident(&format!("{}_pkey", dest.dataset));
+    // `$` is in no dataset name, so no other dataset's table or index has these names.
+    let current_idx = quote_ident(&format!("{}$cur", dest.dataset));
+    let primary = quote_ident(&format!("{}$pk", dest.dataset));
     tx.batch_execute(&format!(
         "SET LOCAL maintenance_work_mem = '256MB';
          ALTER TABLE {table} ADD CONSTRAINT {primary} PRIMARY KEY (record_key, version);
