@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio_postgres::{GenericClient, Row};
 
+use crate::infer::ColumnQuality;
 use crate::keys::Destination;
 use crate::registry::{self, RegistryError, Version};
 use crate::schema::{diff, Change, FieldType};
@@ -281,28 +282,6 @@ pub async fn schema_diff(
     })
 }
 
-/// One column's figures in one load, as `bronze.quality` stores them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ColumnFigures {
-    pub position: i32,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub semantic: Option<String>,
-    pub is_key: bool,
-    pub records: i64,
-    pub non_null: i64,
-    pub valid: Option<i64>,
-    pub distinct_estimate: i64,
-    pub duplicates: Option<i64>,
-    pub consistent: Option<i64>,
-    pub completeness: f64,
-    pub validity: Option<f64>,
-    pub uniqueness: Option<f64>,
-    pub consistency: Option<f64>,
-    pub score: f64,
-}
-
 /// The quality of one load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadQuality {
@@ -313,12 +292,12 @@ pub struct LoadQuality {
     /// The mean of the column scores; `None` for a load without records.
     pub score: Option<f64>,
     pub key_duplicates: Option<i64>,
-    pub columns: Vec<ColumnFigures>,
+    pub columns: Vec<ColumnQuality>,
 }
 
 impl LoadQuality {
     /// The column with the lowest score (the first of equals): where to look first.
-    pub fn weakest(&self) -> Option<&ColumnFigures> {
+    pub fn weakest(&self) -> Option<&ColumnQuality> {
         self.columns
             .iter()
             .reduce(|low, c| if c.score < low.score { c } else { low })
@@ -401,19 +380,25 @@ async fn attach_columns(
     Ok(())
 }
 
-fn column_figures(row: &Row) -> ColumnFigures {
-    ColumnFigures {
+/// A `bronze.quality` row, read back into the figures the load computed.
+fn column_figures(row: &Row) -> ColumnQuality {
+    let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+    let maybe = |i: usize| {
+        row.get::<_, Option<i64>>(i)
+            .map(|n| u64::try_from(n).unwrap_or(0))
+    };
+    ColumnQuality {
         position: row.get(1),
         name: row.get(2),
-        kind: row.get(3),
+        kind: FieldType::parse(row.get(3)).unwrap_or(FieldType::String),
         semantic: row.get(4),
         is_key: row.get(5),
-        records: row.get(6),
-        non_null: row.get(7),
-        valid: row.get(8),
-        distinct_estimate: row.get(9),
-        duplicates: row.get(10),
-        consistent: row.get(11),
+        records: count(6),
+        non_null: count(7),
+        valid: maybe(8),
+        distinct: count(9),
+        duplicates: maybe(10),
+        consistent: maybe(11),
         completeness: row.get(12),
         validity: row.get(13),
         uniqueness: row.get(14),
@@ -597,17 +582,17 @@ mod tests {
         );
     }
 
-    fn column(name: &str, score: f64) -> ColumnFigures {
-        ColumnFigures {
+    fn column(name: &str, score: f64) -> ColumnQuality {
+        ColumnQuality {
             position: 0,
             name: name.into(),
-            kind: "string".into(),
+            kind: FieldType::String,
             semantic: None,
             is_key: false,
             records: 1,
             non_null: 1,
             valid: None,
-            distinct_estimate: 1,
+            distinct: 1,
             duplicates: None,
             consistent: None,
             completeness: score,
