@@ -142,18 +142,7 @@ pub async fn load_with(
         None
     };
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
-    // Into an existing table the payload stays text in staging: PostgreSQL parses JSON
-    // into jsonb only for the records that become new versions, not for the unchanged
-    // majority. Into a new table every record is new, and parsing it during the COPY
-    // overlaps with the client's own parsing.
-    let payload = if new_table { "jsonb" } else { "text" };
-    tx.batch_execute(&format!(
-        "CREATE TEMP TABLE bronze_staging (
-             record_key text COLLATE \"C\", record_hash bytea, payload {payload},
-             source_line bigint, reject text, raw text
-         ) ON COMMIT DROP"
-    ))
-    .await?;
+    create_staging(tx, new_table).await?;
 
     let bytes = Arc::new(AtomicU64::new(0));
     let counted = Box::new(Counting {
@@ -177,24 +166,7 @@ pub async fn load_with(
         .await?;
 
     let inference = staged.inferrer.as_ref().map(|i| i.report(&staged.detected));
-    let decision = match &inference {
-        Some(report) => {
-            let json = matches!(staged.detected.format, Format::Json | Format::Ndjson);
-            let observed = Schema::from_inference(report);
-            let records = u64::try_from(staged.records).unwrap_or(0);
-            registry::decide(
-                current.as_ref(),
-                &observed,
-                records,
-                json,
-                settings.contract,
-            )
-        }
-        None => Decision::Same {
-            number: current.as_ref().map(|v| v.number),
-            schema: Schema::default(),
-        },
-    };
+    let decision = decide_schema(inference.as_ref(), &staged, current.as_ref(), &settings);
     if let Decision::Refused(reason) = decision {
         return Err(LoadError::Rejected { line: None, reason });
     }
@@ -220,14 +192,16 @@ pub async fn load_with(
     let merged = merge
         .run(new_table, staged.rejects > 0, settings.snapshot)
         .await?;
-    let mut quality_score = None;
-    if let (Some(inferrer), Some((number, schema))) = (&staged.inferrer, decision.version()) {
-        let duplicates = merged.key_duplicates;
-        let figures = u64::try_from(duplicates).unwrap_or(0);
-        let quality = inferrer.quality(schema, &settings.key_columns, figures);
-        store::record_quality(tx, load_id, &quality, Some(number), duplicates).await?;
-        quality_score = quality.score;
-    }
+    let quality_score = match (&staged.inferrer, decision.version()) {
+        (Some(inferrer), Some((number, schema))) => {
+            let duplicates = merged.key_duplicates;
+            let figures = u64::try_from(duplicates).unwrap_or(0);
+            let quality = inferrer.quality(schema, &settings.key_columns, figures);
+            store::record_quality(tx, load_id, &quality, Some(number), duplicates).await?;
+            quality.score
+        }
+        _ => None,
+    };
     if let Decision::New { schema, .. } = &decision {
         if let Some(reason) = typed::create_view(tx, dest, schema).await? {
             tracing::warn!(tenant = %dest.tenant, dataset = %dest.dataset, reason);
@@ -257,6 +231,44 @@ pub async fn load_with(
         new_version: matches!(decision, Decision::New { .. }),
         quality_score,
     })
+}
+
+/// The temporary table the records are copied into.
+///
+/// Into an existing table the payload stays text in staging: PostgreSQL parses JSON
+/// into jsonb only for the records that become new versions, not for the unchanged
+/// majority. Into a new table every record is new, and parsing it during the COPY
+/// overlaps with the client's own parsing.
+async fn create_staging(tx: &Transaction<'_>, new_table: bool) -> Result<(), LoadError> {
+    let payload = if new_table { "jsonb" } else { "text" };
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE bronze_staging (
+             record_key text COLLATE \"C\", record_hash bytea, payload {payload},
+             source_line bigint, reject text, raw text
+         ) ON COMMIT DROP"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// What the file's schema does to the dataset's. Without inference (`--no-checks`)
+/// rows belong to the current version.
+fn decide_schema(
+    inference: Option<&serde_json::Value>,
+    staged: &Staged,
+    current: Option<&registry::Version>,
+    settings: &DatasetSettings,
+) -> Decision {
+    let Some(report) = inference else {
+        return Decision::Same {
+            number: current.map(|v| v.number),
+            schema: Schema::default(),
+        };
+    };
+    let json = matches!(staged.detected.format, Format::Json | Format::Ndjson);
+    let observed = Schema::from_inference(report);
+    let records = u64::try_from(staged.records).unwrap_or(0);
+    registry::decide(current, &observed, records, json, settings.contract)
 }
 
 /// The record-level checks the dataset's settings ask for: fitting the current
