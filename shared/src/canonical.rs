@@ -635,6 +635,22 @@ mod tests {
 ///
 /// Only for text this module wrote: it is compact and valid, so members can be found
 /// by skipping values without a full parse.
+/// The text of a canonical JSON string value (quotes included), unescaped. Most strings
+/// hold no escape: they are read in place, and only the others copied into `scratch`.
+/// `None` when `value` is not a string.
+pub fn string_text<'a>(value: &'a [u8], scratch: &'a mut Vec<u8>) -> Option<&'a str> {
+    let content = value.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    let bytes = if content.contains(&b'\\') {
+        scratch.clear();
+        unescape_into(content, scratch);
+        &scratch[..]
+    } else {
+        content
+    };
+    // Canonical JSON is UTF-8, and unescaping keeps it so.
+    std::str::from_utf8(bytes).ok()
+}
+
 pub fn members(json: &[u8]) -> Members<'_> {
     Members { json, pos: 1 }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::canonical::{escaped, members, unescape_into};
+use crate::canonical::{escaped, members, string_text};
 use crate::infer::{text_fits, NULL_MARKERS};
 use crate::schema::{Field, FieldType, Schema};
 
@@ -162,20 +162,6 @@ impl Fit {
             None => Ok(()),
         }
     }
-}
-
-/// The text of a JSON string, unescaped (into `scratch` only when it has escapes).
-fn string_text<'a>(value: &'a [u8], scratch: &'a mut Vec<u8>) -> Option<&'a str> {
-    let content = value.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
-    let bytes = if content.contains(&b'\\') {
-        scratch.clear();
-        unescape_into(content, scratch);
-        &scratch[..]
-    } else {
-        content
-    };
-    // Canonical JSON is UTF-8, and unescaping keeps it so.
-    std::str::from_utf8(bytes).ok()
 }
 
 fn is_null(value: &[u8], delimited: bool, text: Option<&str>) -> bool {

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::canonical::members;
 use crate::format::Detected;
+use crate::schema::FieldType;
 use distinct::Distinct;
 pub use quality::{text_fits, ColumnQuality, Quality};
 use semantic::Semantic;
@@ -64,14 +65,21 @@ const KINDS: [Kind; 6] = [
 ];
 
 impl Kind {
+    /// The schema registry reads these names back: they are [`FieldType`]'s.
     fn name(self) -> &'static str {
-        match self {
-            Kind::Boolean => "boolean",
-            Kind::Integer => "integer",
-            Kind::Number => "number",
-            Kind::Date => "date",
-            Kind::Time => "time",
-            Kind::Timestamp => "timestamp",
+        FieldType::from(self).name()
+    }
+}
+
+impl From<Kind> for FieldType {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Boolean => FieldType::Boolean,
+            Kind::Integer => FieldType::Integer,
+            Kind::Number => FieldType::Number,
+            Kind::Date => FieldType::Date,
+            Kind::Time => FieldType::Time,
+            Kind::Timestamp => FieldType::Timestamp,
         }
     }
 }
@@ -295,17 +303,8 @@ impl Column {
         match value.first() {
             None | Some(b'n') => self.null(None),
             Some(b'"') => {
-                let content = &value[1..value.len() - 1];
-                // Most strings hold no escape: read them in place, copy only the others.
-                let bytes = if content.contains(&b'\\') {
-                    scratch.clear();
-                    crate::canonical::unescape_into(content, scratch);
-                    &scratch[..]
-                } else {
-                    content
-                };
-                // Canonical JSON is UTF-8, and unescaping keeps it so.
-                self.json_string(line, std::str::from_utf8(bytes).unwrap_or_default());
+                let text = crate::canonical::string_text(value, scratch).unwrap_or_default();
+                self.json_string(line, text);
             }
             Some(b't' | b'f') => {
                 let fits = Fits {

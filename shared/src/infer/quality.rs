@@ -142,7 +142,7 @@ fn valid_values(column: &Column, field: &Field) -> Option<u64> {
         FieldType::Null | FieldType::Object | FieldType::Array | FieldType::Mixed => {
             return None;
         }
-        other => kind_of(other),
+        other => KINDS.iter().copied().find(|k| FieldType::from(*k) == other),
     };
     let typed = match kind {
         None => column.values,
@@ -189,18 +189,6 @@ fn consistent_values(column: &Column, field: &Field) -> Option<u64> {
             Some(stamps.max(dates))
         }
         FieldType::Time => column.times.iter().copied().max(),
-        _ => None,
-    }
-}
-
-fn kind_of(kind: FieldType) -> Option<Kind> {
-    match kind {
-        FieldType::Boolean => Some(Kind::Boolean),
-        FieldType::Integer => Some(Kind::Integer),
-        FieldType::Number => Some(Kind::Number),
-        FieldType::Date => Some(Kind::Date),
-        FieldType::Time => Some(Kind::Time),
-        FieldType::Timestamp => Some(Kind::Timestamp),
         _ => None,
     }
 }
