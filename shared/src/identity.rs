@@ -5,6 +5,8 @@
 //! give the same text, whatever separators the values contain, and `7` stays apart
 //! from `"7"`. Keys longer than 128 bytes are stored as `sha256:<hex>` of that text.
 
+use std::ops::Range;
+
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{escaped, members};
@@ -19,6 +21,8 @@ pub struct KeySpec {
     names: Vec<String>,
     /// The same names escaped as canonical JSON writes them, to match member keys.
     escaped: Vec<Vec<u8>>,
+    /// Where each key column's value is in the record at hand (reused).
+    found: Vec<Option<Range<usize>>>,
 }
 
 impl KeySpec {
@@ -26,6 +30,7 @@ impl KeySpec {
         Self {
             names: columns.to_vec(),
             escaped: columns.iter().map(|c| escaped(c)).collect(),
+            found: Vec::with_capacity(columns.len()),
         }
     }
 
@@ -34,9 +39,10 @@ impl KeySpec {
     }
 
     /// Writes the record key of `json` (canonical) into `out`; with no key columns it
-    /// is the hex of `hash`. A missing or null key column is the record's fault.
+    /// is the hex of `hash`. A missing or null key column is the record's fault. The
+    /// record's members are walked once, whatever the number of key columns.
     pub fn record_key(
-        &self,
+        &mut self,
         json: &[u8],
         hash: &[u8; 32],
         out: &mut Vec<u8>,
@@ -48,11 +54,10 @@ impl KeySpec {
             let _ = hex::encode_to_slice(hash, out);
             return Ok(());
         }
+        self.find_values(json);
         out.push(b'[');
-        for (i, (name, wanted)) in self.names.iter().zip(&self.escaped).enumerate() {
-            let value = members(json)
-                .find(|(key, _)| key == &wanted.as_slice())
-                .map(|(_, v)| v);
+        for (i, (name, at)) in self.names.iter().zip(&self.found).enumerate() {
+            let value = at.as_ref().map(|at| &json[at.clone()]);
             match value {
                 None => return Err(format!("key column {name:?} is missing")),
                 Some(b"null") => return Err(format!("key column {name:?} is null")),
@@ -74,13 +79,32 @@ impl KeySpec {
         }
         Ok(())
     }
+
+    fn find_values(&mut self, json: &[u8]) {
+        self.found.clear();
+        self.found.resize(self.names.len(), None);
+        let mut missing = self.names.len();
+        for (key, value) in members(json) {
+            // `value` is a slice of `json`: its offset is where it starts.
+            let start = value.as_ptr() as usize - json.as_ptr() as usize;
+            for (name, found) in self.escaped.iter().zip(&mut self.found) {
+                if name == key {
+                    *found = Some(start..start + value.len());
+                    missing -= 1;
+                }
+            }
+            if missing == 0 {
+                break;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn key(spec: &KeySpec, json: &str) -> Result<String, String> {
+    fn key(spec: &mut KeySpec, json: &str) -> Result<String, String> {
         let mut out = Vec::new();
         spec.record_key(json.as_bytes(), &[0; 32], &mut out)?;
         Ok(String::from_utf8(out).unwrap())
@@ -88,42 +112,48 @@ mod tests {
 
     #[test]
     fn composite_keys_are_unambiguous() {
-        let spec = KeySpec::new(&["a".into(), "b".into()]);
+        let mut spec = KeySpec::new(&["a".into(), "b".into()]);
         assert_eq!(
-            key(&spec, r#"{"a":"x,y","b":"z"}"#).unwrap(),
+            key(&mut spec, r#"{"a":"x,y","b":"z"}"#).unwrap(),
             r#"["x,y","z"]"#
         );
         assert_eq!(
-            key(&spec, r#"{"a":"x","b":"y,z"}"#).unwrap(),
+            key(&mut spec, r#"{"a":"x","b":"y,z"}"#).unwrap(),
             r#"["x","y,z"]"#
         );
-        assert_eq!(key(&spec, r#"{"a":7,"b":"7"}"#).unwrap(), r#"[7,"7"]"#);
-        assert_eq!(key(&spec, r#"{"a":"7","b":7}"#).unwrap(), r#"["7",7]"#);
+        assert_eq!(key(&mut spec, r#"{"a":7,"b":"7"}"#).unwrap(), r#"[7,"7"]"#);
+        assert_eq!(key(&mut spec, r#"{"a":"7","b":7}"#).unwrap(), r#"["7",7]"#);
         assert_eq!(
-            key(&spec, r#"{"a":"1","b":"2","c":"3"}"#).unwrap(),
+            key(&mut spec, r#"{"a":"1","b":"2","c":"3"}"#).unwrap(),
             r#"["1","2"]"#
+        );
+        let mut reversed = KeySpec::new(&["c".into(), "a".into(), "c".into()]);
+        assert_eq!(
+            key(&mut reversed, r#"{"a":"1","b":"2","c":"3"}"#).unwrap(),
+            r#"["3","1","3"]"#,
+            "configured order, a column named twice given twice"
         );
     }
 
     #[test]
     fn long_keys_are_hashed_and_missing_keys_refused() {
-        let spec = KeySpec::new(&["id".into()]);
+        let mut spec = KeySpec::new(&["id".into()]);
         let long = format!(r#"{{"id":"{}"}}"#, "x".repeat(200));
-        let k = key(&spec, &long).unwrap();
+        let k = key(&mut spec, &long).unwrap();
         assert!(k.starts_with("sha256:") && k.len() == 7 + 64, "{k}");
         assert_eq!(
-            key(&spec, r#"{"other":1}"#).unwrap_err(),
+            key(&mut spec, r#"{"other":1}"#).unwrap_err(),
             "key column \"id\" is missing"
         );
         assert_eq!(
-            key(&spec, r#"{"id":null}"#).unwrap_err(),
+            key(&mut spec, r#"{"id":null}"#).unwrap_err(),
             "key column \"id\" is null"
         );
         assert_eq!(
-            key(&spec, r#"{"id":""}"#).unwrap_err(),
+            key(&mut spec, r#"{"id":""}"#).unwrap_err(),
             "key column \"id\" is empty"
         );
-        let none = KeySpec::default();
-        assert_eq!(key(&none, r#"{"id":1}"#).unwrap(), "0".repeat(64));
+        let mut none = KeySpec::default();
+        assert_eq!(key(&mut none, r#"{"id":1}"#).unwrap(), "0".repeat(64));
     }
 }

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod migrate;
 pub mod pipeline;
 pub mod registry;
+pub mod repeats;
 pub mod report;
 pub mod runner;
 pub mod schema;

@@ -18,12 +18,13 @@ use tokio_postgres::Transaction;
 
 use crate::contract::{compile_json_schema, Checks, Contract};
 use crate::copy::CopyEncoder;
-use crate::format::{self, Detected, Format, ReadError};
+use crate::format::{self, Detected, Format, ReadError, Records};
 use crate::hash::record_hash;
 use crate::identity::KeySpec;
-use crate::infer::Inferrer;
+use crate::infer::{Background, Inferrer, Observe};
 use crate::keys::Destination;
 use crate::registry::{self, Decision};
+use crate::repeats::Repeats;
 use crate::schema::Schema;
 use crate::store::{self, DatasetSettings, Lineage, LoadCounts};
 use crate::typed;
@@ -189,9 +190,7 @@ pub async fn load_with(
         schema_version: schema_version.unwrap_or(0),
         validated: (options.checks && settings.json_schema.is_some()).then_some(true),
     };
-    let merged = merge
-        .run(new_table, staged.rejects > 0, settings.snapshot)
-        .await?;
+    let merged = merge.run(new_table, &staged, settings.snapshot).await?;
     let quality_score = match (&staged.inferrer, decision.version()) {
         (Some(inferrer), Some((number, schema))) => {
             let duplicates = merged.key_duplicates;
@@ -296,6 +295,8 @@ struct Staged {
     /// Records staged as good (not rejected).
     records: i64,
     rejects: i64,
+    /// `false` when no key came twice, for certain.
+    keys_may_repeat: bool,
     detected: Detected,
     inferrer: Option<Inferrer>,
 }
@@ -312,7 +313,7 @@ async fn stage(
 ) -> Result<Staged, LoadError> {
     let (chunks, mut received) = mpsc::channel::<Bytes>(4);
     let parser = tokio::task::spawn_blocking(move || {
-        encode(source, &name, pinned, &keys, checks, payload_jsonb, &chunks)
+        encode(source, &name, pinned, keys, checks, payload_jsonb, &chunks)
     });
     let sink = tx
         .copy_in(
@@ -335,6 +336,7 @@ async fn stage(
     match (parsed, copy_failed) {
         (Ok(_), Some(e)) | (Err(Encode::ConsumerGone), Some(e)) => Err(e.into()),
         (Err(Encode::Read(e)), _) => Err(e.into()),
+        (Err(Encode::Thread(reason)), _) => Err(LoadError::Transient(reason)),
         (Err(Encode::ConsumerGone), None) => {
             Err(LoadError::Transient("COPY stream ended early".into()))
         }
@@ -347,6 +349,8 @@ async fn stage(
 
 enum Encode {
     Read(ReadError),
+    /// A thread of the load died: a bug, retried like a fault.
+    Thread(String),
     /// The database side stopped listening; its own error says why.
     ConsumerGone,
 }
@@ -356,88 +360,138 @@ enum Encode {
 const MAX_REJECTS: i64 = 1000;
 
 /// The blocking half: parse, canonicalise, check, hash, key and encode rows into COPY
-/// chunks. Bad records become staging rows with a reason, so they travel the same
-/// stream. Inference observes the records that load: a refused record must not move
-/// the schema (under `freeze` it would refuse the whole file), and its defect is on
-/// record in `bronze.rejects` already.
+/// chunks, with inference beside it on a second thread. Bad records become staging
+/// rows with a reason, so they travel the same stream.
 fn encode(
     source: Box<dyn Read + Send>,
     name: &str,
     pinned: Option<Format>,
-    keys: &KeySpec,
-    mut checks: Option<Checks>,
+    keys: KeySpec,
+    checks: Option<Checks>,
     payload_jsonb: bool,
     chunks: &mpsc::Sender<Bytes>,
 ) -> Result<Staged, Encode> {
     let (mut records, detected) = format::open(source, name, pinned).map_err(Encode::Read)?;
-    let mut inferrer = checks.as_ref().map(|_| records.inferrer());
-    if let Some(checks) = &mut checks {
-        checks.set_delimited(matches!(detected.format, Format::Csv | Format::Tsv));
-    }
-    let mut encoder = CopyEncoder::default();
-    let mut json = Vec::with_capacity(4096);
-    let mut key = Vec::with_capacity(128);
-    let (mut good, mut bad, mut unreadable) = (0i64, 0i64, 0i64);
-    loop {
-        let line = match records.next_into(&mut json) {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(ReadError::Record { line, reason, raw }) => {
+    let inferrer = checks.as_ref().map(|_| records.inferrer());
+    std::thread::scope(|scope| {
+        let mut inference = inferrer.map(|i| Background::spawn(scope, i));
+        let stream = Stream {
+            keys,
+            checks,
+            payload_jsonb,
+            chunks,
+        };
+        let counts = stream.run(&mut records, &detected, inference.as_mut())?;
+        let inferrer = inference
+            .map(Background::finish)
+            .transpose()
+            .map_err(|e| Encode::Thread(e.to_string()))?;
+        Ok(Staged {
+            records: counts.good,
+            rejects: counts.bad,
+            keys_may_repeat: counts.keys_may_repeat,
+            detected,
+            inferrer,
+        })
+    })
+}
+
+/// What `encode` streams with.
+struct Stream<'a> {
+    keys: KeySpec,
+    checks: Option<Checks>,
+    payload_jsonb: bool,
+    chunks: &'a mpsc::Sender<Bytes>,
+}
+
+/// Records staged as good and as rejects.
+struct Counts {
+    good: i64,
+    bad: i64,
+    keys_may_repeat: bool,
+}
+
+impl Stream<'_> {
+    /// Inference observes the records that load: a refused record must not move the
+    /// schema (under `freeze` it would refuse the whole file), and its defect is on
+    /// record in `bronze.rejects` already.
+    fn run(
+        mut self,
+        records: &mut Records,
+        detected: &Detected,
+        mut inference: Option<&mut Background<'_>>,
+    ) -> Result<Counts, Encode> {
+        if let Some(checks) = &mut self.checks {
+            checks.set_delimited(matches!(detected.format, Format::Csv | Format::Tsv));
+        }
+        let mut encoder = CopyEncoder::default();
+        let mut json = Vec::with_capacity(4096);
+        let mut key = Vec::with_capacity(128);
+        let mut repeats = Repeats::default();
+        let (mut good, mut bad, mut unreadable) = (0i64, 0i64, 0i64);
+        loop {
+            let line = match records.next_into(&mut json) {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(ReadError::Record { line, reason, raw }) => {
+                    bad += 1;
+                    unreadable += 1;
+                    if unreadable > MAX_REJECTS && unreadable > good {
+                        let reason = format!(
+                            "{unreadable} of the first {} records are unreadable ({reason})",
+                            bad + good
+                        );
+                        return Err(Encode::Read(ReadError::Malformed { line, reason }));
+                    }
+                    if let Some(inference) = inference.as_deref_mut() {
+                        inference.rejected(line);
+                    }
+                    encode_reject(&mut encoder, line, &reason, &raw);
+                    continue;
+                }
+                Err(e) => return Err(Encode::Read(e)),
+            };
+            let checked = self.checks.as_mut().map_or(Ok(()), |c| c.check(&json));
+            let hash = record_hash(&json);
+            let keyed = checked.and_then(|()| self.keys.record_key(&json, &hash, &mut key));
+            if let Err(reason) = keyed {
                 bad += 1;
-                unreadable += 1;
-                if unreadable > MAX_REJECTS && unreadable > good {
-                    let reason = format!(
-                        "{unreadable} of the first {} records are unreadable ({reason})",
-                        bad + good
-                    );
-                    return Err(Encode::Read(ReadError::Malformed { line, reason }));
-                }
-                if let Some(inferrer) = &mut inferrer {
-                    inferrer.rejected(line);
-                }
-                encode_reject(&mut encoder, line, &reason, &raw);
+                encode_reject(&mut encoder, line, &reason, &String::from_utf8_lossy(&json));
                 continue;
             }
-            Err(e) => return Err(Encode::Read(e)),
-        };
-        let checked = checks.as_mut().map_or(Ok(()), |c| c.check(&json));
-        let hash = record_hash(&json);
-        let keyed = checked.and_then(|()| keys.record_key(&json, &hash, &mut key));
-        if let Err(reason) = keyed {
-            bad += 1;
-            encode_reject(&mut encoder, line, &reason, &String::from_utf8_lossy(&json));
-            continue;
+            if let Some(inference) = inference.as_deref_mut() {
+                records.observe(line, &json, inference);
+            }
+            repeats.note(&key);
+            good += 1;
+            encoder.row(6);
+            encoder.text(&key);
+            encoder.bytea(&hash);
+            if self.payload_jsonb {
+                encoder.jsonb(&json);
+            } else {
+                encoder.text(&json);
+            }
+            encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
+            encoder.null();
+            encoder.null();
+            if let Some(chunk) = encoder.take_full() {
+                self.send(chunk)?;
+            }
         }
-        if let Some(inferrer) = &mut inferrer {
-            records.observe(line, &json, inferrer);
-        }
-        good += 1;
-        encoder.row(6);
-        encoder.text(&key);
-        encoder.bytea(&hash);
-        if payload_jsonb {
-            encoder.jsonb(&json);
-        } else {
-            encoder.text(&json);
-        }
-        encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
-        encoder.null();
-        encoder.null();
-        if let Some(chunk) = encoder.take_full() {
-            chunks
-                .blocking_send(chunk)
-                .map_err(|_| Encode::ConsumerGone)?;
-        }
+        self.send(encoder.finish())?;
+        Ok(Counts {
+            good,
+            bad,
+            keys_may_repeat: repeats.maybe(),
+        })
     }
-    chunks
-        .blocking_send(encoder.finish())
-        .map_err(|_| Encode::ConsumerGone)?;
-    Ok(Staged {
-        records: good,
-        rejects: bad,
-        detected,
-        inferrer,
-    })
+
+    fn send(&self, chunk: Bytes) -> Result<(), Encode> {
+        self.chunks
+            .blocking_send(chunk)
+            .map_err(|_| Encode::ConsumerGone)
+    }
 }
 
 fn encode_reject(encoder: &mut CopyEncoder, line: u64, reason: &str, raw: &str) {
@@ -493,10 +547,10 @@ impl Merge<'_> {
     async fn run(
         &self,
         new_table: bool,
-        any_rejects: bool,
+        staged: &Staged,
         snapshot: bool,
     ) -> Result<Merged, LoadError> {
-        let rejected = if any_rejects {
+        let rejected = if staged.rejects > 0 {
             self.rejects().await?
         } else {
             0
@@ -520,7 +574,11 @@ impl Merge<'_> {
                 "SET LOCAL default_statistics_target = 10; ANALYZE pg_temp.bronze_staging",
             )
             .await?;
-        let key_duplicates = self.key_duplicates().await?;
+        let key_duplicates = if staged.keys_may_repeat {
+            self.key_duplicates().await?
+        } else {
+            0
+        };
         let late = !new_table && self.arrived_late().await?;
         let (inserted, updated) = if key_duplicates == 0 && !late {
             self.changed_only().await?

@@ -13,7 +13,7 @@ use flate2::bufread::MultiGzDecoder;
 
 pub use dialect::Dialect;
 
-use crate::infer::Inferrer;
+use crate::infer::{Inferrer, Observe};
 pub use encoding::{Encoding, Transcode};
 
 /// A file format bronze reads.
@@ -301,10 +301,10 @@ impl Records {
     }
 
     /// Feeds the record last returned (on `line`, as canonical `json`) to `inferrer`.
-    pub fn observe(&self, line: u64, json: &[u8], inferrer: &mut Inferrer) {
+    pub fn observe(&self, line: u64, json: &[u8], inferrer: &mut impl Observe) {
         match self {
-            Records::Csv(r) => inferrer.observe_fields(line, r.fields()),
-            Records::Ndjson(_) | Records::Json(_) => inferrer.observe_json(line, json),
+            Records::Csv(r) => inferrer.fields(line, r.fields()),
+            Records::Ndjson(_) | Records::Json(_) => inferrer.json(line, json),
         }
     }
 

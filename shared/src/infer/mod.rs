@@ -8,6 +8,7 @@
 //! values are, `00501` keeps a column text, and a day above 12 decides `%d/%m/%Y`
 //! against `%m/%d/%Y`; a column where nothing decides is reported as ambiguous.
 
+mod background;
 mod distinct;
 mod quality;
 pub mod semantic;
@@ -20,6 +21,7 @@ use serde_json::{json, Value};
 use crate::canonical::members;
 use crate::format::Detected;
 use crate::schema::FieldType;
+pub use background::{Background, Failed};
 use distinct::Distinct;
 pub use quality::{text_fits, ColumnQuality, Quality};
 use semantic::Semantic;
@@ -662,6 +664,31 @@ fn number_fits(column: &mut Column, text: &str) -> Fits {
         NumberShape::Decimal => fits.number = true,
     }
     fits
+}
+
+/// What takes in records for inference: an [`Inferrer`], or a [`Background`] one on
+/// its own thread.
+pub trait Observe {
+    /// A record of a delimited file: its fields in column order.
+    fn fields<'a>(&mut self, line: u64, fields: impl Iterator<Item = &'a [u8]>);
+    /// A JSON record, as canonical JSON.
+    fn json(&mut self, line: u64, json: &[u8]);
+    /// A record that could not be read.
+    fn rejected(&mut self, line: u64);
+}
+
+impl Observe for Inferrer {
+    fn fields<'a>(&mut self, line: u64, fields: impl Iterator<Item = &'a [u8]>) {
+        self.observe_fields(line, fields);
+    }
+
+    fn json(&mut self, line: u64, json: &[u8]) {
+        self.observe_json(line, json);
+    }
+
+    fn rejected(&mut self, line: u64) {
+        Inferrer::rejected(self, line);
+    }
 }
 
 /// The inference of a whole file, column by column.
