@@ -11,11 +11,12 @@ use bronze::dispatch::Dispatcher;
 use bronze::format::{self, Format, ReadError, SourceRead};
 use bronze::keys::Destination;
 use bronze::load::Loader;
-use bronze::pipeline::{self, LoadError, Options};
+use bronze::pipeline::{self, LoadError, Options, Reopen};
 use bronze::runner::{self, Settings};
 use bronze::store::{self, DatasetSettings, Lineage};
 use bronze::{aws, logging};
 use clap::{Args, Parser, Subcommand};
+use futures_util::future::BoxFuture;
 
 /// Prints a line to stdout; a closed pipe (`bronze infer x | head`) is not an error,
 /// and nothing here panics on a failed write as `println!` would.
@@ -206,6 +207,16 @@ fn open(file: &Path) -> Result<Box<dyn io::Read + Send>, String> {
     Ok(Box::new(SourceRead(handle)))
 }
 
+/// A file on disk, opened again for a load's second read.
+struct LocalFile(PathBuf);
+
+impl Reopen for LocalFile {
+    fn reopen(&self) -> BoxFuture<'_, Result<Box<dyn io::Read + Send>, LoadError>> {
+        let opened = open(&self.0).map_err(LoadError::Transient);
+        Box::pin(std::future::ready(opened))
+    }
+}
+
 fn parse_contract(name: &str) -> Result<Contract, String> {
     Contract::parse(name).ok_or_else(|| format!("{name:?}: expected evolve, freeze or discard_row"))
 }
@@ -293,7 +304,8 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
     let db = Db::from_env(None);
     let mut client = db.client().await.map_err(|e| e.to_string())?;
     let tx = client.transaction().await.map_err(|e| e.to_string())?;
-    match pipeline::load_with(&tx, source, &dest, &lineage, None, options).await {
+    let again = LocalFile(file.to_path_buf());
+    match pipeline::load_with(&tx, source, &again, &dest, &lineage, None, options).await {
         Ok(loaded) => {
             tx.commit().await.map_err(|e| e.to_string())?;
             let c = &loaded.counts;

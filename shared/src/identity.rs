@@ -23,6 +23,8 @@ pub struct KeySpec {
     escaped: Vec<Vec<u8>>,
     /// Where each key column's value is in the record at hand (reused).
     found: Vec<Option<Range<usize>>>,
+    /// For a delimited file: each key column's place in its header.
+    columns: Option<Vec<usize>>,
 }
 
 impl KeySpec {
@@ -31,6 +33,7 @@ impl KeySpec {
             names: columns.to_vec(),
             escaped: columns.iter().map(|c| escaped(c)).collect(),
             found: Vec::with_capacity(columns.len()),
+            columns: None,
         }
     }
 
@@ -38,13 +41,26 @@ impl KeySpec {
         self.names.is_empty()
     }
 
+    /// For a delimited file with this header: its reader notes where each column's value
+    /// is, so keys are read off those places instead of found by walking the JSON. A
+    /// key column the header lacks leaves the walk, which reports it missing.
+    pub fn bind(&mut self, header: &[String]) {
+        self.columns = self
+            .names
+            .iter()
+            .map(|name| header.iter().position(|h| h == name))
+            .collect();
+    }
+
     /// Writes the record key of `json` (canonical) into `out`; with no key columns it
     /// is the hex of `hash`. A missing or null key column is the record's fault. The
-    /// record's members are walked once, whatever the number of key columns.
+    /// record's members are walked once, whatever the number of key columns, or not at
+    /// all when the key is bound to a header and `spans` says where the values are.
     pub fn record_key(
         &mut self,
         json: &[u8],
         hash: &[u8; 32],
+        spans: Option<&[Range<usize>]>,
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         out.clear();
@@ -54,7 +70,14 @@ impl KeySpec {
             let _ = hex::encode_to_slice(hash, out);
             return Ok(());
         }
-        self.find_values(json);
+        match (&self.columns, spans) {
+            (Some(columns), Some(spans)) => {
+                self.found.clear();
+                self.found
+                    .extend(columns.iter().map(|&c| spans.get(c).cloned()));
+            }
+            _ => self.find_values(json),
+        }
         out.push(b'[');
         for (i, (name, at)) in self.names.iter().zip(&self.found).enumerate() {
             let value = at.as_ref().map(|at| &json[at.clone()]);
@@ -106,7 +129,7 @@ mod tests {
 
     fn key(spec: &mut KeySpec, json: &str) -> Result<String, String> {
         let mut out = Vec::new();
-        spec.record_key(json.as_bytes(), &[0; 32], &mut out)?;
+        spec.record_key(json.as_bytes(), &[0; 32], None, &mut out)?;
         Ok(String::from_utf8(out).unwrap())
     }
 
@@ -133,6 +156,38 @@ mod tests {
             r#"["3","1","3"]"#,
             "configured order, a column named twice given twice"
         );
+    }
+
+    /// Keys read off a delimited record's value places equal keys found by walking its
+    /// JSON: escapes, a column named twice, empty values and absent columns alike.
+    #[test]
+    fn keys_bound_to_a_header_match_keys_found_in_the_json() {
+        let csv = "b,a,c\n\"x,\"\"1\"\"\",y\\z,3\n,2,3\nq,\"line\nbreak\",\n";
+        let specs: [&[&str]; 3] = [&["a", "b"], &["c", "a", "c"], &["a", "missing"]];
+        for columns in specs {
+            let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+            let mut walked = KeySpec::new(&columns);
+            let mut bound = KeySpec::new(&columns);
+            let source = Box::new(std::io::Cursor::new(csv.as_bytes().to_vec()));
+            let (mut records, _) = crate::format::open(source, "x.csv", None).unwrap();
+            bound.bind(records.header().unwrap());
+            let (mut json, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+            let mut seen = 0;
+            while records.next_into(&mut json).unwrap().is_some() {
+                let spans = records.value_spans();
+                let by_walk = walked.record_key(&json, &[0; 32], None, &mut a);
+                let by_place = bound.record_key(&json, &[0; 32], spans, &mut b);
+                assert_eq!(
+                    by_walk,
+                    by_place,
+                    "{columns:?} in {}",
+                    String::from_utf8_lossy(&json)
+                );
+                assert_eq!(a, b);
+                seen += 1;
+            }
+            assert_eq!(seen, 3);
+        }
     }
 
     #[test]

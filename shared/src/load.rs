@@ -5,6 +5,7 @@ use std::io::Read;
 use std::time::{Instant, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::future::BoxFuture;
 use tokio_util::io::SyncIoBridge;
 use tracing::{error, info, warn};
 
@@ -12,7 +13,7 @@ use crate::aws::describe;
 use crate::db::Db;
 use crate::format::SourceRead;
 use crate::keys::Destination;
-use crate::pipeline::{self, LoadError, Loaded};
+use crate::pipeline::{self, LoadError, Loaded, Reopen};
 use crate::store::{self, Claim, Lineage, Status};
 use crate::task::LoadTask;
 
@@ -147,13 +148,21 @@ impl Loader {
             }
             Claim::Done(status) => return Ok(Outcome::AlreadyDone(status)),
         }
-        let Some(source) = self.open(task).await? else {
+        let object = S3Object {
+            s3: self.s3.clone(),
+            bucket: task.bucket.clone(),
+            key: task.key.clone(),
+            version_id: task.version_id.clone(),
+            etag: task.etag.clone(),
+        };
+        let Some((source, object)) = object.open().await? else {
             let reason = "object was deleted or overwritten before it was loaded".to_owned();
             store::set_status(&tx, task.object_id, Status::Skipped, None, Some(&reason)).await?;
             tx.commit().await?;
             return Ok(Outcome::Skipped { reason });
         };
-        let loaded = pipeline::load(&tx, source, dest, lineage, Some(task.object_id)).await?;
+        let id = Some(task.object_id);
+        let loaded = pipeline::load(&tx, source, &object, dest, lineage, id).await?;
         store::set_status(
             &tx,
             task.object_id,
@@ -165,19 +174,34 @@ impl Loader {
         tx.commit().await?;
         Ok(Outcome::Loaded(loaded))
     }
+}
 
-    /// Streams the exact version the ledger recorded; `None` if it no longer exists.
-    async fn open(&self, task: &LoadTask) -> Result<Option<Box<dyn Read + Send>>, LoadError> {
-        let mut request = self.s3.get_object().bucket(&task.bucket).key(&task.key);
-        request = match (&task.version_id, &task.etag) {
+/// The object a load task names, read at the version (or ETag) the task saw.
+struct S3Object {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    version_id: Option<String>,
+    etag: Option<String>,
+}
+
+impl S3Object {
+    /// Streams the exact version the ledger recorded, and returns the object pinned to
+    /// the ETag it came with, so that a second read gets the same bytes or fails.
+    /// `None`: it no longer exists.
+    async fn open(self) -> Result<Option<(Box<dyn Read + Send>, S3Object)>, LoadError> {
+        let mut request = self.s3.get_object().bucket(&self.bucket).key(&self.key);
+        request = match (&self.version_id, &self.etag) {
             (Some(version), _) => request.version_id(version),
-            (None, Some(etag)) => request.if_match(format!("\"{etag}\"")),
+            (None, Some(etag)) => request.if_match(format!("\"{}\"", etag.trim_matches('"'))),
             (None, None) => request,
         };
         match request.send().await {
             Ok(object) => {
+                let etag = object.e_tag().map(str::to_owned).or(self.etag.clone());
                 let body = SyncIoBridge::new(object.body.into_async_read());
-                Ok(Some(Box::new(SourceRead(body))))
+                let pinned = S3Object { etag, ..self };
+                Ok(Some((Box::new(SourceRead(body)), pinned)))
             }
             Err(e)
                 if e.raw_response()
@@ -187,15 +211,35 @@ impl Loader {
             }
             Err(e) => Err(LoadError::Transient(format!(
                 "GET s3://{}/{}: {}",
-                task.bucket,
-                task.key,
+                self.bucket,
+                self.key,
                 describe(&e)
             ))),
         }
     }
 }
 
-/// The one line per object: what happened, with its figures.
+impl Reopen for S3Object {
+    fn reopen(&self) -> BoxFuture<'_, Result<Box<dyn Read + Send>, LoadError>> {
+        let again = S3Object {
+            s3: self.s3.clone(),
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            version_id: self.version_id.clone(),
+            etag: self.etag.clone(),
+        };
+        Box::pin(async move {
+            let (bucket, key) = (again.bucket.clone(), again.key.clone());
+            match again.open().await? {
+                Some((source, _)) => Ok(source),
+                None => Err(LoadError::Transient(format!(
+                    "s3://{bucket}/{key} was overwritten or deleted between its two reads"
+                ))),
+            }
+        })
+    }
+}
+
 fn log_outcome(task: &LoadTask, result: &Result<Outcome, LoadError>, started: Instant) {
     let (bucket, key, object_id) = (&task.bucket, &task.key, task.object_id);
     let duration_ms = started.elapsed().as_millis();

@@ -7,13 +7,14 @@
 //! a false one, and then the server counts exactly, as it did before.
 //!
 //! The filter is split-block (as in Parquet): each key sets one bit in each of the
-//! eight 32-bit words of one 256-bit block, so a key costs one cache line. 8 MiB keep
-//! false hits improbable up to about a million keys (at 336,776 keys the chance a file
-//! sees one is ~10⁻⁶); larger files mostly fall back to the exact count.
+//! eight 32-bit words of one 256-bit block, so a key costs one cache line. 4 MiB keep
+//! false hits improbable up to about half a million keys (at 336,776 keys the chance
+//! a file sees one is under 1%); larger files mostly fall back to the exact count. Twice the size
+//! would double that reach, and cost every file more cache and TLB misses.
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-const WORDS: usize = 8 * 1024 * 1024 / 4;
+const WORDS: usize = 4 * 1024 * 1024 / 4;
 const SALT: [u32; 8] = [
     0x47b6_137b,
     0x4497_4d91,

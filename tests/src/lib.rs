@@ -10,9 +10,10 @@ use bronze::db::{Db, DbSource, LOCAL_URL};
 use bronze::dispatch::Dispatcher;
 use bronze::keys::Destination;
 use bronze::load::Loader;
-use bronze::pipeline::{self, LoadError, Loaded};
+use bronze::pipeline::{self, LoadError, Loaded, Reopen};
 use bronze::runner::{self, Queue, Queues, Settings, Stage};
 use bronze::store::Lineage;
+use futures_util::future::BoxFuture;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 use tokio_postgres::{Client, NoTls};
@@ -100,6 +101,18 @@ impl TestDb {
     }
 }
 
+/// A file held in memory, read again as often as a load asks.
+pub struct InMemory(pub Vec<u8>);
+
+impl Reopen for InMemory {
+    fn reopen(
+        &self,
+    ) -> BoxFuture<'_, std::result::Result<Box<dyn std::io::Read + Send>, LoadError>> {
+        let source: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(self.0.clone()));
+        Box::pin(std::future::ready(Ok(source)))
+    }
+}
+
 /// Loads `bytes` as the file `acme/<dataset>/<name>`, last modified `source_ts`,
 /// through the real pipeline in one committed transaction, as `bronze ingest` does.
 /// The outer error is the bench's; the inner one is the pipeline's verdict.
@@ -109,6 +122,19 @@ pub async fn load_bytes(
     name: &str,
     source_ts: std::time::SystemTime,
     bytes: &[u8],
+) -> Result<std::result::Result<Loaded, LoadError>> {
+    let again = InMemory(bytes.to_vec());
+    load_reread(db, dataset, name, source_ts, bytes, &again).await
+}
+
+/// [`load_bytes`], with `again` giving the bytes of the load's second read.
+pub async fn load_reread(
+    db: &TestDb,
+    dataset: &str,
+    name: &str,
+    source_ts: std::time::SystemTime,
+    bytes: &[u8],
+    again: &dyn Reopen,
 ) -> Result<std::result::Result<Loaded, LoadError>> {
     let dest = Destination::new("acme", dataset)?;
     let lineage = Lineage {
@@ -122,7 +148,7 @@ pub async fn load_bytes(
     bronze::migrate::migrate(&mut client).await?;
     let tx = client.transaction().await?;
     let source = Box::new(std::io::Cursor::new(bytes.to_vec()));
-    match pipeline::load(&tx, source, &dest, &lineage, None).await {
+    match pipeline::load(&tx, source, again, &dest, &lineage, None).await {
         Ok(loaded) => {
             tx.commit().await?;
             Ok(Ok(loaded))

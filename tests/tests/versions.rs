@@ -3,9 +3,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bronze::keys::Destination;
+use bronze::pipeline::LoadError;
 use bronze::pipeline::Loaded;
 use bronze::store::{self, DatasetSettings, LoadCounts};
-use bronze_tests::{connect, load_bytes, Result, TestDb};
+use bronze_tests::{connect, load_bytes, load_reread, InMemory, Result, TestDb};
 
 fn at(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
@@ -132,6 +133,76 @@ async fn a_key_repeated_in_one_file_gives_versions_in_line_order() -> Result {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(lines, vec![2, 4, 6]);
+
+    // Into the table it made: the second read brings the payloads.
+    let loaded = load(&db, "events", "2.csv", 2, "id,v\n1,c\n1,d\n2,x\n1,d\n").await?;
+    assert_eq!(of(&loaded.counts), counts(0, 1, 3, 0));
+    let top = history(&db, "events").await?;
+    assert_eq!(top[3], row(r#"["1"]"#, 4, "update", true, Some("d")));
+    assert_eq!(top.len(), 5);
+    db.finish().await
+}
+
+/// Records of a JSON array written on one line share their line: their order in the
+/// file still decides their versions, into a new table and into one with rows.
+#[tokio::test]
+async fn records_sharing_a_line_are_versioned_in_file_order() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "events", &["id"], false).await?;
+    let line = |vs: &[&str]| {
+        let items: Vec<String> = vs
+            .iter()
+            .map(|v| format!(r#"{{"id":1,"v":"{v}"}}"#))
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    let loaded = load(&db, "events", "1.json", 1, &line(&["a", "b", "c"])).await?;
+    assert_eq!(of(&loaded.counts), counts(1, 2, 0, 0));
+    let loaded = load(&db, "events", "2.json", 2, &line(&["c", "e", "d"])).await?;
+    assert_eq!(of(&loaded.counts), counts(0, 2, 1, 0));
+    let current: Vec<_> = history(&db, "events")
+        .await?
+        .into_iter()
+        .map(|(_, version, _, current, v)| (version, current, v.unwrap_or_default()))
+        .collect();
+    let expected = [
+        (1, false, "a"),
+        (2, false, "b"),
+        (3, false, "c"),
+        (4, false, "e"),
+        (5, true, "d"),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|&(version, current, v)| (version, current, v.to_owned()))
+        .collect();
+    assert_eq!(current, expected);
+    db.finish().await
+}
+
+/// The second read must see the bytes the first one saw. If the file changed in
+/// between, the load fails as a fault (to be retried) and writes nothing, rather than
+/// storing a payload under another record's hash.
+#[tokio::test]
+async fn a_file_that_changes_between_its_two_reads_is_retried_not_mixed() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "orders", &["id"], false).await?;
+    load(&db, "orders", "1.csv", 1, "id,v\n1,a\n2,b\n").await?;
+    let before = history(&db, "orders").await?;
+    let changed = InMemory(b"id,v\n1,a\n2,z\n".to_vec());
+    let result = load_reread(&db, "orders", "2.csv", at(2), b"id,v\n1,a\n2,c\n", &changed).await?;
+    match result {
+        Err(LoadError::Transient(reason)) => assert!(
+            reason.contains("read differently the second time"),
+            "{reason}"
+        ),
+        other => panic!("expected a transient fault, got {other:?}"),
+    }
+    assert_eq!(history(&db, "orders").await?, before);
+    let shorter = InMemory(b"id,v\n1,a\n".to_vec());
+    let result = load_reread(&db, "orders", "2.csv", at(2), b"id,v\n1,a\n2,c\n", &shorter).await?;
+    assert!(matches!(result, Err(LoadError::Transient(_))), "{result:?}");
+    assert_eq!(history(&db, "orders").await?, before);
     db.finish().await
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
+use std::ops::Range;
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
@@ -27,6 +28,8 @@ pub struct CsvRecords {
     names: Vec<String>,
     /// Column indices in the canonical (sorted by name) order.
     order: Vec<usize>,
+    /// Where each column's value is in the canonical JSON last written, in file order.
+    values: Vec<Range<usize>>,
     /// A headerless file's first record, read to count its columns: its line.
     unread: Option<u64>,
 }
@@ -57,6 +60,7 @@ impl CsvRecords {
             keys: Vec::new(),
             names: Vec::new(),
             order: Vec::new(),
+            values: Vec::new(),
             unread: None,
         };
         if let Some(line) = reader.read_record()? {
@@ -77,6 +81,7 @@ impl CsvRecords {
         let mut order: Vec<usize> = (0..names.len()).collect();
         order.sort_by(|&a, &b| names[a].cmp(&names[b]));
         reader.order = order;
+        reader.values = vec![0..0; reader.names.len()];
         Ok(reader)
     }
 
@@ -85,9 +90,17 @@ impl CsvRecords {
         &self.names
     }
 
-    /// The fields of the record last returned, in file order.
-    pub fn fields(&self) -> impl Iterator<Item = &[u8]> {
-        (0..self.len).map(|i| self.field(i))
+    /// Where each column's value (a JSON string) is in the canonical JSON of the record
+    /// last returned, in file order: keys are read off it without parsing the JSON.
+    pub fn values(&self) -> &[Range<usize>] {
+        &self.values
+    }
+
+    /// The record last returned: its fields' bytes end to end (each valid UTF-8), and
+    /// where each field ends.
+    pub fn record(&self) -> (&[u8], &[usize]) {
+        let ends = &self.ends[..self.len];
+        (&self.fields[..ends.last().copied().unwrap_or(0)], ends)
     }
 
     fn field(&self, i: usize) -> &[u8] {
@@ -181,10 +194,12 @@ impl CsvRecords {
                 out.push(b',');
             }
             out.extend_from_slice(&self.keys[i]);
+            let start = out.len();
             if let Err(e) = write_str(out, self.field(i)) {
                 let reason = format!("column {:?}: {e}", self.names[i]);
                 return Err(self.reject(line, reason));
             }
+            self.values[i] = start..out.len();
         }
         out.push(b'}');
         Ok(Some(line))

@@ -8,6 +8,7 @@ pub mod json;
 pub mod ndjson;
 
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Range;
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -300,10 +301,30 @@ impl Records {
         }
     }
 
+    /// A delimited file's column names, in file order.
+    pub fn header(&self) -> Option<&[String]> {
+        match self {
+            Records::Csv(r) => Some(r.names()),
+            Records::Ndjson(_) | Records::Json(_) => None,
+        }
+    }
+
+    /// For a delimited file: where each column's value is in the canonical JSON of the
+    /// record last returned, in file order.
+    pub fn value_spans(&self) -> Option<&[Range<usize>]> {
+        match self {
+            Records::Csv(r) => Some(r.values()),
+            Records::Ndjson(_) | Records::Json(_) => None,
+        }
+    }
+
     /// Feeds the record last returned (on `line`, as canonical `json`) to `inferrer`.
     pub fn observe(&self, line: u64, json: &[u8], inferrer: &mut impl Observe) {
         match self {
-            Records::Csv(r) => inferrer.fields(line, r.fields()),
+            Records::Csv(r) => {
+                let (bytes, ends) = r.record();
+                inferrer.delimited(line, bytes, ends);
+            }
             Records::Ndjson(_) | Records::Json(_) => inferrer.json(line, json),
         }
     }

@@ -18,7 +18,7 @@ const QUEUED: usize = 2;
 #[derive(Default)]
 struct Batch {
     bytes: Vec<u8>,
-    /// Where each delimited field ends in `bytes`.
+    /// Where each delimited field ends, from the start of its record.
     field_ends: Vec<usize>,
     entries: Vec<Entry>,
 }
@@ -46,12 +46,9 @@ impl Batch {
             match *entry {
                 Entry::Fields { line, fields } => {
                     let ends = &self.field_ends[field..field + fields];
-                    let starts = std::iter::once(at).chain(ends.iter().copied());
-                    let values = starts
-                        .zip(ends)
-                        .map(|(start, &end)| &self.bytes[start..end]);
-                    inferrer.fields(line, values);
-                    at = ends.last().copied().unwrap_or(at);
+                    let len = ends.last().copied().unwrap_or(0);
+                    inferrer.delimited(line, &self.bytes[at..at + len], ends);
+                    at += len;
                     field += fields;
                 }
                 Entry::Json { line, len } => {
@@ -130,13 +127,10 @@ impl<'scope> Background<'scope> {
 }
 
 impl Observe for Background<'_> {
-    fn fields<'a>(&mut self, line: u64, fields: impl Iterator<Item = &'a [u8]>) {
-        let before = self.batch.field_ends.len();
-        for field in fields {
-            self.batch.bytes.extend_from_slice(field);
-            self.batch.field_ends.push(self.batch.bytes.len());
-        }
-        let fields = self.batch.field_ends.len() - before;
+    fn delimited(&mut self, line: u64, bytes: &[u8], ends: &[usize]) {
+        self.batch.bytes.extend_from_slice(bytes);
+        self.batch.field_ends.extend_from_slice(ends);
+        let fields = ends.len();
         self.batch.entries.push(Entry::Fields { line, fields });
         self.entry_added();
     }
@@ -179,14 +173,15 @@ mod tests {
                 let id = i.to_string();
                 let when = format!("2026-{:02}-{:02}", i % 12 + 1, i % 28 + 1);
                 let note = if i % 7 == 0 { "" } else { "n/a text" };
-                let fields = [id.as_bytes(), when.as_bytes(), note.as_bytes()];
+                let bytes = format!("{id}{when}{note}");
+                let ends = [id.len(), id.len() + when.len(), bytes.len()];
                 if i % 1000 == 999 {
                     direct.rejected(i + 2);
                     background.rejected(i + 2);
                     continue;
                 }
-                direct.fields(i + 2, fields.iter().copied());
-                background.fields(i + 2, fields.iter().copied());
+                direct.delimited(i + 2, bytes.as_bytes(), &ends);
+                background.delimited(i + 2, bytes.as_bytes(), &ends);
             }
             background.finish().unwrap().report(&detected(Format::Csv))
         });

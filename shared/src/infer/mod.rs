@@ -95,6 +95,8 @@ struct Fits {
     date: bool,
     time: bool,
     timestamp: bool,
+    /// Its value, when it is a number: parsed once, where its shape was read.
+    value: Option<f64>,
 }
 
 impl Fits {
@@ -253,7 +255,7 @@ impl Column {
             }
         }
         if fits.number {
-            if let Ok(n) = text.parse::<f64>() {
+            if let Some(n) = fits.value {
                 if !n.is_nan() {
                     if self.min_number.as_ref().is_none_or(|(m, _)| n < *m) {
                         self.min_number = Some((n, text.to_owned()));
@@ -591,9 +593,8 @@ enum NumberShape {
     LeadingZeros,
     /// NaN or an infinity.
     Special,
-    Integer {
-        beyond_i64: bool,
-    },
+    /// Its value, `None` beyond 64 bits.
+    Integer(Option<i64>),
     Decimal,
 }
 
@@ -637,9 +638,7 @@ fn number_shape(text: &str) -> NumberShape {
     }
     match (i == b.len(), integral) {
         (false, _) => NumberShape::NotNumber,
-        (true, true) => NumberShape::Integer {
-            beyond_i64: text.parse::<i64>().is_err(),
-        },
+        (true, true) => NumberShape::Integer(text.parse().ok()),
         (true, false) => NumberShape::Decimal,
     }
 }
@@ -648,20 +647,23 @@ fn number_shape(text: &str) -> NumberShape {
 /// integers beyond 64 bits on the column.
 fn number_fits(column: &mut Column, text: &str) -> Fits {
     let mut fits = Fits::default();
-    match number_shape(text) {
+    let shape = number_shape(text);
+    match shape {
         NumberShape::NotNumber => {}
         NumberShape::LeadingZeros => column.leading_zeros += 1,
-        NumberShape::Special => {
-            column.specials += 1;
+        NumberShape::Special | NumberShape::Decimal => {
+            column.specials += u64::from(shape == NumberShape::Special);
             fits.number = true;
+            fits.value = text.parse().ok();
         }
         // An integer column is one of 64-bit integers (`bigint`); larger ones are numbers.
-        NumberShape::Integer { beyond_i64 } => {
+        NumberShape::Integer(value) => {
             fits.number = true;
-            fits.integer = !beyond_i64;
-            column.beyond_i64 += u64::from(beyond_i64);
+            fits.integer = value.is_some();
+            column.beyond_i64 += u64::from(value.is_none());
+            // Precision beyond 2⁵³ is lost either way: min and max keep their text.
+            fits.value = value.map(|v| v as f64).or_else(|| text.parse().ok());
         }
-        NumberShape::Decimal => fits.number = true,
     }
     fits
 }
@@ -669,8 +671,9 @@ fn number_fits(column: &mut Column, text: &str) -> Fits {
 /// What takes in records for inference: an [`Inferrer`], or a [`Background`] one on
 /// its own thread.
 pub trait Observe {
-    /// A record of a delimited file: its fields in column order.
-    fn fields<'a>(&mut self, line: u64, fields: impl Iterator<Item = &'a [u8]>);
+    /// A record of a delimited file: its fields in column order, end to end in `bytes`
+    /// (each valid UTF-8), each ending where `ends` says.
+    fn delimited(&mut self, line: u64, bytes: &[u8], ends: &[usize]);
     /// A JSON record, as canonical JSON.
     fn json(&mut self, line: u64, json: &[u8]);
     /// A record that could not be read.
@@ -678,8 +681,8 @@ pub trait Observe {
 }
 
 impl Observe for Inferrer {
-    fn fields<'a>(&mut self, line: u64, fields: impl Iterator<Item = &'a [u8]>) {
-        self.observe_fields(line, fields);
+    fn delimited(&mut self, line: u64, bytes: &[u8], ends: &[usize]) {
+        self.observe_delimited(line, bytes, ends);
     }
 
     fn json(&mut self, line: u64, json: &[u8]) {
@@ -741,12 +744,16 @@ impl Inferrer {
         i
     }
 
-    /// A record of a delimited file: its fields in column order.
-    pub fn observe_fields<'a>(&mut self, line: u64, fields: impl Iterator<Item = &'a [u8]>) {
+    /// A record of a delimited file, as [`Observe::delimited`] hands it over.
+    pub fn observe_delimited(&mut self, line: u64, bytes: &[u8], ends: &[usize]) {
         self.records += 1;
-        for (column, field) in self.columns.iter_mut().zip(fields) {
-            // Readers hand over only fields that passed UTF-8 validation.
-            column.text(line, std::str::from_utf8(field).unwrap_or_default());
+        // Readers hand over only fields that passed UTF-8 validation, so the record is
+        // valid as a whole and every field end is a character boundary: one check.
+        let text = std::str::from_utf8(bytes).unwrap_or_default();
+        let mut start = 0;
+        for (column, &end) in self.columns.iter_mut().zip(ends) {
+            column.text(line, text.get(start..end).unwrap_or_default());
+            start = end;
         }
     }
 

@@ -217,13 +217,10 @@ pub fn text_fits(kind: FieldType, format: Option<&str>, text: &str) -> bool {
         FieldType::Null | FieldType::String | FieldType::Mixed => true,
         FieldType::Object | FieldType::Array => false,
         FieldType::Boolean => is_boolean(text),
-        FieldType::Integer => matches!(
-            number_shape(text),
-            NumberShape::Integer { beyond_i64: false }
-        ),
+        FieldType::Integer => matches!(number_shape(text), NumberShape::Integer(Some(_))),
         FieldType::Number => matches!(
             number_shape(text),
-            NumberShape::Integer { .. } | NumberShape::Decimal | NumberShape::Special
+            NumberShape::Integer(_) | NumberShape::Decimal | NumberShape::Special
         ),
         FieldType::Date | FieldType::Time | FieldType::Timestamp => {
             temporal_fits(kind, format, text)

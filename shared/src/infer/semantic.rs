@@ -215,7 +215,17 @@ fn zip(text: &str) -> bool {
     if us {
         return true;
     }
-    let compact: Vec<u8> = b.iter().copied().filter(|&c| c != b' ').collect();
+    // At most 10 bytes (the caller checked): compacted on the stack, no allocation.
+    let mut buf = [0u8; 10];
+    let mut len = 0;
+    for &c in b.iter().filter(|&&c| c != b' ') {
+        let Some(slot) = buf.get_mut(len) else {
+            return false;
+        };
+        *slot = c;
+        len += 1;
+    }
+    let compact = &buf[..len];
     let upper = |c: &u8| c.is_ascii_uppercase();
     let digit = |c: &u8| c.is_ascii_digit();
     let canada = compact.len() == 6

@@ -16,7 +16,7 @@ fn detected() -> Detected {
 fn column(values: &[&str]) -> Value {
     let mut inferrer = Inferrer::with_columns(&["c".to_owned()]);
     for (i, v) in values.iter().enumerate() {
-        inferrer.observe_fields(i as u64 + 2, std::iter::once(v.as_bytes()));
+        inferrer.observe_delimited(i as u64 + 2, v.as_bytes(), &[v.len()]);
     }
     inferrer.report(&detected())["columns"][0].clone()
 }

@@ -1,0 +1,380 @@
+//! One file into one dataset: read → canonicalise → hash → binary COPY into a staging
+//! table → one set-based merge, inside the caller's transaction.
+//!
+//! Parsing runs on blocking threads and hands encoded COPY chunks to the database side
+//! through a small bounded channel, so memory stays flat in the file size and the
+//! parser and the socket work at the same time. Into a table that has rows the file
+//! is read twice: keys and hashes first, then the payloads of what changed.
+
+mod copy_in;
+mod merge;
+mod payloads;
+mod stage;
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+use tokio_postgres::Transaction;
+
+use crate::contract::{compile_json_schema, Checks, Contract};
+use crate::format::{Detected, Format, ReadError};
+use crate::identity::KeySpec;
+use crate::keys::Destination;
+use crate::registry::{self, Decision};
+use crate::schema::Schema;
+use crate::store::{self, DatasetSettings, Lineage, LoadCounts};
+use crate::typed;
+use merge::{Merge, Reread};
+use stage::{stage, Payloads, Staged};
+
+/// How a load ended, when it did not end well.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file is bad: record the reason, never retry.
+    Rejected { line: Option<u64>, reason: String },
+    /// The source or the database failed: retry later.
+    Transient(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Rejected {
+                line: Some(line),
+                reason,
+            } => write!(f, "line {line}: {reason}"),
+            LoadError::Rejected { line: None, reason } | LoadError::Transient(reason) => {
+                f.write_str(reason)
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl From<tokio_postgres::Error> for LoadError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        LoadError::Transient(format!("database: {}", crate::aws::describe(&e)))
+    }
+}
+
+impl From<registry::RegistryError> for LoadError {
+    fn from(e: registry::RegistryError) -> Self {
+        match e {
+            registry::RegistryError::Postgres(e) => e.into(),
+            // Not the file's fault: retried, and the dead-letter queue keeps it.
+            corrupt => LoadError::Transient(corrupt.to_string()),
+        }
+    }
+}
+
+impl From<ReadError> for LoadError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Source(io) => LoadError::Transient(format!("reading the source: {io}")),
+            ReadError::Malformed { line, reason } | ReadError::Record { line, reason, .. } => {
+                LoadError::Rejected {
+                    line: Some(line),
+                    reason,
+                }
+            }
+            ReadError::Unsupported(reason) => LoadError::Rejected { line: None, reason },
+        }
+    }
+}
+
+/// What a successful load did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub load_id: i64,
+    pub detected: Detected,
+    pub counts: LoadCounts,
+    pub duration_ms: i64,
+    /// The schema version the load's rows belong to, and whether the load made it.
+    pub schema_version: Option<i32>,
+    pub new_version: bool,
+    pub quality_score: Option<f64>,
+}
+
+/// How much a load does beyond loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Inference, the schema registry, contracts, JSON Schema validation and quality.
+    /// Off only to measure what they cost (`bronze ingest --no-checks`).
+    pub checks: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { checks: true }
+    }
+}
+
+/// Opens the file a load reads, from its start, once more: a load into a table that
+/// has rows reads it a second time for the payloads of the records that changed.
+/// An implementation must give the same bytes or fail (S3: the same version or ETag).
+pub trait Reopen: Send + Sync {
+    fn reopen(&self) -> BoxFuture<'_, Result<Box<dyn Read + Send>, LoadError>>;
+}
+
+/// Loads `source` (named `lineage.key`, opened again by `again` when needed) into the
+/// dataset within `tx`. The caller commits, together with whatever ledger update
+/// belongs to the same load.
+pub async fn load(
+    tx: &Transaction<'_>,
+    source: Box<dyn Read + Send>,
+    again: &dyn Reopen,
+    dest: &Destination,
+    lineage: &Lineage,
+    object_id: Option<i64>,
+) -> Result<Loaded, LoadError> {
+    load_with(
+        tx,
+        source,
+        again,
+        dest,
+        lineage,
+        object_id,
+        Options::default(),
+    )
+    .await
+}
+
+pub async fn load_with(
+    tx: &Transaction<'_>,
+    source: Box<dyn Read + Send>,
+    again: &dyn Reopen,
+    dest: &Destination,
+    lineage: &Lineage,
+    object_id: Option<i64>,
+    options: Options,
+) -> Result<Loaded, LoadError> {
+    let started = Instant::now();
+    store::lock_dataset(tx, dest).await?;
+    let new_table = store::ensure_dataset_table(tx, dest).await?;
+    let settings = store::dataset_settings(tx, dest).await?;
+    let current = registry::current(tx, dest).await?;
+    let checks = if options.checks {
+        Some(record_checks(&settings, current.as_ref())?)
+    } else {
+        None
+    };
+    let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
+    let payloads = if new_table {
+        Payloads::Staged
+    } else {
+        Payloads::Reread
+    };
+    create_staging(tx, payloads).await?;
+
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counted = Box::new(Counting {
+        inner: source,
+        bytes: Arc::clone(&bytes),
+    });
+    let keys = KeySpec::new(&settings.key_columns);
+    let staged = stage(
+        tx,
+        counted,
+        lineage.key.clone(),
+        settings.format,
+        keys,
+        checks,
+        payloads,
+    )
+    .await?;
+    // Memory for the merge's sorts and hashes so they do not spill to disk, and no
+    // JIT: compiling the merge costs more than it saves.
+    tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+        .await?;
+
+    let inference = staged.inferrer.as_ref().map(|i| i.report(&staged.detected));
+    let decision = decide_schema(inference.as_ref(), &staged, current.as_ref(), &settings);
+    if let Decision::Refused(reason) = decision {
+        return Err(LoadError::Rejected { line: None, reason });
+    }
+    if let Decision::New {
+        number,
+        schema,
+        changes,
+    } = &decision
+    {
+        registry::record(tx, dest, *number, schema, changes, load_id).await?;
+    }
+    let schema_version = decision.version().map(|(n, _)| n);
+
+    let merge = Merge {
+        tx,
+        dest,
+        table: store::dataset_table(dest),
+        lineage,
+        load_id,
+        schema_version: schema_version.unwrap_or(0),
+        validated: (options.checks && settings.json_schema.is_some()).then_some(true),
+        reread: (payloads == Payloads::Reread).then(|| Reread {
+            source: again,
+            name: lineage.key.clone(),
+            pinned: settings.format,
+        }),
+    };
+    let merged = merge.run(new_table, &staged, settings.snapshot).await?;
+    let quality_score = match (&staged.inferrer, decision.version()) {
+        (Some(inferrer), Some((number, schema))) => {
+            let duplicates = merged.key_duplicates;
+            let figures = u64::try_from(duplicates).unwrap_or(0);
+            let quality = inferrer.quality(schema, &settings.key_columns, figures);
+            store::record_quality(tx, load_id, &quality, Some(number), duplicates).await?;
+            quality.score
+        }
+        _ => None,
+    };
+    if let Decision::New { schema, .. } = &decision {
+        if let Some(reason) = typed::create_view(tx, dest, schema).await? {
+            tracing::warn!(tenant = %dest.tenant, dataset = %dest.dataset, reason);
+        }
+    }
+    let counts = LoadCounts {
+        records_in: staged.records + staged.rejects,
+        inserted: merged.inserted,
+        updated: merged.updated,
+        unchanged: staged.records - merged.inserted - merged.updated,
+        deleted: merged.deleted,
+        rejected: merged.rejected,
+        bytes: i64::try_from(bytes.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+    };
+    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let detected = Some(&staged.detected);
+    store::finish_load(tx, load_id, detected, &counts, duration_ms, None).await?;
+    if let Some(report) = &inference {
+        store::record_inference(tx, load_id, report).await?;
+    }
+    Ok(Loaded {
+        load_id,
+        detected: staged.detected,
+        counts,
+        duration_ms,
+        schema_version,
+        new_version: matches!(decision, Decision::New { .. }),
+        quality_score,
+    })
+}
+
+/// The temporary table the records are copied into.
+///
+/// Into a new table every record is new: its payload is staged as jsonb, parsed by the
+/// server during the COPY while the client parses on. Into a table with rows most
+/// records of most files are unchanged, and staging their payloads was most of the
+/// server's work: staging keeps keys and hashes, and a second read brings the payloads
+/// of the new versions ([`payloads`]).
+async fn create_staging(tx: &Transaction<'_>, payloads: Payloads) -> Result<(), LoadError> {
+    let payload = match payloads {
+        Payloads::Staged => ", payload jsonb",
+        Payloads::Reread => "",
+    };
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE bronze_staging (
+             record_key text COLLATE \"C\", record_hash bytea, source_line bigint,
+             ordinal bigint, reject text, raw text{payload}
+         ) ON COMMIT DROP"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// What the file's schema does to the dataset's. Without inference (`--no-checks`)
+/// rows belong to the current version.
+fn decide_schema(
+    inference: Option<&serde_json::Value>,
+    staged: &Staged,
+    current: Option<&registry::Version>,
+    settings: &DatasetSettings,
+) -> Decision {
+    let Some(report) = inference else {
+        return Decision::Same {
+            number: current.map(|v| v.number),
+            schema: Schema::default(),
+        };
+    };
+    let json = matches!(staged.detected.format, Format::Json | Format::Ndjson);
+    let observed = Schema::from_inference(report);
+    let records = u64::try_from(staged.records).unwrap_or(0);
+    registry::decide(current, &observed, records, json, settings.contract)
+}
+
+/// The record-level checks the dataset's settings ask for: fitting the current
+/// version under `discard_row`, and its JSON Schema.
+fn record_checks(
+    settings: &DatasetSettings,
+    current: Option<&registry::Version>,
+) -> Result<Checks, LoadError> {
+    let fit = match (settings.contract, current) {
+        (Contract::DiscardRow, Some(v)) => Some((v.number, &v.schema)),
+        _ => None,
+    };
+    let json_schema = match &settings.json_schema {
+        Some(schema) => Some(
+            compile_json_schema(schema)
+                .map_err(|reason| LoadError::Rejected { line: None, reason })?,
+        ),
+        None => None,
+    };
+    Ok(Checks::new(fit, json_schema))
+}
+
+/// Counts the bytes read from the source (compressed, as stored).
+struct Counting {
+    inner: Box<dyn Read + Send>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Records a rejected file in one transaction: a `rejected` load with the reason, the
+/// line that condemned it, and the ledger verdict when the file came from a bucket.
+pub async fn record_rejection(
+    client: &mut tokio_postgres::Client,
+    dest: &Destination,
+    lineage: &Lineage,
+    object_id: Option<i64>,
+    line: Option<u64>,
+    reason: &str,
+) -> Result<i64, tokio_postgres::Error> {
+    let located = match line {
+        Some(line) => format!("line {line}: {reason}"),
+        None => reason.to_owned(),
+    };
+    let tx = client.transaction().await?;
+    let load_id = store::start_load(&tx, object_id, dest, lineage, "rejected").await?;
+    store::finish_load(
+        &tx,
+        load_id,
+        None,
+        &LoadCounts::default(),
+        0,
+        Some(&located),
+    )
+    .await?;
+    let line = line.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
+    store::add_reject(&tx, load_id, line, reason).await?;
+    if let Some(id) = object_id {
+        store::set_status(
+            &tx,
+            id,
+            store::Status::Rejected,
+            Some(load_id),
+            Some(&located),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(load_id)
+}
