@@ -144,6 +144,25 @@ struct Column {
     fields: Option<Box<Inferrer>>,
     items: Option<Box<Column>>,
     depth: usize,
+    /// The text of the delimited value before, and what it counted: data files repeat
+    /// a value for many records in a row (a year, a date, a status), and a repeat
+    /// counts the same again without being read again.
+    last_text: String,
+    last: Option<Counted>,
+}
+
+/// What a delimited value counted, besides the facts only its first sight changes
+/// (range, length, distinct values, examples).
+#[derive(Clone, Copy)]
+enum Counted {
+    Null(usize),
+    Value {
+        fits: Fits,
+        shape: NumberShape,
+        temporal: Option<Temporal>,
+        /// One bit per semantic type it matched.
+        semantic: u16,
+    },
 }
 
 impl Column {
@@ -164,16 +183,58 @@ impl Column {
 
     /// A value from a delimited file: everything is text, so the text decides.
     fn text(&mut self, line: u64, text: &str) {
+        if let Some(counted) = self.last.filter(|_| same(&self.last_text, text)) {
+            return self.count(line, counted);
+        }
+        let counted = self.first_text(line, text);
+        self.last_text.clear();
+        self.last_text.push_str(text);
+        self.last = Some(counted);
+    }
+
+    fn first_text(&mut self, line: u64, text: &str) -> Counted {
         if let Some(i) = NULL_MARKERS.iter().position(|m| *m == text) {
-            return self.null(Some(i));
+            self.null(Some(i));
+            return Counted::Null(i);
         }
-        let mut fits = number_fits(self, text);
+        let shape = number_shape(text);
+        let mut fits = number_fits(self, shape, text);
         fits.boolean = is_boolean(text);
-        if !fits.number {
-            self.temporal(text, &mut fits);
-        }
+        let temporal = if fits.number {
+            None
+        } else {
+            self.temporal(text, &mut fits)
+        };
         self.observed(line, fits, text);
-        self.string_facts(text, fits);
+        let semantic = self.string_facts(text, fits);
+        Counted::Value {
+            fits,
+            shape,
+            temporal,
+            semantic,
+        }
+    }
+
+    /// Counts a repeat of the value before, as `first_text` counted it.
+    fn count(&mut self, line: u64, counted: Counted) {
+        match counted {
+            Counted::Null(i) => self.null(Some(i)),
+            Counted::Value {
+                fits,
+                shape,
+                temporal,
+                semantic,
+            } => {
+                count_number(self, shape);
+                if let Some(temporal) = temporal {
+                    self.count_temporal(temporal);
+                }
+                self.count_fits(line, fits);
+                for (i, n) in self.semantic.iter_mut().enumerate() {
+                    *n += u64::from(semantic >> i & 1);
+                }
+            }
+        }
     }
 
     /// A JSON string: never a number or a boolean (the writer chose a string), but
@@ -186,24 +247,36 @@ impl Column {
         self.string_facts(text, fits);
     }
 
-    fn temporal(&mut self, text: &str, fits: &mut Fits) {
-        match temporal::classify(text.as_bytes()) {
-            Some(Temporal::Date(set)) => {
+    /// Classifies a text as a date, time or timestamp, counts it, and returns what it is.
+    fn temporal(&mut self, text: &str, fits: &mut Fits) -> Option<Temporal> {
+        let temporal = temporal::classify(text.as_bytes())?;
+        match temporal {
+            Temporal::Date(set) => {
                 fits.date = true;
                 fits.timestamp = true;
-                self.date_seen(set, text);
+                self.date_range(set, text);
             }
-            Some(Temporal::Time(layout)) => {
-                fits.time = true;
-                self.times[time_index(layout)] += 1;
+            Temporal::Time(_) => fits.time = true,
+            Temporal::Timestamp { .. } => fits.timestamp = true,
+        }
+        self.count_temporal(temporal);
+        Some(temporal)
+    }
+
+    fn count_temporal(&mut self, temporal: Temporal) {
+        match temporal {
+            Temporal::Date(set) => {
+                for (i, n) in self.date_formats.iter_mut().enumerate() {
+                    *n += u64::from(set >> i & 1);
+                }
             }
-            Some(Temporal::Timestamp {
+            Temporal::Time(layout) => self.times[time_index(layout)] += 1,
+            Temporal::Timestamp {
                 date,
                 separator,
                 time,
                 zone,
-            }) => {
-                fits.timestamp = true;
+            } => {
                 self.zones[zone as usize] += 1;
                 for i in 0..DATE_FORMATS.len() {
                     if date & (1 << i) != 0 {
@@ -217,11 +290,11 @@ impl Column {
                     }
                 }
             }
-            None => {}
         }
     }
 
-    fn date_seen(&mut self, set: temporal::FormatSet, text: &str) {
+    /// Widens the date range of each layout the date fits.
+    fn date_range(&mut self, set: temporal::FormatSet, text: &str) {
         let mut parts = [0u32; 3];
         let mut numbers = text
             .split(|c: char| !c.is_ascii_digit())
@@ -233,7 +306,6 @@ impl Column {
             if set & (1 << i) == 0 {
                 continue;
             }
-            self.date_formats[i] += 1;
             let key = match &format[..2] {
                 "%Y" => parts[0] * 10_000 + parts[1] * 100 + parts[2],
                 "%d" => parts[2] * 10_000 + parts[1] * 100 + parts[0],
@@ -246,14 +318,7 @@ impl Column {
     }
 
     fn observed(&mut self, line: u64, fits: Fits, text: &str) {
-        self.values += 1;
-        for (i, kind) in KINDS.iter().enumerate() {
-            if fits.get(*kind) {
-                self.fits[i] += 1;
-            } else if self.failed_at[i].len() < FIRST_LINES {
-                self.failed_at[i].push(line);
-            }
-        }
+        self.count_fits(line, fits);
         if fits.number {
             if let Some(n) = fits.value {
                 if !n.is_nan() {
@@ -268,12 +333,24 @@ impl Column {
         }
     }
 
-    /// Length, distinct values, examples, text range and semantic types.
+    fn count_fits(&mut self, line: u64, fits: Fits) {
+        self.values += 1;
+        for (i, kind) in KINDS.iter().enumerate() {
+            if fits.get(*kind) {
+                self.fits[i] += 1;
+            } else if self.failed_at[i].len() < FIRST_LINES {
+                self.failed_at[i].push(line);
+            }
+        }
+    }
+
+    /// Length, distinct values, examples, text range and semantic types; returns the
+    /// semantic types matched, one bit each.
     ///
     /// Values that are numbers, dates or booleans are only checked for the semantic
     /// types written with digits alone (phones, ZIP codes): the others cannot match,
     /// and skipping them keeps inference cheap on numeric columns.
-    fn string_facts(&mut self, text: &str, fits: Fits) {
+    fn string_facts(&mut self, text: &str, fits: Fits) -> u16 {
         let chars = if text.is_ascii() {
             text.len()
         } else {
@@ -284,22 +361,33 @@ impl Column {
         if self.examples.len() < EXAMPLES && !self.examples.iter().any(|e| e == text) {
             self.examples.push(text.to_owned());
         }
-        if self.min_text.as_deref().is_none_or(|m| text < m) {
+        if self
+            .min_text
+            .as_deref()
+            .is_none_or(|m| order(text, m).is_lt())
+        {
             self.min_text = Some(text.to_owned());
         }
-        if self.max_text.as_deref().is_none_or(|m| text > m) {
+        if self
+            .max_text
+            .as_deref()
+            .is_none_or(|m| order(text, m).is_gt())
+        {
             self.max_text = Some(text.to_owned());
         }
         if text.len() > 320 {
-            return;
+            return 0;
         }
         let typed = fits.number || fits.boolean || fits.timestamp || fits.time;
+        let mut matched = 0;
         for (i, semantic) in semantic::ALL.iter().enumerate() {
             let digits_only = matches!(semantic, Semantic::Phone | Semantic::Zip);
             if (!typed || digits_only) && semantic.matches(text) {
                 self.semantic[i] += 1;
+                matched |= 1 << i;
             }
         }
+        matched
     }
 
     /// A JSON value, as canonical text.
@@ -347,7 +435,7 @@ impl Column {
             }
             Some(_) => {
                 let text = std::str::from_utf8(value).unwrap_or_default();
-                let fits = number_fits(self, text);
+                let fits = number_fits(self, number_shape(text), text);
                 self.observed(line, fits, text);
                 self.string_facts(text, fits);
             }
@@ -577,6 +665,21 @@ fn iso_date(key: u32) -> String {
     )
 }
 
+/// Byte order, decided on the first byte when it differs, as it mostly does: for
+/// values a few bytes long, the call into `memcmp` costs more than the comparison.
+fn order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Equality, decided on the length and the last byte when they differ (neighbouring
+/// values mostly differ at the end: 517, 518), before any call into `memcmp`.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
+}
+
 fn time_index(layout: TimeLayout) -> usize {
     match (layout.seconds, layout.fraction) {
         (false, _) => 0,
@@ -643,16 +746,13 @@ fn number_shape(text: &str) -> NumberShape {
     }
 }
 
-/// Whether `text` is an integer or a number, noting leading zeros, IEEE specials and
-/// integers beyond 64 bits on the column.
-fn number_fits(column: &mut Column, text: &str) -> Fits {
+/// Whether `text` (of `shape`) is an integer or a number; counts it.
+fn number_fits(column: &mut Column, shape: NumberShape, text: &str) -> Fits {
+    count_number(column, shape);
     let mut fits = Fits::default();
-    let shape = number_shape(text);
     match shape {
-        NumberShape::NotNumber => {}
-        NumberShape::LeadingZeros => column.leading_zeros += 1,
+        NumberShape::NotNumber | NumberShape::LeadingZeros => {}
         NumberShape::Special | NumberShape::Decimal => {
-            column.specials += u64::from(shape == NumberShape::Special);
             fits.number = true;
             fits.value = text.parse().ok();
         }
@@ -660,12 +760,21 @@ fn number_fits(column: &mut Column, text: &str) -> Fits {
         NumberShape::Integer(value) => {
             fits.number = true;
             fits.integer = value.is_some();
-            column.beyond_i64 += u64::from(value.is_none());
             // Precision beyond 2⁵³ is lost either way: min and max keep their text.
             fits.value = value.map(|v| v as f64).or_else(|| text.parse().ok());
         }
     }
     fits
+}
+
+/// Notes leading zeros, IEEE specials and integers beyond 64 bits on the column.
+fn count_number(column: &mut Column, shape: NumberShape) {
+    match shape {
+        NumberShape::LeadingZeros => column.leading_zeros += 1,
+        NumberShape::Special => column.specials += 1,
+        NumberShape::Integer(None) => column.beyond_i64 += 1,
+        NumberShape::NotNumber | NumberShape::Integer(Some(_)) | NumberShape::Decimal => {}
+    }
 }
 
 /// What takes in records for inference: an [`Inferrer`], or a [`Background`] one on

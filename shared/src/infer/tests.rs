@@ -1,4 +1,4 @@
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::*;
 use crate::format::{Detected, Encoding, Format};
@@ -127,6 +127,39 @@ fn what_almost_fit_is_reported_with_the_lines_that_broke_it() {
         serde_json::json!({"type": "integer", "share": 0.999, "first_offending_lines": [502]})
     );
     assert_eq!(column(&["1", "2"])["almost"], Value::Null);
+}
+
+/// A value repeated in the records that follow counts again without being read again:
+/// every count must come out as if it had been.
+#[test]
+fn runs_of_one_value_count_like_the_value_read_each_time() {
+    let mut values = vec!["7"; 96];
+    values.splice(40..40, ["x", "x", "x"]);
+    values.extend(["NA", "NA", "007", "007"]);
+    let c = column(&values);
+    assert_eq!(
+        (c["count"].clone(), c["nulls"].clone()),
+        (json!(101), json!(2))
+    );
+    assert_eq!(c["leading_zeros"], 2);
+    assert_eq!(
+        c["almost"],
+        json!({"type": "integer", "share": 0.950495, "first_offending_lines": [42, 43, 44, 103, 104]})
+    );
+    let dates = column(&[
+        "2026-01-02",
+        "2026-01-02",
+        "2026-01-02",
+        "02/01/2026",
+        "02/01/2026",
+    ]);
+    assert_eq!(dates["type"], "date");
+    assert_eq!(
+        dates["formats"],
+        json!(["%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y"])
+    );
+    let emails = column(&["a@b.com", "a@b.com", "a@b.com", "x"]);
+    assert_eq!(emails["semantic"]["confidence"], 0.75);
 }
 
 #[test]
