@@ -4,10 +4,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use bronze::db::{Db, DbSource};
+use bronze::keys::Destination;
 use bronze::load::Loader;
 use bronze::runner::{self, Stage};
+use bronze::store::{self, DatasetSettings};
 use bronze::task::LoadTask;
-use bronze_tests::{sqs_batch, Bench, Result};
+use bronze_tests::{connect, sqs_batch, Bench, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
@@ -162,6 +164,58 @@ async fn two_dropped_files_become_rows_with_lineage() -> Result {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(inferred, expected, "each load stores what inference found");
+    bench.finish().await
+}
+
+/// Into a table that has rows a load reads its object twice (keys, then the payloads
+/// of what changed): through S3, the second GET is pinned to the first one's ETag.
+#[tokio::test]
+async fn a_later_file_into_the_same_dataset_stores_only_what_changed() -> Result {
+    let bench = Bench::new(30).await?;
+    let mut client = connect(&bench.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
+    let settings = DatasetSettings {
+        key_columns: vec!["order_id".into()],
+        ..DatasetSettings::default()
+    };
+    store::set_dataset(&mut client, &Destination::new("acme", "orders")?, &settings).await?;
+    let (dispatcher, loader) = (bench.dispatcher(), bench.loader());
+    bench.put("acme/orders/day1.csv", ORDERS).await?;
+    bench.drain(&dispatcher, &loader).await?;
+    let day2 = "order_id,customer,amount\n1,007,10.50\n2,\"Smith, J\",4\n3,Ada,1\n";
+    bench.put("acme/orders/day2.csv", day2).await?;
+    bench.drain(&dispatcher, &loader).await?;
+    let counts = bench
+        .pg
+        .query_one(
+            "SELECT inserted, updated, unchanged FROM bronze.loads
+             WHERE source_key = 'acme/orders/day2.csv'",
+            &[],
+        )
+        .await?;
+    let counts: (i64, i64, i64) = (counts.get(0), counts.get(1), counts.get(2));
+    assert_eq!(counts, (1, 1, 1));
+    let rows = bench
+        .pg
+        .query(
+            "SELECT payload->>'amount', source_key, version FROM tenant_acme.orders
+             WHERE is_current ORDER BY payload->>'order_id'",
+            &[],
+        )
+        .await?;
+    let current: Vec<(String, String, i32)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let day = |d: &str| format!("acme/orders/{d}.csv");
+    assert_eq!(
+        current,
+        vec![
+            ("10.50".into(), day("day1"), 1),
+            ("4".into(), day("day2"), 2),
+            ("1".into(), day("day2"), 1),
+        ]
+    );
     bench.finish().await
 }
 
