@@ -39,6 +39,12 @@ pub fn write_str(out: &mut Vec<u8>, text: &[u8]) -> Result<(), TextError> {
     if let Err(e) = std::str::from_utf8(text) {
         return Err(TextError::InvalidUtf8(e.valid_up_to()));
     }
+    write_valid_str(out, text)
+}
+
+/// [`write_str`] for text already checked to be UTF-8 (a whole delimited record is
+/// checked at once).
+pub fn write_valid_str(out: &mut Vec<u8>, text: &[u8]) -> Result<(), TextError> {
     out.push(b'"');
     write_escaped(out, text)?;
     out.push(b'"');

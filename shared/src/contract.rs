@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::canonical::{escaped, members, string_text};
-use crate::infer::{text_fits, NULL_MARKERS};
+use crate::infer::{null_marker, text_fits};
 use crate::schema::{Field, FieldType, Schema};
 
 /// What a load does with a file whose schema differs from the dataset's version.
@@ -165,7 +165,7 @@ impl Fit {
 }
 
 fn is_null(value: &[u8], delimited: bool, text: Option<&str>) -> bool {
-    value == b"null" || (delimited && text.is_some_and(|t| NULL_MARKERS.contains(&t)))
+    value == b"null" || (delimited && text.is_some_and(|t| null_marker(t).is_some()))
 }
 
 /// Whether a canonical JSON value fits `field`.

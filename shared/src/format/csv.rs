@@ -8,7 +8,7 @@ use std::ops::Range;
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
 use super::{count_newlines, ReadError};
-use crate::canonical::{write_str, TextError};
+use crate::canonical::{write_str, write_valid_str, TextError};
 
 /// Reads records with `csv_core` directly: the record buffers are reused from record
 /// to record, and line numbers are counted here, exactly, whatever the line endings,
@@ -188,6 +188,9 @@ impl CsvRecords {
             );
             return Err(self.reject(line, reason));
         }
+        // One UTF-8 check for the record; only a failing one is checked field by field,
+        // to name the column.
+        let valid = std::str::from_utf8(self.record().0).is_ok();
         out.push(b'{');
         for (n, &i) in self.order.iter().enumerate() {
             if n > 0 {
@@ -195,7 +198,12 @@ impl CsvRecords {
             }
             out.extend_from_slice(&self.keys[i]);
             let start = out.len();
-            if let Err(e) = write_str(out, self.field(i)) {
+            let written = if valid {
+                write_valid_str(out, self.field(i))
+            } else {
+                write_str(out, self.field(i))
+            };
+            if let Err(e) = written {
                 let reason = format!("column {:?}: {e}", self.names[i]);
                 return Err(self.reject(line, reason));
             }

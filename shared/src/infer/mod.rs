@@ -30,6 +30,15 @@ use temporal::{Temporal, TimeLayout, Zone, DATE_FORMATS};
 /// Text values that stand for "no value" in delimited files.
 pub const NULL_MARKERS: [&str; 6] = ["", "NA", "N/A", "null", "NULL", "-"];
 
+/// Which null marker `text` is. Every marker is empty or starts with `N`, `n` or `-`,
+/// so most values are told apart by one byte, without six string comparisons.
+pub fn null_marker(text: &str) -> Option<usize> {
+    match text.as_bytes().first() {
+        None | Some(b'N' | b'n' | b'-') => NULL_MARKERS.iter().position(|m| *m == text),
+        Some(_) => None,
+    }
+}
+
 /// How delimited files write booleans, in any case.
 const BOOLEAN_WORDS: [&str; 4] = ["true", "false", "yes", "no"];
 
@@ -193,7 +202,7 @@ impl Column {
     }
 
     fn first_text(&mut self, line: u64, text: &str) -> Counted {
-        if let Some(i) = NULL_MARKERS.iter().position(|m| *m == text) {
+        if let Some(i) = null_marker(text) {
             self.null(Some(i));
             return Counted::Null(i);
         }

@@ -26,6 +26,16 @@ fn kind(values: &[&str]) -> String {
 }
 
 #[test]
+fn null_markers_are_found_by_their_first_byte() {
+    for (i, marker) in NULL_MARKERS.iter().enumerate() {
+        assert_eq!(null_marker(marker), Some(i), "{marker:?}");
+    }
+    for text in ["na", "Null", "--", "0", "x", "N"] {
+        assert_eq!(null_marker(text), None, "{text:?}");
+    }
+}
+
+#[test]
 fn the_type_fits_every_value() {
     assert_eq!(kind(&["true", "FALSE", "yes"]), "boolean");
     assert_eq!(kind(&["1", "-20", "300"]), "integer");
