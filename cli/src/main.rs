@@ -304,8 +304,11 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
     let db = Db::from_env(None);
     let mut client = db.client().await.map_err(|e| e.to_string())?;
     let tx = client.transaction().await.map_err(|e| e.to_string())?;
-    let again = LocalFile(file.to_path_buf());
-    match pipeline::load_with(&tx, source, &again, &dest, &lineage, None, options).await {
+    // A pipe (`<(zcat …)`, /dev/stdin) cannot be read twice.
+    let regular = std::fs::metadata(file).is_ok_and(|m| m.is_file());
+    let local = LocalFile(file.to_path_buf());
+    let again = regular.then_some(&local as &dyn Reopen);
+    match pipeline::load_with(&tx, source, again, &dest, &lineage, None, options).await {
         Ok(loaded) => {
             tx.commit().await.map_err(|e| e.to_string())?;
             let c = &loaded.counts;

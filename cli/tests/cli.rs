@@ -146,6 +146,34 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
         (Some(0), Some(3))
     );
 
+    // A pipe cannot be read a second time: its payloads are staged in its one read.
+    let mut piped = Command::new(env!("CARGO_BIN_EXE_bronze"))
+        .args([
+            "ingest",
+            "/dev/stdin",
+            "--tenant",
+            "Acme",
+            "--dataset",
+            "orders",
+        ])
+        .env("DATABASE_URL", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdin = piped.stdin.take().expect("stdin is piped");
+    std::io::Write::write_all(&mut stdin, b"id,amount\n1,10\n2,25\n3,30\n")?;
+    drop(stdin);
+    let piped = piped.wait_with_output()?;
+    assert!(piped.status.success(), "{}", text(&piped.stderr));
+    let counts: serde_json::Value = serde_json::from_slice(&piped.stdout)?;
+    let seen = ["inserted", "updated", "unchanged"].map(|k| counts[k].as_i64());
+    assert_eq!(
+        seen,
+        [Some(2), Some(0), Some(1)],
+        "no key: a changed record is new"
+    );
+
     let bad = bronze(
         &["ingest", "x.csv", "--tenant", "acme;drop", "--dataset", "d"],
         &[("DATABASE_URL", &url)],
@@ -158,7 +186,17 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
         .query_one("SELECT count(*) FROM tenant_acme.orders", &[])
         .await?
         .get(0);
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 4);
+    let amounts: Vec<String> = db
+        .query(
+            "SELECT payload->>'amount' FROM tenant_acme.orders ORDER BY version, payload->>'id', payload->>'amount'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(amounts, ["10", "20", "25", "30"]);
     drop(db);
     admin_client.batch_execute(&drop_db).await?;
     Ok(())

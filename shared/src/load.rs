@@ -162,7 +162,7 @@ impl Loader {
             return Ok(Outcome::Skipped { reason });
         };
         let id = Some(task.object_id);
-        let loaded = pipeline::load(&tx, source, &object, dest, lineage, id).await?;
+        let loaded = pipeline::load(&tx, source, Some(&object), dest, lineage, id).await?;
         store::set_status(
             &tx,
             task.object_id,

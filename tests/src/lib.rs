@@ -148,7 +148,7 @@ pub async fn load_reread(
     bronze::migrate::migrate(&mut client).await?;
     let tx = client.transaction().await?;
     let source = Box::new(std::io::Cursor::new(bytes.to_vec()));
-    match pipeline::load(&tx, source, again, &dest, &lineage, None).await {
+    match pipeline::load(&tx, source, Some(again), &dest, &lineage, None).await {
         Ok(loaded) => {
             tx.commit().await?;
             Ok(Ok(loaded))

@@ -180,6 +180,49 @@ async fn records_sharing_a_line_are_versioned_in_file_order() -> Result {
     db.finish().await
 }
 
+/// A late file's neighbours in source order are found among records that share a line
+/// too: the version before a late record is the last of its load's line, not any.
+#[tokio::test]
+async fn a_late_file_finds_its_neighbours_among_records_sharing_a_line() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "events", &["id"], false).await?;
+    let line = |vs: &[&str]| {
+        let items: Vec<String> = vs
+            .iter()
+            .map(|v| format!(r#"{{"id":1,"v":"{v}"}}"#))
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    load(&db, "events", "a.json", 1, &line(&["a", "b"])).await?;
+    load(&db, "events", "c.json", 3, &line(&["c", "d"])).await?;
+    let late = load(&db, "events", "b.json", 2, &line(&["a"])).await?;
+    assert_eq!(of(&late.counts), counts(0, 1, 0, 0), "b → a is a change");
+    let late = load(&db, "events", "b2.json", 2, &line(&["c"])).await?;
+    assert_eq!(
+        of(&late.counts),
+        counts(0, 0, 1, 0),
+        "the same as the next: c"
+    );
+    let versions: Vec<_> = history(&db, "events")
+        .await?
+        .into_iter()
+        .map(|(_, version, _, current, v)| (version, current, v.unwrap_or_default()))
+        .collect();
+    let expected = [
+        (1, false, "a"),
+        (2, false, "b"),
+        (3, false, "c"),
+        (4, true, "d"),
+        (5, false, "a"),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|&(version, current, v)| (version, current, v.to_owned()))
+        .collect();
+    assert_eq!(versions, expected);
+    db.finish().await
+}
+
 /// The second read must see the bytes the first one saw. If the file changed in
 /// between, the load fails as a fault (to be retried) and writes nothing, rather than
 /// storing a payload under another record's hash.

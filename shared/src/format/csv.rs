@@ -188,9 +188,12 @@ impl CsvRecords {
             );
             return Err(self.reject(line, reason));
         }
-        // One UTF-8 check for the record; only a failing one is checked field by field,
-        // to name the column.
-        let valid = std::str::from_utf8(self.record().0).is_ok();
+        // One UTF-8 check for the record, valid only if every field ends on a character
+        // boundary too (`\xC3` and `\xA9` are each invalid, `é` together); a failing
+        // record is checked field by field, to name the column.
+        let (bytes, ends) = self.record();
+        let valid = std::str::from_utf8(bytes)
+            .is_ok_and(|text| ends.iter().all(|&end| text.is_char_boundary(end)));
         out.push(b'{');
         for (n, &i) in self.order.iter().enumerate() {
             if n > 0 {
@@ -351,6 +354,12 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "line 4: column \"b\": invalid UTF-8 at byte 0 of the value"
+        ); // Each half of `é` alone: the record's bytes are valid UTF-8 end to end, its
+           // fields are not.
+        let err = read_all(b"a,b\n\xc3,\xa9\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2: column \"a\": invalid UTF-8 at byte 0 of the value"
         );
     }
 }

@@ -11,6 +11,8 @@ use super::{Inferrer, Observe};
 
 /// Bytes of records per batch: large enough that a batch costs nothing per record.
 const BATCH_BYTES: usize = 128 * 1024;
+/// Records per batch, for runs of rejects, which bring no bytes.
+const BATCH_ENTRIES: usize = 8 * 1024;
 /// Full batches waiting for the inference thread.
 const QUEUED: usize = 2;
 
@@ -110,7 +112,7 @@ impl<'scope> Background<'scope> {
     }
 
     fn entry_added(&mut self) {
-        if self.batch.bytes.len() >= BATCH_BYTES {
+        if self.batch.bytes.len() >= BATCH_BYTES || self.batch.entries.len() >= BATCH_ENTRIES {
             self.send();
         }
     }
@@ -144,6 +146,7 @@ impl Observe for Background<'_> {
 
     fn rejected(&mut self, line: u64) {
         self.batch.entries.push(Entry::Rejected { line });
+        self.entry_added();
     }
 }
 

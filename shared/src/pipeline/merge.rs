@@ -327,13 +327,14 @@ impl Merge<'_> {
                      LEFT JOIN LATERAL (
                          SELECT t.record_hash FROM {table} t
                          WHERE t.record_key = k.record_key AND t.source_ts <= $1
-                         ORDER BY t.source_ts DESC, t.load_id DESC, t.source_line DESC NULLS FIRST
+                         ORDER BY t.source_ts DESC, t.load_id DESC, t.source_line DESC NULLS FIRST,
+                                  t.version DESC
                          LIMIT 1
                      ) before ON true
                      LEFT JOIN LATERAL (
                          SELECT true AS found, t.record_hash FROM {table} t
                          WHERE t.record_key = k.record_key AND t.source_ts > $1
-                         ORDER BY t.source_ts, t.load_id, t.source_line NULLS FIRST
+                         ORDER BY t.source_ts, t.load_id, t.source_line NULLS FIRST, t.version
                          LIMIT 1
                      ) after ON true"
                 ),

@@ -122,11 +122,12 @@ pub trait Reopen: Send + Sync {
 
 /// Loads `source` (named `lineage.key`, opened again by `again` when needed) into the
 /// dataset within `tx`. The caller commits, together with whatever ledger update
-/// belongs to the same load.
+/// belongs to the same load. A source that cannot be read twice (`again` is `None`: a
+/// pipe) has every payload staged in its one read.
 pub async fn load(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
-    again: &dyn Reopen,
+    again: Option<&dyn Reopen>,
     dest: &Destination,
     lineage: &Lineage,
     object_id: Option<i64>,
@@ -146,7 +147,7 @@ pub async fn load(
 pub async fn load_with(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
-    again: &dyn Reopen,
+    again: Option<&dyn Reopen>,
     dest: &Destination,
     lineage: &Lineage,
     object_id: Option<i64>,
@@ -163,10 +164,9 @@ pub async fn load_with(
         None
     };
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
-    let payloads = if new_table {
-        Payloads::Staged
-    } else {
-        Payloads::Reread
+    let payloads = match again {
+        Some(_) if !new_table => Payloads::Reread,
+        _ => Payloads::Staged,
     };
     create_staging(tx, payloads).await?;
 
@@ -214,11 +214,13 @@ pub async fn load_with(
         load_id,
         schema_version: schema_version.unwrap_or(0),
         validated: (options.checks && settings.json_schema.is_some()).then_some(true),
-        reread: (payloads == Payloads::Reread).then(|| Reread {
-            source: again,
-            name: lineage.key.clone(),
-            pinned: settings.format,
-        }),
+        reread: again
+            .filter(|_| payloads == Payloads::Reread)
+            .map(|source| Reread {
+                source,
+                name: lineage.key.clone(),
+                pinned: settings.format,
+            }),
     };
     let merged = merge.run(new_table, &staged, settings.snapshot).await?;
     let quality_score = match (&staged.inferrer, decision.version()) {
