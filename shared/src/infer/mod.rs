@@ -11,6 +11,7 @@
 mod background;
 mod distinct;
 mod quality;
+mod recent;
 pub mod semantic;
 pub mod temporal;
 
@@ -24,6 +25,7 @@ use crate::schema::FieldType;
 pub use background::{Background, Failed};
 use distinct::Distinct;
 pub use quality::{text_fits, ColumnQuality, Quality};
+use recent::Recent;
 use semantic::Semantic;
 use temporal::{Temporal, TimeLayout, Zone, DATE_FORMATS};
 
@@ -153,11 +155,8 @@ struct Column {
     fields: Option<Box<Inferrer>>,
     items: Option<Box<Column>>,
     depth: usize,
-    /// The text of the delimited value before, and what it counted: data files repeat
-    /// a value for many records in a row (a year, a date, a status), and a repeat
-    /// counts the same again without being read again.
-    last_text: String,
-    last: Option<Counted>,
+    /// Delimited values seen lately and what they counted.
+    recent: Recent,
 }
 
 /// What a delimited value counted, besides the facts only its first sight changes
@@ -192,16 +191,15 @@ impl Column {
 
     /// A value from a delimited file: everything is text, so the text decides.
     fn text(&mut self, line: u64, text: &str) {
-        if let Some(counted) = self.last.filter(|_| same(&self.last_text, text)) {
+        let hash = distinct::hash(text.as_bytes());
+        if let Some(counted) = self.recent.get(hash, text) {
             return self.count(line, counted);
         }
-        let counted = self.first_text(line, text);
-        self.last_text.clear();
-        self.last_text.push_str(text);
-        self.last = Some(counted);
+        let counted = self.first_text(line, text, hash);
+        self.recent.put(hash, text, counted);
     }
 
-    fn first_text(&mut self, line: u64, text: &str) -> Counted {
+    fn first_text(&mut self, line: u64, text: &str, hash: u64) -> Counted {
         if let Some(i) = null_marker(text) {
             self.null(Some(i));
             return Counted::Null(i);
@@ -215,7 +213,7 @@ impl Column {
             self.temporal(text, &mut fits)
         };
         self.observed(line, fits, text);
-        let semantic = self.string_facts(text, fits);
+        let semantic = self.string_facts(text, fits, hash);
         Counted::Value {
             fits,
             shape,
@@ -224,7 +222,7 @@ impl Column {
         }
     }
 
-    /// Counts a repeat of the value before, as `first_text` counted it.
+    /// Counts a value seen again, as `first_text` counted it.
     fn count(&mut self, line: u64, counted: Counted) {
         match counted {
             Counted::Null(i) => self.null(Some(i)),
@@ -253,7 +251,7 @@ impl Column {
         self.temporal(text, &mut fits);
         self.strings += u64::from(!fits.date && !fits.time && !fits.timestamp);
         self.observed(line, fits, text);
-        self.string_facts(text, fits);
+        self.string_facts(text, fits, distinct::hash(text.as_bytes()));
     }
 
     /// Classifies a text as a date, time or timestamp, counts it, and returns what it is.
@@ -359,14 +357,14 @@ impl Column {
     /// Values that are numbers, dates or booleans are only checked for the semantic
     /// types written with digits alone (phones, ZIP codes): the others cannot match,
     /// and skipping them keeps inference cheap on numeric columns.
-    fn string_facts(&mut self, text: &str, fits: Fits) -> u16 {
+    fn string_facts(&mut self, text: &str, fits: Fits, hash: u64) -> u16 {
         let chars = if text.is_ascii() {
             text.len()
         } else {
             text.chars().count()
         };
         self.max_length = self.max_length.max(chars);
-        self.distinct.add(text.as_bytes());
+        self.distinct.add(hash);
         if self.examples.len() < EXAMPLES && !self.examples.iter().any(|e| e == text) {
             self.examples.push(text.to_owned());
         }
@@ -414,7 +412,7 @@ impl Column {
                 };
                 let text = std::str::from_utf8(value).unwrap_or_default();
                 self.observed(line, fits, text);
-                self.string_facts(text, fits);
+                self.string_facts(text, fits, distinct::hash(text.as_bytes()));
             }
             Some(b'{') => {
                 self.values += 1;
@@ -446,7 +444,7 @@ impl Column {
                 let text = std::str::from_utf8(value).unwrap_or_default();
                 let fits = number_fits(self, number_shape(text), text);
                 self.observed(line, fits, text);
-                self.string_facts(text, fits);
+                self.string_facts(text, fits, distinct::hash(text.as_bytes()));
             }
         }
     }
@@ -681,12 +679,6 @@ fn order(a: &str, b: &str) -> std::cmp::Ordering {
         (Some(x), Some(y)) if x != y => x.cmp(y),
         _ => a.cmp(b),
     }
-}
-
-/// Equality, decided on the length and the last byte when they differ (neighbouring
-/// values mostly differ at the end: 517, 518), before any call into `memcmp`.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 fn time_index(layout: TimeLayout) -> usize {

@@ -139,8 +139,8 @@ fn what_almost_fit_is_reported_with_the_lines_that_broke_it() {
     assert_eq!(column(&["1", "2"])["almost"], Value::Null);
 }
 
-/// A value repeated in the records that follow counts again without being read again:
-/// every count must come out as if it had been.
+/// A value seen again (in a run, or after others) counts again without being read
+/// again: every count must come out as if it had been.
 #[test]
 fn runs_of_one_value_count_like_the_value_read_each_time() {
     let mut values = vec!["7"; 96];
@@ -170,6 +170,24 @@ fn runs_of_one_value_count_like_the_value_read_each_time() {
     );
     let emails = column(&["a@b.com", "a@b.com", "a@b.com", "x"]);
     assert_eq!(emails["semantic"]["confidence"], 0.75);
+
+    // Values that come back after others (a cycle of 20): counted where they recur.
+    let cycle: Vec<String> = (1..20).map(|i| i.to_string()).chain(["x".into()]).collect();
+    let values: Vec<&str> = cycle
+        .iter()
+        .cycle()
+        .take(1000)
+        .map(String::as_str)
+        .collect();
+    let c = column(&values);
+    assert_eq!(
+        (c["count"].clone(), c["distinct_estimate"].clone()),
+        (json!(1000), json!(20))
+    );
+    assert_eq!(
+        c["almost"],
+        json!({"type": "integer", "share": 0.95, "first_offending_lines": [21, 41, 61, 81, 101]})
+    );
 }
 
 #[test]

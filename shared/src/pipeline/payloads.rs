@@ -48,13 +48,13 @@ impl Wanted {
 
 /// Reads the ordinals of `pg_temp.bronze_new` (one bit per record of the file, so a
 /// million-record file costs 125 KB), then `source` again, and stages the payloads of
-/// those records in `pg_temp.bronze_payloads`. Returns how many it staged.
+/// those records in `pg_temp.bronze_payloads`.
 pub(super) async fn stage(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
     name: String,
     pinned: Option<Format>,
-) -> Result<u64, LoadError> {
+) -> Result<(), LoadError> {
     let mut wanted = Wanted::default();
     let rows = tx
         .query_raw(
@@ -87,7 +87,7 @@ fn encode(
     pinned: Option<Format>,
     wanted: &Wanted,
     out: &Produce,
-) -> Result<u64, Stop> {
+) -> Result<(), Stop> {
     let reread = |reason: String| {
         LoadError::Transient(format!("{name} read differently the second time: {reason}"))
     };
@@ -118,5 +118,5 @@ fn encode(
         }
     }
     out.send(encoder.finish())?;
-    Ok(staged)
+    Ok(())
 }
