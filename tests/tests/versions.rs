@@ -59,6 +59,30 @@ async fn history(
         .collect())
 }
 
+/// One line of JSON: an array of records of key 1, one per `v`.
+fn one_line(vs: &[&str]) -> String {
+    let items: Vec<String> = vs
+        .iter()
+        .map(|v| format!(r#"{{"id":1,"v":"{v}"}}"#))
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// (version, is_current, payload's `v`) of every row, for datasets of one key.
+async fn versions(db: &TestDb, dataset: &str) -> Result<Vec<(i32, bool, String)>> {
+    Ok(history(db, dataset)
+        .await?
+        .into_iter()
+        .map(|(_, version, _, current, v)| (version, current, v.unwrap_or_default()))
+        .collect())
+}
+
+fn owned(rows: &[(i32, bool, &str)]) -> Vec<(i32, bool, String)> {
+    rows.iter()
+        .map(|&(n, current, v)| (n, current, v.to_owned()))
+        .collect()
+}
+
 fn row(
     key: &str,
     version: i32,
@@ -149,22 +173,10 @@ async fn a_key_repeated_in_one_file_gives_versions_in_line_order() -> Result {
 async fn records_sharing_a_line_are_versioned_in_file_order() -> Result {
     let db = TestDb::new().await?;
     configure(&db, "events", &["id"], false).await?;
-    let line = |vs: &[&str]| {
-        let items: Vec<String> = vs
-            .iter()
-            .map(|v| format!(r#"{{"id":1,"v":"{v}"}}"#))
-            .collect();
-        format!("[{}]", items.join(","))
-    };
-    let loaded = load(&db, "events", "1.json", 1, &line(&["a", "b", "c"])).await?;
+    let loaded = load(&db, "events", "1.json", 1, &one_line(&["a", "b", "c"])).await?;
     assert_eq!(of(&loaded.counts), counts(1, 2, 0, 0));
-    let loaded = load(&db, "events", "2.json", 2, &line(&["c", "e", "d"])).await?;
+    let loaded = load(&db, "events", "2.json", 2, &one_line(&["c", "e", "d"])).await?;
     assert_eq!(of(&loaded.counts), counts(0, 2, 1, 0));
-    let current: Vec<_> = history(&db, "events")
-        .await?
-        .into_iter()
-        .map(|(_, version, _, current, v)| (version, current, v.unwrap_or_default()))
-        .collect();
     let expected = [
         (1, false, "a"),
         (2, false, "b"),
@@ -172,11 +184,7 @@ async fn records_sharing_a_line_are_versioned_in_file_order() -> Result {
         (4, false, "e"),
         (5, true, "d"),
     ];
-    let expected: Vec<_> = expected
-        .iter()
-        .map(|&(version, current, v)| (version, current, v.to_owned()))
-        .collect();
-    assert_eq!(current, expected);
+    assert_eq!(versions(&db, "events").await?, owned(&expected));
     db.finish().await
 }
 
@@ -186,28 +194,16 @@ async fn records_sharing_a_line_are_versioned_in_file_order() -> Result {
 async fn a_late_file_finds_its_neighbours_among_records_sharing_a_line() -> Result {
     let db = TestDb::new().await?;
     configure(&db, "events", &["id"], false).await?;
-    let line = |vs: &[&str]| {
-        let items: Vec<String> = vs
-            .iter()
-            .map(|v| format!(r#"{{"id":1,"v":"{v}"}}"#))
-            .collect();
-        format!("[{}]", items.join(","))
-    };
-    load(&db, "events", "a.json", 1, &line(&["a", "b"])).await?;
-    load(&db, "events", "c.json", 3, &line(&["c", "d"])).await?;
-    let late = load(&db, "events", "b.json", 2, &line(&["a"])).await?;
+    load(&db, "events", "a.json", 1, &one_line(&["a", "b"])).await?;
+    load(&db, "events", "c.json", 3, &one_line(&["c", "d"])).await?;
+    let late = load(&db, "events", "b.json", 2, &one_line(&["a"])).await?;
     assert_eq!(of(&late.counts), counts(0, 1, 0, 0), "b → a is a change");
-    let late = load(&db, "events", "b2.json", 2, &line(&["c"])).await?;
+    let late = load(&db, "events", "b2.json", 2, &one_line(&["c"])).await?;
     assert_eq!(
         of(&late.counts),
         counts(0, 0, 1, 0),
         "the same as the next: c"
     );
-    let versions: Vec<_> = history(&db, "events")
-        .await?
-        .into_iter()
-        .map(|(_, version, _, current, v)| (version, current, v.unwrap_or_default()))
-        .collect();
     let expected = [
         (1, false, "a"),
         (2, false, "b"),
@@ -215,11 +211,7 @@ async fn a_late_file_finds_its_neighbours_among_records_sharing_a_line() -> Resu
         (4, true, "d"),
         (5, false, "a"),
     ];
-    let expected: Vec<_> = expected
-        .iter()
-        .map(|&(version, current, v)| (version, current, v.to_owned()))
-        .collect();
-    assert_eq!(versions, expected);
+    assert_eq!(versions(&db, "events").await?, owned(&expected));
     db.finish().await
 }
 
