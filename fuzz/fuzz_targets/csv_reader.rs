@@ -37,8 +37,16 @@ fn read_all(
     common::drain("csv", len, |out| {
         let read = records.next_into(out);
         if let Ok(Some(_)) = read {
-            let fields = records.fields().count();
-            assert_eq!(fields, columns, "a good record has one field per column");
+            let (bytes, ends) = records.record();
+            assert_eq!(ends.len(), columns, "a good record has one field per column");
+            let text = std::str::from_utf8(bytes).expect("a good record is UTF-8");
+            assert!(
+                ends.iter().all(|&end| text.is_char_boundary(end)),
+                "every field of a good record is UTF-8 on its own"
+            );
+            for span in records.values() {
+                assert_eq!(out.get(span.start), Some(&b'"'), "a value place opens a string");
+            }
         }
         read
     })
