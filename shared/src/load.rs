@@ -148,19 +148,21 @@ impl Loader {
             }
             Claim::Done(status) => return Ok(Outcome::AlreadyDone(status)),
         }
-        let object = S3Object {
+        let mut object = S3Object {
             s3: self.s3.clone(),
             bucket: task.bucket.clone(),
             key: task.key.clone(),
             version_id: task.version_id.clone(),
             etag: task.etag.clone(),
         };
-        let Some((source, object)) = object.open().await? else {
+        let Some((source, etag)) = object.open().await? else {
             let reason = "object was deleted or overwritten before it was loaded".to_owned();
             store::set_status(&tx, task.object_id, Status::Skipped, None, Some(&reason)).await?;
             tx.commit().await?;
             return Ok(Outcome::Skipped { reason });
         };
+        // Pinned to the ETag these bytes came with, a second read gets them again or fails.
+        object.etag = etag.or(object.etag);
         let id = Some(task.object_id);
         let loaded = pipeline::load(&tx, source, Some(&object), dest, lineage, id).await?;
         store::set_status(
@@ -186,10 +188,9 @@ struct S3Object {
 }
 
 impl S3Object {
-    /// Streams the exact version the ledger recorded, and returns the object pinned to
-    /// the ETag it came with, so that a second read gets the same bytes or fails.
-    /// `None`: it no longer exists.
-    async fn open(self) -> Result<Option<(Box<dyn Read + Send>, S3Object)>, LoadError> {
+    /// Streams the exact version the ledger recorded, with the ETag it came with;
+    /// `None` if it no longer exists.
+    async fn open(&self) -> Result<Option<(Box<dyn Read + Send>, Option<String>)>, LoadError> {
         let mut request = self.s3.get_object().bucket(&self.bucket).key(&self.key);
         request = match (&self.version_id, &self.etag) {
             (Some(version), _) => request.version_id(version),
@@ -198,10 +199,9 @@ impl S3Object {
         };
         match request.send().await {
             Ok(object) => {
-                let etag = object.e_tag().map(str::to_owned).or(self.etag.clone());
+                let etag = object.e_tag().map(str::to_owned);
                 let body = SyncIoBridge::new(object.body.into_async_read());
-                let pinned = S3Object { etag, ..self };
-                Ok(Some((Box::new(SourceRead(body)), pinned)))
+                Ok(Some((Box::new(SourceRead(body)), etag)))
             }
             Err(e)
                 if e.raw_response()
@@ -221,25 +221,19 @@ impl S3Object {
 
 impl Reopen for S3Object {
     fn reopen(&self) -> BoxFuture<'_, Result<Box<dyn Read + Send>, LoadError>> {
-        let again = S3Object {
-            s3: self.s3.clone(),
-            bucket: self.bucket.clone(),
-            key: self.key.clone(),
-            version_id: self.version_id.clone(),
-            etag: self.etag.clone(),
-        };
         Box::pin(async move {
-            let (bucket, key) = (again.bucket.clone(), again.key.clone());
-            match again.open().await? {
+            match self.open().await? {
                 Some((source, _)) => Ok(source),
                 None => Err(LoadError::Transient(format!(
-                    "s3://{bucket}/{key} was overwritten or deleted between its two reads"
+                    "s3://{}/{} was overwritten or deleted between its two reads",
+                    self.bucket, self.key
                 ))),
             }
         })
     }
 }
 
+/// The one line per object: what happened, with its figures.
 fn log_outcome(task: &LoadTask, result: &Result<Outcome, LoadError>, started: Instant) {
     let (bucket, key, object_id) = (&task.bucket, &task.key, task.object_id);
     let duration_ms = started.elapsed().as_millis();

@@ -354,8 +354,9 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "line 4: column \"b\": invalid UTF-8 at byte 0 of the value"
-        ); // Each half of `é` alone: the record's bytes are valid UTF-8 end to end, its
-           // fields are not.
+        );
+        // Each half of `é` alone: the record's bytes are valid UTF-8 end to end, its
+        // fields are not.
         let err = read_all(b"a,b\n\xc3,\xa9\n").unwrap_err();
         assert_eq!(
             err.to_string(),

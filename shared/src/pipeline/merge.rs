@@ -181,17 +181,7 @@ impl Merge<'_> {
     /// by ordinal *and* hash, so one that is not the record planned (a file that
     /// changed between two reads) is not inserted, and the count tells.
     async fn insert_planned(&self, planned: u64) -> Result<(i64, i64), LoadError> {
-        let payloads = match &self.reread {
-            Some(_) if planned == 0 => None,
-            Some(reread) => {
-                let source = reread.source.reopen().await?;
-                let name = reread.name.clone();
-                payloads::stage(self.tx, source, name, reread.pinned).await?;
-                Some("pg_temp.bronze_payloads")
-            }
-            None => Some("pg_temp.bronze_staging"),
-        };
-        let Some(payloads) = payloads else {
+        if planned == 0 {
             self.tx
                 .batch_execute(
                     "CREATE TEMP TABLE bronze_touched (record_key text COLLATE \"C\", version integer,
@@ -199,6 +189,15 @@ impl Merge<'_> {
                 )
                 .await?;
             return Ok((0, 0));
+        }
+        let payloads = match &self.reread {
+            Some(reread) => {
+                let source = reread.source.reopen().await?;
+                let name = reread.name.clone();
+                payloads::stage(self.tx, source, name, reread.pinned).await?;
+                "pg_temp.bronze_payloads"
+            }
+            None => "pg_temp.bronze_staging",
         };
         let sql = format!(
             "CREATE TEMP TABLE bronze_touched ON COMMIT DROP AS
