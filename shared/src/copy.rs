@@ -6,6 +6,7 @@
 //! length-prefixed fields, then a `-1` trailer.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use tokio_postgres::types::{IsNull, ToSql, Type};
 
 const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
@@ -57,6 +58,11 @@ impl CopyEncoder {
         self.buf.put_i32(-1);
     }
 
+    /// Fields encoded once, written again.
+    pub fn constant(&mut self, fields: &Constant) {
+        self.buf.put_slice(&fields.bytes);
+    }
+
     fn bytes(&mut self, value: &[u8]) {
         self.buf.put_i32(len(value.len()));
         self.buf.put_slice(value);
@@ -71,6 +77,40 @@ impl CopyEncoder {
     pub fn finish(mut self) -> Bytes {
         self.buf.put_i16(-1);
         self.buf.freeze()
+    }
+}
+
+/// Fields that are the same in every row of a load (its lineage, its schema version),
+/// encoded once through their `ToSql` so that each row costs one copy.
+#[derive(Debug, Default)]
+pub struct Constant {
+    bytes: BytesMut,
+    count: i16,
+}
+
+impl Constant {
+    pub fn push(
+        &mut self,
+        value: &(dyn ToSql + Sync),
+        ty: &Type,
+    ) -> Result<(), Box<dyn std::error::Error + Sync + Send>> {
+        let at = self.bytes.len();
+        self.bytes.put_i32(0);
+        let length = match value.to_sql_checked(ty, &mut self.bytes)? {
+            IsNull::Yes => {
+                self.bytes.truncate(at + 4);
+                -1
+            }
+            IsNull::No => len(self.bytes.len() - at - 4),
+        };
+        self.bytes[at..at + 4].copy_from_slice(&length.to_be_bytes());
+        self.count += 1;
+        Ok(())
+    }
+
+    /// How many fields: a row's field count includes them.
+    pub fn count(&self) -> i16 {
+        self.count
     }
 }
 
@@ -96,6 +136,23 @@ mod tests {
             0, 2, 0, 0, 0, 2, b'a', b'b', 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7,
         ]);
         want.extend_from_slice(&[0xff, 0xff]);
+        assert_eq!(&bytes[..], &want[..]);
+    }
+
+    #[test]
+    fn constant_fields_are_length_prefixed_and_null_is_minus_one() {
+        let mut fields = Constant::default();
+        fields.push(&7i32, &Type::INT4).unwrap();
+        fields.push(&None::<String>, &Type::TEXT).unwrap();
+        fields.push(&"ab", &Type::TEXT).unwrap();
+        assert_eq!(fields.count(), 3);
+        let mut enc = CopyEncoder::default();
+        enc.row(fields.count());
+        enc.constant(&fields);
+        let bytes = enc.finish();
+        let mut want = HEADER.to_vec();
+        want.extend_from_slice(&[0, 3, 0, 0, 0, 4, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff]);
+        want.extend_from_slice(&[0, 0, 0, 2, b'a', b'b', 0xff, 0xff]);
         assert_eq!(&bytes[..], &want[..]);
     }
 }

@@ -136,6 +136,28 @@ pub async fn load_reread(
     bytes: &[u8],
     again: &dyn Reopen,
 ) -> Result<std::result::Result<Loaded, LoadError>> {
+    load_source(db, dataset, name, source_ts, bytes, Some(again)).await
+}
+
+/// [`load_bytes`] from a source that cannot be read twice, like a pipe.
+pub async fn load_once(
+    db: &TestDb,
+    dataset: &str,
+    name: &str,
+    source_ts: std::time::SystemTime,
+    bytes: &[u8],
+) -> Result<std::result::Result<Loaded, LoadError>> {
+    load_source(db, dataset, name, source_ts, bytes, None).await
+}
+
+async fn load_source(
+    db: &TestDb,
+    dataset: &str,
+    name: &str,
+    source_ts: std::time::SystemTime,
+    bytes: &[u8],
+    again: Option<&dyn Reopen>,
+) -> Result<std::result::Result<Loaded, LoadError>> {
     let dest = Destination::new("acme", dataset)?;
     let lineage = Lineage {
         bucket: Some("bucket".into()),
@@ -148,7 +170,7 @@ pub async fn load_reread(
     bronze::migrate::migrate(&mut client).await?;
     let tx = client.transaction().await?;
     let source = Box::new(std::io::Cursor::new(bytes.to_vec()));
-    match pipeline::load(&tx, source, Some(again), &dest, &lineage, None).await {
+    match pipeline::load(&tx, source, again, &dest, &lineage, None).await {
         Ok(loaded) => {
             tx.commit().await?;
             Ok(Ok(loaded))

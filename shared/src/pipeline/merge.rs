@@ -25,6 +25,8 @@ pub(super) struct Merge<'a> {
     pub schema_version: i32,
     /// `Some(true)` when every loaded record passed the dataset's JSON Schema.
     pub validated: Option<bool>,
+    /// A first fill of the new table found a key twice: filling it again would too.
+    pub keys_repeat: bool,
     /// Where the payloads of the new versions come from: staging, or a second read.
     pub reread: Option<Reread<'a>>,
 }
@@ -70,7 +72,12 @@ impl Merge<'_> {
             0
         };
         if new_table {
-            if let Some(inserted) = self.fill_new_table().await? {
+            let filled = if self.keys_repeat {
+                None
+            } else {
+                self.fill_new_table().await?
+            };
+            if let Some(inserted) = filled {
                 return Ok(Merged {
                     rejected,
                     inserted,

@@ -4,9 +4,11 @@
 //! Parsing runs on blocking threads and hands encoded COPY chunks to the database side
 //! through a small bounded channel, so memory stays flat in the file size and the
 //! parser and the socket work at the same time. Into a table that has rows the file
-//! is read twice: keys and hashes first, then the payloads of what changed.
+//! is read twice: keys and hashes first, then the payloads of what changed. Into a new
+//! table, a file that can be read again skips staging: its rows are the table's.
 
 mod copy_in;
+mod fill;
 mod merge;
 mod payloads;
 mod stage;
@@ -28,7 +30,7 @@ use crate::schema::Schema;
 use crate::store::{self, DatasetSettings, Lineage, LoadCounts};
 use crate::typed;
 use merge::{Merge, Reread};
-use stage::{stage, Payloads, Staged};
+use stage::{stage, Payloads, Staged, Target};
 
 /// How a load ended, when it did not end well.
 #[derive(Debug)]
@@ -158,71 +160,35 @@ pub async fn load_with(
     let new_table = store::ensure_dataset_table(tx, dest).await?;
     let settings = store::dataset_settings(tx, dest).await?;
     let current = registry::current(tx, dest).await?;
-    let checks = if options.checks {
-        Some(record_checks(&settings, current.as_ref())?)
-    } else {
-        None
-    };
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
-    let payloads = match again {
-        Some(_) if !new_table => Payloads::Reread,
-        _ => Payloads::Staged,
-    };
-    create_staging(tx, payloads).await?;
-
-    let bytes = Arc::new(AtomicU64::new(0));
-    let counted = Box::new(Counting {
-        inner: source,
-        bytes: Arc::clone(&bytes),
-    });
-    let keys = KeySpec::new(&settings.key_columns);
-    let staged = stage(
-        tx,
-        counted,
-        lineage.key.clone(),
-        settings.format,
-        keys,
-        checks,
-        payloads,
-    )
-    .await?;
-    // Memory for the merge's sorts and hashes so they do not spill to disk, and no
-    // JIT: compiling the merge costs more than it saves.
-    tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
-        .await?;
-
-    let inference = staged.inferrer.as_ref().map(|i| i.report(&staged.detected));
-    let decision = decide_schema(inference.as_ref(), &staged, current.as_ref(), &settings);
-    if let Decision::Refused(reason) = decision {
-        return Err(LoadError::Rejected { line: None, reason });
-    }
-    if let Decision::New {
-        number,
-        schema,
-        changes,
-    } = &decision
-    {
-        registry::record(tx, dest, *number, schema, changes, load_id).await?;
-    }
-    let schema_version = decision.version().map(|(n, _)| n);
-
-    let merge = Merge {
+    let job = Job {
         tx,
         dest,
-        table: store::dataset_table(dest),
         lineage,
+        settings: &settings,
+        current: current.as_ref(),
+        options,
         load_id,
-        schema_version: schema_version.unwrap_or(0),
-        validated: (options.checks && settings.json_schema.is_some()).then_some(true),
-        reread: again
-            .filter(|_| payloads == Payloads::Reread)
-            .map(|source| Reread {
-                source,
-                name: lineage.key.clone(),
-                pinned: settings.format,
-            }),
     };
-    let merged = merge.run(new_table, &staged, settings.snapshot).await?;
+    let (read, merged) = match (new_table, again) {
+        (true, Some(again)) => match fill::fill(&job, source).await? {
+            Ok(done) => done,
+            Err(why) => {
+                tracing::info!(file = %lineage.key, why = why.as_str(), "reading again into staging");
+                let source = again.reopen().await?;
+                job.staged(source, Some(again), true, why == fill::Why::KeysRepeat)
+                    .await?
+            }
+        },
+        _ => job.staged(source, again, new_table, false).await?,
+    };
+    let Decided {
+        staged,
+        inference,
+        decision,
+        bytes,
+    } = read;
+    let schema_version = decision.version().map(|(n, _)| n);
     let quality_score = match (&staged.inferrer, decision.version()) {
         (Some(inferrer), Some((number, schema))) => {
             let duplicates = merged.key_duplicates;
@@ -245,7 +211,7 @@ pub async fn load_with(
         unchanged: staged.records - merged.inserted - merged.updated,
         deleted: merged.deleted,
         rejected: merged.rejected,
-        bytes: i64::try_from(bytes.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+        bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
     };
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let detected = Some(&staged.detected);
@@ -262,6 +228,124 @@ pub async fn load_with(
         new_version: matches!(decision, Decision::New { .. }),
         quality_score,
     })
+}
+
+/// One load's fixed inputs: where, from what, under which settings.
+struct Job<'a> {
+    tx: &'a Transaction<'a>,
+    dest: &'a Destination,
+    lineage: &'a Lineage,
+    settings: &'a DatasetSettings,
+    current: Option<&'a registry::Version>,
+    options: Options,
+    load_id: i64,
+}
+
+/// A read of the file, and what its schema does to the dataset's.
+struct Decided {
+    staged: Staged,
+    inference: Option<serde_json::Value>,
+    decision: Decision,
+    /// Bytes read from the source (compressed, as stored).
+    bytes: u64,
+}
+
+impl Job<'_> {
+    /// Reads `source` into staging and merges it. A source that can be read again
+    /// (`again`) into a table with rows stages keys and hashes only; `keys_repeat`
+    /// says a first fill already found a key twice.
+    async fn staged(
+        &self,
+        source: Box<dyn Read + Send>,
+        again: Option<&dyn Reopen>,
+        new_table: bool,
+        keys_repeat: bool,
+    ) -> Result<(Decided, merge::Merged), LoadError> {
+        let tx = self.tx;
+        let payloads = match again {
+            Some(_) if !new_table => Payloads::Reread,
+            _ => Payloads::Staged,
+        };
+        create_staging(tx, payloads).await?;
+        let (source, bytes) = counted(source);
+        let staged = stage(
+            tx,
+            source,
+            self.lineage.key.clone(),
+            self.settings.format,
+            KeySpec::new(&self.settings.key_columns),
+            self.checks()?,
+            Target::Staging(payloads),
+        )
+        .await?;
+        // Memory for the merge's sorts and hashes so they do not spill to disk, and no
+        // JIT: compiling the merge costs more than it saves.
+        tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+            .await?;
+        let read = self.decide(staged, bytes)?;
+        self.record_schema(&read.decision).await?;
+        let merge = Merge {
+            tx,
+            dest: self.dest,
+            table: store::dataset_table(self.dest),
+            lineage: self.lineage,
+            load_id: self.load_id,
+            schema_version: read.decision.version().map_or(0, |(n, _)| n),
+            validated: self.validated(),
+            keys_repeat,
+            reread: again
+                .filter(|_| payloads == Payloads::Reread)
+                .map(|source| Reread {
+                    source,
+                    name: self.lineage.key.clone(),
+                    pinned: self.settings.format,
+                }),
+        };
+        let merged = merge
+            .run(new_table, &read.staged, self.settings.snapshot)
+            .await?;
+        Ok((read, merged))
+    }
+
+    /// The record-level checks the dataset's settings ask for, when checks are on.
+    fn checks(&self) -> Result<Option<Checks>, LoadError> {
+        if !self.options.checks {
+            return Ok(None);
+        }
+        record_checks(self.settings, self.current).map(Some)
+    }
+
+    /// `Some(true)` when every loaded record passed the dataset's JSON Schema.
+    fn validated(&self) -> Option<bool> {
+        (self.options.checks && self.settings.json_schema.is_some()).then_some(true)
+    }
+
+    /// What the file's schema does to the dataset's; a refused file is rejected.
+    fn decide(&self, staged: Staged, bytes: Arc<AtomicU64>) -> Result<Decided, LoadError> {
+        let inference = staged.inferrer.as_ref().map(|i| i.report(&staged.detected));
+        let decision = decide_schema(inference.as_ref(), &staged, self.current, self.settings);
+        if let Decision::Refused(reason) = decision {
+            return Err(LoadError::Rejected { line: None, reason });
+        }
+        Ok(Decided {
+            staged,
+            inference,
+            decision,
+            bytes: bytes.load(Ordering::Relaxed),
+        })
+    }
+
+    async fn record_schema(&self, decision: &Decision) -> Result<(), LoadError> {
+        if let Decision::New {
+            number,
+            schema,
+            changes,
+        } = decision
+        {
+            registry::record(self.tx, self.dest, *number, schema, changes, self.load_id).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The temporary table the records are copied into.
@@ -324,6 +408,16 @@ fn record_checks(
         None => None,
     };
     Ok(Checks::new(fit, json_schema))
+}
+
+/// `source`, counting the bytes read from it.
+fn counted(source: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, Arc<AtomicU64>) {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        inner: source,
+        bytes: Arc::clone(&bytes),
+    };
+    (Box::new(counting), bytes)
 }
 
 /// Counts the bytes read from the source (compressed, as stored).

@@ -1,6 +1,7 @@
 //! The first read of a file: parse, canonicalise, check, hash, key and infer every
-//! record, and stage it — with its payload only when the dataset's table is new (see
-//! [`super::payloads`] for the others).
+//! record, and COPY it: into staging (with its payload only when the file cannot be
+//! read again, see [`super::payloads`]), or into a new dataset table (see
+//! [`super::fill`]).
 
 use std::io::Read;
 
@@ -9,7 +10,7 @@ use tokio_postgres::Transaction;
 use super::copy_in::{copy_in, Produce, Stop};
 use super::LoadError;
 use crate::contract::Checks;
-use crate::copy::CopyEncoder;
+use crate::copy::{Constant, CopyEncoder};
 use crate::format::{self, Detected, Format, ReadError, Records};
 use crate::hash::record_hash;
 use crate::identity::KeySpec;
@@ -25,6 +26,48 @@ pub(super) struct Staged {
     pub keys_may_repeat: bool,
     pub detected: Detected,
     pub inferrer: Option<Inferrer>,
+    /// The rejected records of a read into a dataset table (none into staging).
+    pub held: Held,
+}
+
+/// Where the first read's rows go.
+pub(super) enum Target {
+    /// `pg_temp.bronze_staging`.
+    Staging(Payloads),
+    /// The new table `table`, as the first version of each record: key, hash, line
+    /// and payload, then `constant` (version, lineage, load, schema version).
+    /// Rejected records have no place there and are held, see [`Held`].
+    Table { table: String, constant: Constant },
+}
+
+/// Rejected records of a read into a dataset table, held in memory to be written
+/// after its COPY. A few bad records are common in a first file and cost nothing
+/// more; past [`Held::BOUND`] the file is read again into staging, where rejects travel
+/// the same stream as the records, so memory stays bounded.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    pub lines: Vec<i64>,
+    pub reasons: Vec<String>,
+    pub raws: Vec<String>,
+    bytes: usize,
+    /// More were rejected than are held: the held ones are not all.
+    pub overflowed: bool,
+}
+
+impl Held {
+    /// Bytes of reasons and raw text held at most.
+    const BOUND: usize = 4 << 20;
+
+    fn hold(&mut self, line: u64, reason: &str, raw: &str) {
+        self.bytes += reason.len() + raw.len();
+        if self.overflowed || self.bytes > Self::BOUND {
+            self.overflowed = true;
+            return;
+        }
+        self.lines.push(i64::try_from(line).unwrap_or(i64::MAX));
+        self.reasons.push(reason.to_owned());
+        self.raws.push(raw.to_owned());
+    }
 }
 
 /// What a load stages of each record, besides its key, hash, line and ordinal.
@@ -36,7 +79,7 @@ pub(super) enum Payloads {
     Reread,
 }
 
-/// Streams the records into `pg_temp.bronze_staging`.
+/// Streams the records into `target`.
 pub(super) async fn stage(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
@@ -44,15 +87,26 @@ pub(super) async fn stage(
     pinned: Option<Format>,
     keys: KeySpec,
     checks: Option<Checks>,
-    payloads: Payloads,
+    target: Target,
 ) -> Result<Staged, LoadError> {
-    let columns = match payloads {
-        Payloads::Staged => "record_key, record_hash, source_line, ordinal, reject, raw, payload",
-        Payloads::Reread => "record_key, record_hash, source_line, ordinal, reject, raw",
+    let sql = match &target {
+        Target::Staging(Payloads::Staged) => "COPY pg_temp.bronze_staging (record_key, \
+            record_hash, source_line, ordinal, reject, raw, payload) FROM STDIN (FORMAT binary)"
+            .to_owned(),
+        Target::Staging(Payloads::Reread) => "COPY pg_temp.bronze_staging (record_key, \
+            record_hash, source_line, ordinal, reject, raw) FROM STDIN (FORMAT binary)"
+            .to_owned(),
+        // FREEZE: the table is new in this subtransaction, so its rows can be written
+        // visible to all, and the next load's join with them neither sets their hint
+        // bits nor dirties their pages.
+        Target::Table { table, .. } => format!(
+            "COPY {table} (record_key, record_hash, source_line, payload, {}) \
+             FROM STDIN (FORMAT binary, FREEZE)",
+            super::fill::CONSTANT_COLUMNS
+        ),
     };
-    let sql = format!("COPY pg_temp.bronze_staging ({columns}) FROM STDIN (FORMAT binary)");
     copy_in(tx, &sql, move |out| {
-        encode(source, &name, pinned, keys, checks, payloads, out)
+        encode(source, &name, pinned, keys, checks, target, out)
     })
     .await
 }
@@ -63,14 +117,14 @@ const MAX_REJECTS: i64 = 1000;
 
 /// The blocking half: parse, canonicalise, check, hash, key and encode rows into COPY
 /// chunks, with inference beside it on a second thread. Bad records become staging
-/// rows with a reason, so they travel the same stream.
+/// rows with a reason, so they travel the same stream, or are held (into a table).
 fn encode(
     source: Box<dyn Read + Send>,
     name: &str,
     pinned: Option<Format>,
     keys: KeySpec,
     checks: Option<Checks>,
-    payloads: Payloads,
+    target: Target,
     out: &Produce,
 ) -> Result<Staged, Stop> {
     let (mut records, detected) = format::open(source, name, pinned)?;
@@ -80,7 +134,8 @@ fn encode(
         let stream = Stream {
             keys,
             checks,
-            payloads,
+            target,
+            held: Held::default(),
             out,
         };
         let counts = stream.run(&mut records, &detected, inference.as_mut())?;
@@ -94,6 +149,7 @@ fn encode(
             keys_may_repeat: counts.keys_may_repeat,
             detected,
             inferrer,
+            held: counts.held,
         })
     })
 }
@@ -102,7 +158,8 @@ fn encode(
 struct Stream<'a> {
     keys: KeySpec,
     checks: Option<Checks>,
-    payloads: Payloads,
+    target: Target,
+    held: Held,
     out: &'a Produce,
 }
 
@@ -111,6 +168,7 @@ struct Counts {
     good: i64,
     bad: i64,
     keys_may_repeat: bool,
+    held: Held,
 }
 
 impl Stream<'_> {
@@ -175,15 +233,29 @@ impl Stream<'_> {
             }
             repeats.note(&key);
             good += 1;
-            self.row(&mut encoder);
-            encoder.text(&key);
-            encoder.bytea(&hash);
-            encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
-            encoder.int8(ordinal);
-            encoder.null();
-            encoder.null();
-            if self.payloads == Payloads::Staged {
-                encoder.jsonb(&json);
+            let line = i64::try_from(line).unwrap_or(i64::MAX);
+            match &self.target {
+                Target::Staging(payloads) => {
+                    let staged = *payloads == Payloads::Staged;
+                    encoder.row(if staged { 7 } else { 6 });
+                    encoder.text(&key);
+                    encoder.bytea(&hash);
+                    encoder.int8(line);
+                    encoder.int8(ordinal);
+                    encoder.null();
+                    encoder.null();
+                    if staged {
+                        encoder.jsonb(&json);
+                    }
+                }
+                Target::Table { constant, .. } => {
+                    encoder.row(4 + constant.count());
+                    encoder.text(&key);
+                    encoder.bytea(&hash);
+                    encoder.int8(line);
+                    encoder.jsonb(&json);
+                    encoder.constant(constant);
+                }
             }
             if let Some(chunk) = encoder.take_full() {
                 self.out.send(chunk)?;
@@ -194,25 +266,31 @@ impl Stream<'_> {
             good,
             bad,
             keys_may_repeat: repeats.maybe(),
+            held: self.held,
         })
     }
 
-    fn row(&self, encoder: &mut CopyEncoder) {
-        encoder.row(match self.payloads {
-            Payloads::Staged => 7,
-            Payloads::Reread => 6,
-        });
-    }
-
-    fn reject(&self, encoder: &mut CopyEncoder, line: u64, ordinal: i64, reason: &str, raw: &str) {
-        self.row(encoder);
+    fn reject(
+        &mut self,
+        encoder: &mut CopyEncoder,
+        line: u64,
+        ordinal: i64,
+        reason: &str,
+        raw: &str,
+    ) {
+        let Target::Staging(payloads) = self.target else {
+            self.held.hold(line, reason, raw);
+            return;
+        };
+        let staged = payloads == Payloads::Staged;
+        encoder.row(if staged { 7 } else { 6 });
         encoder.null();
         encoder.null();
         encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
         encoder.int8(ordinal);
         encoder.text(reason.as_bytes());
         encoder.text(raw.as_bytes());
-        if self.payloads == Payloads::Staged {
+        if staged {
             encoder.null();
         }
     }

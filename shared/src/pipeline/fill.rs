@@ -1,0 +1,153 @@
+//! The first load of a dataset: its records COPY straight into the new table.
+//!
+//! Every record of a first file is the first version of its key, so staging it only to
+//! copy it again into the table doubled the server's work: staging cost a temporary
+//! table as large as the file, and the insert from it read that back and wrote it
+//! again. Here the first read writes the table's own rows, frozen, and the indexes are
+//! built after. Three things are only known at the end of the file, and each one
+//! sends the load back to staging, with the file read again:
+//! - a key that came twice (the primary key fails to build): versions need an order;
+//! - more rejected records than are held in memory ([`Held`]);
+//! - a schema version other than the one the rows were written with (a dataset whose
+//!   table is new but whose schema history is not, and whose file changes it).
+//!
+//! All three are rare in a first file, and a savepoint undoes the attempt.
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+
+use super::merge::Merged;
+use super::stage::{stage, Held, Target};
+use super::{Decided, Job, LoadError};
+use crate::copy::Constant;
+use crate::identity::KeySpec;
+use crate::store;
+
+/// The columns after key, hash, line and payload, in the order of [`constant`].
+pub(super) const CONSTANT_COLUMNS: &str = "version, change_type, is_current, valid_from, \
+    source_bucket, source_key, source_version_id, source_etag, source_ts, load_id, \
+    schema_version, validated";
+
+/// Why a first fill was undone, and the file goes through staging instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    KeysRepeat,
+    TooManyRejects,
+    SchemaVersion,
+}
+
+impl Why {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::KeysRepeat => "a key came twice",
+            Why::TooManyRejects => "more rejected records than are held",
+            Why::SchemaVersion => "the file changed the schema version",
+        }
+    }
+}
+
+/// Reads `source` into the job's new, empty table. The schema version the rows carry
+/// is the one the dataset would keep if this file fits it: the current one, or 1 for
+/// a dataset that has none.
+pub(super) async fn fill(
+    job: &Job<'_>,
+    source: Box<dyn std::io::Read + Send>,
+) -> Result<Result<(Decided, Merged), Why>, LoadError> {
+    let tx = job.tx;
+    let table = store::dataset_table(job.dest);
+    // COPY FREEZE needs the table new in the current subtransaction: the truncate
+    // makes it so (the table is empty), and rolling back to the savepoint restores it.
+    tx.batch_execute(&format!("SAVEPOINT bronze_fill; TRUNCATE {table}"))
+        .await?;
+    let predicted = match job.current {
+        Some(current) => current.number,
+        None if job.options.checks => 1,
+        None => 0,
+    };
+    let constant = constant(job, predicted)?;
+    let (source, bytes) = super::counted(source);
+    let staged = stage(
+        tx,
+        source,
+        job.lineage.key.clone(),
+        job.settings.format,
+        KeySpec::new(&job.settings.key_columns),
+        job.checks()?,
+        Target::Table { table, constant },
+    )
+    .await?;
+    if staged.held.overflowed {
+        return undo(job, Why::TooManyRejects).await;
+    }
+    let read = job.decide(staged, bytes)?;
+    let version = read.decision.version().map_or(0, |(n, _)| n);
+    if read.staged.records > 0 && version != predicted {
+        return undo(job, Why::SchemaVersion).await;
+    }
+    job.record_schema(&read.decision).await?;
+    match store::create_dataset_indexes(tx, job.dest).await {
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            return undo(job, Why::KeysRepeat).await;
+        }
+        indexed => indexed?,
+    }
+    let rejected = write_held(job, &read.staged.held).await?;
+    tx.batch_execute("RELEASE SAVEPOINT bronze_fill").await?;
+    let merged = Merged {
+        rejected,
+        inserted: read.staged.records,
+        updated: 0,
+        deleted: 0,
+        key_duplicates: 0,
+    };
+    Ok(Ok((read, merged)))
+}
+
+async fn undo<T>(job: &Job<'_>, why: Why) -> Result<Result<T, Why>, LoadError> {
+    job.tx
+        .batch_execute("ROLLBACK TO SAVEPOINT bronze_fill; RELEASE SAVEPOINT bronze_fill")
+        .await?;
+    Ok(Err(why))
+}
+
+/// The fields every row of the load shares, in the order of [`CONSTANT_COLUMNS`].
+fn constant(job: &Job<'_>, schema_version: i32) -> Result<Constant, LoadError> {
+    let l = job.lineage;
+    let fields: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 12] = [
+        (&1i32, Type::INT4),
+        (&"insert", Type::TEXT),
+        (&true, Type::BOOL),
+        (&l.source_ts, Type::TIMESTAMPTZ),
+        (&l.bucket, Type::TEXT),
+        (&l.key, Type::TEXT),
+        (&l.version_id, Type::TEXT),
+        (&l.etag, Type::TEXT),
+        (&l.source_ts, Type::TIMESTAMPTZ),
+        (&job.load_id, Type::INT8),
+        (&schema_version, Type::INT4),
+        (&job.validated(), Type::BOOL),
+    ];
+    let mut constant = Constant::default();
+    for (value, ty) in &fields {
+        constant
+            .push(*value, ty)
+            .map_err(|e| LoadError::Transient(format!("encoding the load's lineage: {e}")))?;
+    }
+    Ok(constant)
+}
+
+/// Writes the held rejects to `bronze.rejects`; returns how many.
+async fn write_held(job: &Job<'_>, held: &Held) -> Result<i64, LoadError> {
+    if held.lines.is_empty() {
+        return Ok(0);
+    }
+    let n = job
+        .tx
+        .execute(
+            "INSERT INTO bronze.rejects (load_id, line, reason, raw)
+             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[])",
+            &[&job.load_id, &held.lines, &held.reasons, &held.raws],
+        )
+        .await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,169 @@
+//! The first load of a dataset, which COPYs its records straight into the new table,
+//! against loading the same file through staging (as a pipe is, read once): the rows,
+//! rejects and counts must be the same. What only the end of the file tells (a key
+//! twice, too many rejects, a new schema version) sends the load through staging.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bronze::keys::Destination;
+use bronze::pipeline::Loaded;
+use bronze::store::{self, DatasetSettings};
+use bronze_tests::{connect, load_bytes, load_once, Result, TestDb};
+
+fn at(seconds: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
+}
+
+async fn keyed(db: &TestDb, dataset: &str, key: &[&str]) -> Result {
+    let mut client = connect(&db.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
+    let settings = DatasetSettings {
+        key_columns: key.iter().map(|k| k.to_string()).collect(),
+        ..DatasetSettings::default()
+    };
+    store::set_dataset(&mut client, &Destination::new("acme", dataset)?, &settings).await?;
+    Ok(())
+}
+
+/// Every column of every row but those that name the load (its id, the dataset in the
+/// source key, the time of ingestion), as text, in key order.
+async fn rows(db: &TestDb, dataset: &str) -> Result<Vec<String>> {
+    let rows = db
+        .pg
+        .query(
+            &format!(
+                "SELECT concat_ws('|', record_key, version, encode(record_hash, 'hex'),
+                        change_type, is_current, valid_from, valid_to, payload::text,
+                        source_bucket, replace(source_key, '{dataset}', '*'),
+                        source_version_id, source_etag, source_line, source_ts,
+                        schema_version, validated)
+                 FROM tenant_acme.{dataset} ORDER BY record_key, version"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// (line, reason, raw) of a load's rejects.
+async fn rejects(db: &TestDb, load_id: i64) -> Result<Vec<(i64, String, String)>> {
+    let rows = db
+        .pg
+        .query(
+            "SELECT line, reason, raw FROM bronze.rejects WHERE load_id = $1 ORDER BY line",
+            &[&load_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// Whether the table's pages are all marked visible to every transaction: true of
+/// rows COPYed frozen, false of rows inserted from staging, before any vacuum.
+async fn frozen(db: &TestDb, dataset: &str) -> Result<bool> {
+    let row = db
+        .pg
+        .query_one(
+            "SELECT relpages > 0 AND relallvisible = relpages FROM pg_class
+             WHERE oid = to_regclass($1)",
+            &[&format!("tenant_acme.{dataset}")],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Loads `bytes` into `filled` (read again if need be) and into `staged` (read once),
+/// and checks that both stored the same.
+async fn both(db: &TestDb, filled: &str, staged: &str, bytes: &[u8]) -> Result<Loaded> {
+    let name = "first.csv";
+    let a = load_bytes(db, filled, name, at(1), bytes).await??;
+    let b = load_once(db, staged, name, at(1), bytes).await??;
+    assert_eq!(a.counts, b.counts);
+    assert_eq!(
+        (a.schema_version, a.new_version, a.quality_score),
+        (b.schema_version, b.new_version, b.quality_score)
+    );
+    assert_eq!(rows(db, filled).await?, rows(db, staged).await?);
+    assert_eq!(rejects(db, a.load_id).await?, rejects(db, b.load_id).await?);
+    assert!(!frozen(db, staged).await?, "staged rows are inserted");
+    Ok(a)
+}
+
+#[tokio::test]
+async fn a_first_file_fills_its_table_with_the_rows_staging_would_write() -> Result {
+    let db = TestDb::new().await?;
+    keyed(&db, "filled", &["id"]).await?;
+    keyed(&db, "staged", &["id"]).await?;
+    let csv = b"id,name,when\n1,ann,2024-01-02\n2,bob\n3,\"c, d\",2024-01-03\n4,a,b,c\n5,eve,\n";
+    let loaded = both(&db, "filled", "staged", csv).await?;
+    assert_eq!((loaded.counts.inserted, loaded.counts.rejected), (3, 2));
+    assert!(
+        frozen(&db, "filled").await?,
+        "the first fill COPYs frozen rows"
+    );
+    // The next file finds the filled rows like any others.
+    let again = load_bytes(&db, "filled", "second.csv", at(2), csv).await??;
+    assert_eq!((again.counts.unchanged, again.counts.inserted), (3, 0));
+    db.finish().await
+}
+
+#[tokio::test]
+async fn a_key_twice_in_a_first_file_sends_it_through_staging() -> Result {
+    let db = TestDb::new().await?;
+    keyed(&db, "filled", &["id"]).await?;
+    keyed(&db, "staged", &["id"]).await?;
+    let csv = b"id,v\n1,a\n2,b\n1,c\n";
+    let loaded = both(&db, "filled", "staged", csv).await?;
+    assert_eq!((loaded.counts.inserted, loaded.counts.updated), (2, 1));
+    assert!(!frozen(&db, "filled").await?, "read again into staging");
+    db.finish().await
+}
+
+#[tokio::test]
+async fn more_rejects_than_are_held_send_a_first_file_through_staging() -> Result {
+    let db = TestDb::new().await?;
+    // 1,100 ragged records, each kept as its first 4 KB: more than the 4 MiB a fill
+    // holds, and fewer than the good ones, so the file is not refused whole.
+    let mut csv = b"id,v\n".to_vec();
+    let wide = "x".repeat(5000);
+    for i in 0..2_200 {
+        csv.extend_from_slice(format!("{i},ok\n").as_bytes());
+        if i % 2 == 0 {
+            csv.extend_from_slice(format!("{i},{wide},extra\n").as_bytes());
+        }
+    }
+    let loaded = both(&db, "filled", "staged", &csv).await?;
+    assert_eq!(
+        (loaded.counts.inserted, loaded.counts.rejected),
+        (2_200, 1_100)
+    );
+    assert!(!frozen(&db, "filled").await?, "read again into staging");
+    db.finish().await
+}
+
+#[tokio::test]
+async fn a_new_table_keeps_the_schema_history_it_finds() -> Result {
+    let db = TestDb::new().await?;
+    let first = load_bytes(&db, "d", "a.csv", at(1), b"a,b\n1,2\n").await??;
+    assert_eq!(first.schema_version, Some(1));
+    let drop = "DROP TABLE tenant_acme.d CASCADE";
+    // Dropped by an operator: the history stays, and a file that fits version 1 fills
+    // the new table under it.
+    db.pg.batch_execute(drop).await?;
+    let same = load_bytes(&db, "d", "b.csv", at(2), b"a,b\n3,4\n").await??;
+    assert_eq!((same.schema_version, same.new_version), (Some(1), false));
+    assert!(frozen(&db, "d").await?);
+    // A file that makes version 2 is known to only at its end: its rows go through
+    // staging, under version 2.
+    db.pg.batch_execute(drop).await?;
+    let grown = load_bytes(&db, "d", "c.csv", at(3), b"a,b,c\n5,6,7\n").await??;
+    assert_eq!((grown.schema_version, grown.new_version), (Some(2), true));
+    assert!(!frozen(&db, "d").await?, "read again into staging");
+    let versions = db
+        .count("SELECT count(*) FROM tenant_acme.d WHERE schema_version = 2")
+        .await?;
+    assert_eq!(versions, 1);
+    db.finish().await
+}
