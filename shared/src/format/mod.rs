@@ -318,6 +318,19 @@ impl Records {
         }
     }
 
+    /// The text to send the server as the jsonb of the record last returned, whose
+    /// canonical JSON is `json`: the same value, with a delimited record's keys in the
+    /// order jsonb sorts them into (see [`csv::CsvRecords::write_jsonb_order`]).
+    pub fn jsonb_text<'a>(&self, json: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+        match self {
+            Records::Csv(r) => {
+                r.write_jsonb_order(json, scratch);
+                scratch
+            }
+            Records::Ndjson(_) | Records::Json(_) => json,
+        }
+    }
+
     /// Feeds the record last returned (on `line`, as canonical `json`) to `inferrer`.
     pub fn observe(&self, line: u64, json: &[u8], inferrer: &mut impl Observe) {
         match self {

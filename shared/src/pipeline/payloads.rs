@@ -97,6 +97,7 @@ fn encode(
     })?;
     let mut encoder = CopyEncoder::default();
     let mut json = Vec::with_capacity(4096);
+    let mut wire = Vec::with_capacity(4096);
     let (mut ordinal, mut staged) = (0u64, 0u64);
     while staged < wanted.count {
         ordinal += 1;
@@ -105,7 +106,7 @@ fn encode(
                 encoder.row(3);
                 encoder.int8(i64::try_from(ordinal).unwrap_or(i64::MAX));
                 encoder.bytea(&record_hash(&json));
-                encoder.text(&json);
+                encoder.text(records.jsonb_text(&json, &mut wire));
                 staged += 1;
                 if let Some(chunk) = encoder.take_full() {
                     out.send(chunk)?;

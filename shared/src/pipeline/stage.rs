@@ -187,6 +187,7 @@ impl Stream<'_> {
         let mut encoder = CopyEncoder::default();
         let mut json = Vec::with_capacity(4096);
         let mut key = Vec::with_capacity(128);
+        let mut wire = Vec::with_capacity(4096);
         let mut repeats = Repeats::default();
         if let Some(header) = records.header() {
             self.keys.bind(header);
@@ -245,7 +246,7 @@ impl Stream<'_> {
                     encoder.null();
                     encoder.null();
                     if staged {
-                        encoder.jsonb(&json);
+                        encoder.jsonb(records.jsonb_text(&json, &mut wire));
                     }
                 }
                 Target::Table { constant, .. } => {
@@ -253,7 +254,7 @@ impl Stream<'_> {
                     encoder.text(&key);
                     encoder.bytea(&hash);
                     encoder.int8(line);
-                    encoder.jsonb(&json);
+                    encoder.jsonb(records.jsonb_text(&json, &mut wire));
                     encoder.constant(constant);
                 }
             }
