@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "schemas_contracts_quality",
         include_str!("../../infra/migrations/0005_schemas_contracts_quality.sql"),
     ),
+    (
+        6,
+        "records_digest",
+        include_str!("../../infra/migrations/0006_records_digest.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -531,6 +531,25 @@ pub async fn add_reject(
     Ok(())
 }
 
+/// Records what a load's records were (see [`crate::hash::RecordsDigest`]) and the
+/// table they went into, as it is now: for a load that arrived in order, after which
+/// its records are the current versions of their keys.
+pub async fn record_digest(
+    db: &impl GenericClient,
+    load_id: i64,
+    digest: &[u8; 32],
+    table: &str,
+) -> Result<(), tokio_postgres::Error> {
+    db.execute(
+        "UPDATE bronze.loads
+         SET records_digest = $2, table_filenode = pg_relation_filenode(to_regclass($3))
+         WHERE id = $1",
+        &[&load_id, &&digest[..], &table],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The quoted `schema.table` of a dataset.
 pub fn dataset_table(dest: &Destination) -> String {
     format!(

@@ -269,6 +269,62 @@ async fn snapshot_files_delete_the_keys_they_lack() -> Result {
     db.finish().await
 }
 
+/// A file whose records an earlier load brought, in the same order, with nothing
+/// written since, is unchanged by its digest alone: a row altered behind bronze's back
+/// (a probe the join would see) goes unnoticed then, and is seen once a load wrote.
+#[tokio::test]
+async fn a_file_seen_before_is_unchanged_by_its_digest_until_a_load_writes() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "orders", &["id"], false).await?;
+    let csv = "id,v\n1,a\n2,b\n";
+    load(&db, "orders", "1.csv", 1, csv).await?;
+    let probe = r#"UPDATE tenant_acme.orders SET record_hash = '\x00' WHERE record_key = '["1"]'"#;
+    db.pg.batch_execute(probe).await?;
+    let same = load(&db, "orders", "2.csv", 2, csv).await?;
+    assert_eq!(of(&same.counts), counts(0, 0, 2, 0), "known by the digest");
+    let other = load(&db, "orders", "3.csv", 3, "id,v\n2,B\n").await?;
+    assert_eq!(of(&other.counts), counts(0, 1, 0, 0));
+    let again = load(&db, "orders", "4.csv", 4, csv).await?;
+    assert_eq!(
+        of(&again.counts),
+        counts(0, 2, 0, 0),
+        "a load wrote: joined"
+    );
+    db.finish().await
+}
+
+/// What the digest cannot vouch for is joined: a key twice in the file, a table
+/// emptied behind bronze's back, and other current keys a snapshot must delete.
+#[tokio::test]
+async fn a_file_seen_before_is_joined_when_its_digest_cannot_vouch() -> Result {
+    let db = TestDb::new().await?;
+    configure(&db, "events", &["id"], false).await?;
+    let twice = "id,v\n1,a\n1,b\n";
+    load(&db, "events", "1.csv", 1, twice).await?;
+    let again = load(&db, "events", "2.csv", 2, twice).await?;
+    assert_eq!(of(&again.counts), counts(0, 2, 0, 0), "a, then b, after b");
+
+    configure(&db, "orders", &["id"], false).await?;
+    let csv = "id,v\n1,a\n2,b\n";
+    load(&db, "orders", "1.csv", 1, csv).await?;
+    db.pg.batch_execute("TRUNCATE tenant_acme.orders").await?;
+    let refill = load(&db, "orders", "2.csv", 2, csv).await?;
+    assert_eq!(
+        of(&refill.counts),
+        counts(2, 0, 0, 0),
+        "the table was emptied"
+    );
+
+    configure(&db, "stock", &["sku"], false).await?;
+    load(&db, "stock", "1.csv", 1, "sku,v\na,1\nb,2\n").await?;
+    let fewer = "sku,v\na,1\n";
+    load(&db, "stock", "2.csv", 2, fewer).await?;
+    configure(&db, "stock", &["sku"], true).await?;
+    let snapshot = load(&db, "stock", "3.csv", 3, fewer).await?;
+    assert_eq!(of(&snapshot.counts), counts(0, 0, 1, 1), "b is deleted");
+    db.finish().await
+}
+
 #[tokio::test]
 async fn records_without_their_key_are_rejected_and_the_rest_load() -> Result {
     let db = TestDb::new().await?;

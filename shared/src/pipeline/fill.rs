@@ -99,6 +99,7 @@ pub(super) async fn fill(
         updated: 0,
         deleted: 0,
         key_duplicates: 0,
+        in_order: true,
     };
     Ok(Ok((read, merged)))
 }

@@ -46,6 +46,9 @@ pub(super) struct Merged {
     pub deleted: i64,
     /// Records whose key an earlier record of the file had.
     pub key_duplicates: i64,
+    /// Whether the file was newer than every load before it: then its records are
+    /// the current versions of their keys once it is loaded.
+    pub in_order: bool,
 }
 
 /// The columns every new version row is written with, in the order the statements
@@ -84,9 +87,22 @@ impl Merge<'_> {
                     updated: 0,
                     deleted: 0,
                     key_duplicates: 0,
+                    in_order: true,
                 });
             }
             store::create_dataset_indexes(self.tx, self.dest).await?;
+        }
+        let late = !new_table && self.arrived_late().await?;
+        let seen = !new_table && !late && !staged.keys_may_repeat;
+        if seen && self.seen_before(staged, snapshot && rejected == 0).await? {
+            return Ok(Merged {
+                rejected,
+                inserted: 0,
+                updated: 0,
+                deleted: 0,
+                key_duplicates: 0,
+                in_order: true,
+            });
         }
         // Real row counts for the planner (temporary tables are never auto-analysed);
         // a small sample is enough.
@@ -100,7 +116,6 @@ impl Merge<'_> {
         } else {
             0
         };
-        let late = !new_table && self.arrived_late().await?;
         let planned = if key_duplicates == 0 && !late {
             self.plan_changed().await?
         } else {
@@ -124,6 +139,7 @@ impl Merge<'_> {
             updated,
             deleted,
             key_duplicates,
+            in_order: !late,
         })
     }
 
@@ -292,6 +308,54 @@ impl Merge<'_> {
             )
             .await?;
         Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    /// Whether the file changes nothing, known without joining its records: an earlier
+    /// load that arrived in order brought the same records (the same digest) into
+    /// this same table, and every load since wrote nothing. Its records were then the
+    /// current versions of their keys, and still are, so every record of this file is
+    /// unchanged. With `whole` (a complete snapshot) the table must also hold no other
+    /// current keys, which would be deleted.
+    async fn seen_before(&self, staged: &Staged, whole: bool) -> Result<bool, LoadError> {
+        let row = self
+            .tx
+            .query_one(
+                "SELECT EXISTS (
+                     SELECT 1 FROM bronze.loads p
+                     WHERE p.tenant = $1 AND p.dataset = $2 AND p.records_digest = $3
+                       AND p.status = 'loaded' AND p.id < $4
+                       AND p.table_filenode = pg_relation_filenode(to_regclass($5))
+                       AND NOT EXISTS (
+                           SELECT 1 FROM bronze.loads q
+                           WHERE q.tenant = $1 AND q.dataset = $2 AND q.status = 'loaded'
+                             AND q.id > p.id AND q.id < $4
+                             AND q.inserted + q.updated + q.deleted > 0))",
+                &[
+                    &self.dest.tenant.as_str(),
+                    &self.dest.dataset.as_str(),
+                    &&staged.digest[..],
+                    &self.load_id,
+                    &self.table,
+                ],
+            )
+            .await?;
+        if !row.get::<_, bool>(0) {
+            return Ok(false);
+        }
+        if !whole {
+            return Ok(true);
+        }
+        let current = self
+            .tx
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE is_current AND change_type <> 'delete'",
+                    self.table
+                ),
+                &[],
+            )
+            .await?;
+        Ok(current.get::<_, i64>(0) == staged.records)
     }
 
     /// Whether an earlier load of the dataset came from a newer source than this one.

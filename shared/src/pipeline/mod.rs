@@ -213,6 +213,10 @@ pub async fn load_with(
         rejected: merged.rejected,
         bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
     };
+    if merged.in_order {
+        let table = store::dataset_table(dest);
+        store::record_digest(tx, load_id, &staged.digest, &table).await?;
+    }
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let detected = Some(&staged.detected);
     store::finish_load(tx, load_id, detected, &counts, duration_ms, None).await?;

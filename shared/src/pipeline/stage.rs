@@ -12,7 +12,7 @@ use super::LoadError;
 use crate::contract::Checks;
 use crate::copy::{Constant, CopyEncoder};
 use crate::format::{self, Detected, Format, ReadError, Records};
-use crate::hash::record_hash;
+use crate::hash::{record_hash, RecordsDigest};
 use crate::identity::KeySpec;
 use crate::infer::{Background, Inferrer, Observe};
 use crate::repeats::Repeats;
@@ -24,6 +24,8 @@ pub(super) struct Staged {
     pub rejects: i64,
     /// `false` when no key came twice, for certain.
     pub keys_may_repeat: bool,
+    /// The good records' keys and hashes, in order.
+    pub digest: [u8; 32],
     pub detected: Detected,
     pub inferrer: Option<Inferrer>,
     /// The rejected records of a read into a dataset table (none into staging).
@@ -147,6 +149,7 @@ fn encode(
             records: counts.good,
             rejects: counts.bad,
             keys_may_repeat: counts.keys_may_repeat,
+            digest: counts.digest,
             detected,
             inferrer,
             held: counts.held,
@@ -168,6 +171,7 @@ struct Counts {
     good: i64,
     bad: i64,
     keys_may_repeat: bool,
+    digest: [u8; 32],
     held: Held,
 }
 
@@ -189,6 +193,7 @@ impl Stream<'_> {
         let mut key = Vec::with_capacity(128);
         let mut wire = Vec::with_capacity(4096);
         let mut repeats = Repeats::default();
+        let mut digest = RecordsDigest::default();
         if let Some(header) = records.header() {
             self.keys.bind(header);
         }
@@ -233,6 +238,7 @@ impl Stream<'_> {
                 records.observe(line, &json, inference);
             }
             repeats.note(&key);
+            digest.add(&key, &hash);
             good += 1;
             let line = i64::try_from(line).unwrap_or(i64::MAX);
             match &self.target {
@@ -267,6 +273,7 @@ impl Stream<'_> {
             good,
             bad,
             keys_may_repeat: repeats.maybe(),
+            digest: digest.finish(),
             held: self.held,
         })
     }
