@@ -696,7 +696,7 @@ fn skip_string(json: &[u8], at: usize) -> usize {
 }
 
 /// The index just past the value that starts at `at`.
-fn skip_value(json: &[u8], at: usize) -> usize {
+pub(crate) fn skip_value(json: &[u8], at: usize) -> usize {
     let mut depth = 0usize;
     let mut i = at;
     while i < json.len() {

@@ -15,6 +15,7 @@ pub mod format;
 pub mod hash;
 pub mod identity;
 pub mod infer;
+pub mod jsonb_order;
 pub mod keys;
 pub mod load;
 pub mod logging;

@@ -103,9 +103,8 @@ impl CsvRecords {
     }
 
     /// Writes the record last returned, whose canonical JSON is `json`, with its keys in
-    /// the order PostgreSQL's jsonb keeps them (shortest first, then bytewise). The
-    /// server sorts the keys of every object it parses into that order; already in
-    /// it, the sort is one pass. The text means the same as the canonical one.
+    /// the order PostgreSQL's jsonb keeps them (see [`crate::jsonb_order`]), from the
+    /// columns' order found once for the file.
     pub fn write_jsonb_order(&self, json: &[u8], out: &mut Vec<u8>) {
         out.clear();
         out.push(b'{');

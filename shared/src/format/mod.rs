@@ -15,6 +15,7 @@ use flate2::bufread::MultiGzDecoder;
 pub use dialect::Dialect;
 
 use crate::infer::{Inferrer, Observe};
+use crate::jsonb_order::JsonbOrder;
 pub use encoding::{Encoding, Transcode};
 
 /// A file format bronze reads.
@@ -319,15 +320,17 @@ impl Records {
     }
 
     /// The text to send the server as the jsonb of the record last returned, whose
-    /// canonical JSON is `json`: the same value, with a delimited record's keys in the
-    /// order jsonb sorts them into (see [`csv::CsvRecords::write_jsonb_order`]).
-    pub fn jsonb_text<'a>(&self, json: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    /// canonical JSON is `json`: the same value, with keys in the order jsonb sorts
+    /// them into (see [`crate::jsonb_order`]). A delimited file knows its columns'
+    /// order once; a JSON record's members are found in its text.
+    pub fn jsonb_text<'a>(&self, json: &'a [u8], order: &'a mut JsonbOrder) -> &'a [u8] {
         match self {
             Records::Csv(r) => {
-                r.write_jsonb_order(json, scratch);
-                scratch
+                let text = order.text();
+                r.write_jsonb_order(json, text);
+                text
             }
-            Records::Ndjson(_) | Records::Json(_) => json,
+            Records::Ndjson(_) | Records::Json(_) => order.reorder(json),
         }
     }
 

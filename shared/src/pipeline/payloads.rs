@@ -19,6 +19,7 @@ use super::LoadError;
 use crate::copy::CopyEncoder;
 use crate::format::{self, Format, ReadError};
 use crate::hash::record_hash;
+use crate::jsonb_order::JsonbOrder;
 
 /// The records (by ordinal, their place in the file) whose payloads are wanted.
 #[derive(Default)]
@@ -97,7 +98,7 @@ fn encode(
     })?;
     let mut encoder = CopyEncoder::default();
     let mut json = Vec::with_capacity(4096);
-    let mut wire = Vec::with_capacity(4096);
+    let mut wire = JsonbOrder::default();
     let (mut ordinal, mut staged) = (0u64, 0u64);
     while staged < wanted.count {
         ordinal += 1;

@@ -15,6 +15,7 @@ use crate::format::{self, Detected, Format, ReadError, Records};
 use crate::hash::{record_hash, RecordsDigest};
 use crate::identity::KeySpec;
 use crate::infer::{Background, Inferrer, Observe};
+use crate::jsonb_order::JsonbOrder;
 use crate::repeats::Repeats;
 
 /// What the parser staged.
@@ -191,7 +192,7 @@ impl Stream<'_> {
         let mut encoder = CopyEncoder::default();
         let mut json = Vec::with_capacity(4096);
         let mut key = Vec::with_capacity(128);
-        let mut wire = Vec::with_capacity(4096);
+        let mut wire = JsonbOrder::default();
         let mut repeats = Repeats::default();
         let mut digest = RecordsDigest::default();
         if let Some(header) = records.header() {
