@@ -26,10 +26,15 @@ const SALT: [u32; 8] = [
     0x5c6b_fb31,
 ];
 
+/// Hashed keys applied to the filter at once.
+const BATCH: usize = 64;
+
 /// Keys seen so far.
 pub struct Repeats {
     words: Vec<u32>,
     hits: u64,
+    /// Hashes of keys noted and not yet applied, in order.
+    pending: Vec<u64>,
 }
 
 impl Default for Repeats {
@@ -38,6 +43,7 @@ impl Default for Repeats {
         Self {
             words: vec![0; WORDS],
             hits: 0,
+            pending: Vec::with_capacity(BATCH),
         }
     }
 }
@@ -46,23 +52,36 @@ impl Repeats {
     /// Notes `key`; counts a hit when it may have been noted before.
     pub fn note(&mut self, key: &[u8]) {
         let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
-        let blocks = (WORDS / 8) as u64;
-        // The high half picks the block (scaled, not a modulo), the low half the bits.
-        let block = usize::try_from(((hash >> 32) * blocks) >> 32).unwrap_or(0);
-        let words = &mut self.words[block * 8..block * 8 + 8];
-        let low = hash as u32;
-        let mut seen = true;
-        for (word, salt) in words.iter_mut().zip(SALT) {
-            let bit = 1u32 << (low.wrapping_mul(salt) >> 27);
-            seen &= *word & bit != 0;
-            *word |= bit;
+        self.pending.push(hash);
+        if self.pending.len() == BATCH {
+            self.apply();
         }
-        self.hits += u64::from(seen);
     }
 
     /// Whether some key may have come twice; `false` is certain.
-    pub fn maybe(&self) -> bool {
+    pub fn maybe(mut self) -> bool {
+        self.apply();
         self.hits > 0
+    }
+
+    /// Applies the pending hashes in the order they came, so a key twice in one batch
+    /// is still a hit.
+    fn apply(&mut self) {
+        let blocks = (WORDS / 8) as u64;
+        for &hash in &self.pending {
+            // The high half picks the block (scaled, not a modulo), the low half the bits.
+            let block = usize::try_from(((hash >> 32) * blocks) >> 32).unwrap_or(0);
+            let words = &mut self.words[block * 8..block * 8 + 8];
+            let low = hash as u32;
+            let mut seen = true;
+            for (word, salt) in words.iter_mut().zip(SALT) {
+                let bit = 1u32 << (low.wrapping_mul(salt) >> 27);
+                seen &= *word & bit != 0;
+                *word |= bit;
+            }
+            self.hits += u64::from(seen);
+        }
+        self.pending.clear();
     }
 }
 
@@ -71,14 +90,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn distinct_keys_pass_and_any_repeat_is_caught() {
+    fn a_repeat_after_many_keys_is_caught() {
         let mut repeats = Repeats::default();
         for i in 0..400_000u32 {
             repeats.note(format!("[{i},\"k\"]").as_bytes());
         }
-        assert!(!repeats.maybe(), "400,000 distinct keys, no false hit");
         repeats.note(b"[123456,\"k\"]");
         assert!(repeats.maybe());
+    }
+
+    #[test]
+    fn distinct_keys_give_no_false_hit_and_a_repeat_in_one_batch_is_caught() {
+        let distinct = |n: u32| {
+            let mut repeats = Repeats::default();
+            for i in 0..n {
+                repeats.note(format!("[{i},\"k\"]").as_bytes());
+            }
+            repeats
+        };
+        assert!(
+            !distinct(400_000).maybe(),
+            "400,000 distinct keys, no false hit"
+        );
+        let mut twice = distinct(3);
+        twice.note(b"[1,\"k\"]");
+        assert!(twice.maybe(), "a repeat before the batch is applied");
     }
 
     #[test]
