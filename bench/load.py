@@ -9,7 +9,7 @@ Environment knobs (all optional):
   BENCH_X10_RUNS=1      runs of case 6 (flights-x10.csv)
   BENCH_TIMEOUT=600     seconds allowed to any one measured process (case 6: 4x this)
   BENCH_BUCKET=bronze-bench   bucket and queue prefix of case 5
-  BENCH_CASES=1,2,3,4,5,6,7,8 which cases to run (3 and 4 need 2)
+  BENCH_CASES=1,2,3,4,5,6,7,8,9 which cases to run (3, 4 and 9 need 2)
 """
 
 import csv
@@ -38,7 +38,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 X10_RUNS = int(os.environ.get("BENCH_X10_RUNS", "1"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 BUCKET = os.environ.get("BENCH_BUCKET", "bronze-bench")
-CASES = {int(c) for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,8").split(",") if c}
+CASES = {int(c) for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,8,9").split(",") if c}
 BENCH_DB = "bronze_bench"
 TENANT = "bench"
 
@@ -295,6 +295,17 @@ def prep_1pct(cols, rows):
     atomic_write("flights-1pct.csv", write)
 
 
+def prep_reversed(cols, rows):
+    # The same records, last first: nothing changed, but not the sequence an earlier
+    # load brought, so bronze joins every record with the table's (case 9).
+    def write(f):
+        f.write(",".join(cols) + "\n")
+        for line in reversed(rows):
+            f.write(line + "\n")
+
+    atomic_write("flights-reversed.csv", write)
+
+
 def prep_x10(cols, rows):
     # Copy c has year 2013 + c: every record of every copy differs, and so does every
     # business key (year is part of it), so case 6 inserts 10x the rows of case 2.
@@ -332,6 +343,12 @@ def prepare():
         raise BenchError("flights.ndjson does not hold one line per record")
     if not os.path.exists(path("flights-1pct.csv")):
         timed("flights-1pct.csv", prep, lambda: prep_1pct(cols, rows))
+    if not os.path.exists(path("flights-reversed.csv")):
+        timed("flights-reversed.csv", prep, lambda: prep_reversed(cols, rows))
+    # Loads are ordered by their file's time: made later, the reversed file would be
+    # newer than flights-1pct.csv and turn case 4 into a late arrival.
+    stat = os.stat(path("flights.csv"))
+    os.utime(path("flights-reversed.csv"), ns=(stat.st_atime_ns, stat.st_mtime_ns))
     if not os.path.exists(path("flights-x10.csv")):
         timed("flights-x10.csv", prep, lambda: prep_x10(cols, rows))
     if count_lines("flights-x10.csv") != 10 * ROWS + 1:
@@ -432,9 +449,9 @@ def load_empty(r, n, url, env, key, file, tag, timeout, settings=(), extra=()):
     return dataset
 
 
-def interleaved(r2, r3, r4, r7, r8, url, env, key):
-    """Cases 2, 3, 4, 7 and 8 take turns run by run (3 and 4 into the table the run of
-    case 2 just made): run after run the machine drifts (WAL, checkpoints, a growing
+def interleaved(r2, r3, r4, r7, r8, r9, url, env, key):
+    """Cases 2, 3, 9, 4, 7 and 8 take turns run by run (3, 9 and 4 into the table the run
+    of case 2 just made): run after run the machine drifts (WAL, checkpoints, a growing
     database, and on a shared VM the host), and measured one case after the other that
     drift alone made case 7 look 30% faster than case 2 in one run and 7% slower in
     another. The ratios between cases are what the targets are about."""
@@ -447,17 +464,22 @@ def interleaved(r2, r3, r4, r7, r8, url, env, key):
             dataset = load_empty(r, n, url, env, key, "flights.csv", tag, TIMEOUT, settings,
                                  extra)
             if r is r2 and 3 in CASES:
-                case3(r3, n, url, env, dataset)
+                unchanged(r3, n, url, env, dataset, "flights.csv")
+            if r is r2 and 9 in CASES:
+                unchanged(r9, n, url, env, dataset, "flights-reversed.csv")
             if r is r2 and 4 in CASES:
                 case4(r4, n, url, env, dataset, key)
     r3.notes.append("Into the table of the run of case 2 just before it; table size "
-                    "measured after the reload.")
+                    "measured after the reload. The records, keys and order an earlier "
+                    "load brought, with nothing written since: unchanged by their digest.")
+    r9.notes.append("Into the table of the runs of cases 2 and 3 just before it. The same "
+                    "records, last first: unchanged, found by joining each with the table.")
 
 
-def case3(r, n, url, env, dataset):
+def unchanged(r, n, url, env, dataset, file):
     checkpoint(url)
-    m, c = ingest(env, "flights.csv", dataset, TIMEOUT, f"case 3 run {n}")
-    expect(f"case 3 run {n}", c, records=ROWS, inserted=0, updated=0, unchanged=ROWS,
+    m, c = ingest(env, file, dataset, TIMEOUT, f"case {r.case} run {n}")
+    expect(f"case {r.case} run {n}", c, records=ROWS, inserted=0, updated=0, unchanged=ROWS,
            rejected=0)
     r.add(m.seconds, m.rss_mb, table_mb(url, bronze_table(dataset)), m.cpu,
           f", pipeline {c['duration_ms'] / 1000:.1f}s")
@@ -478,8 +500,8 @@ def case4(r, n, url, env, dataset, key):
           f", pipeline {c['duration_ms'] / 1000:.1f}s")
     if n == 1:
         r.notes.append(f"Counts: {'updated' if key else 'inserted'}={new}, "
-                       f"unchanged={c['unchanged']}; into the table of the runs of cases 2 "
-                       "and 3 just before it.")
+                       f"unchanged={c['unchanged']}; into the table of the runs of cases 2, "
+                       "3 and 9 just before it.")
 
 
 def aws_clients():
@@ -705,7 +727,7 @@ def main():
                 terminate_backends(url)
 
     attempt(Result(1, "psql \\copy NDJSON → jsonb (baseline)", ROWS), case1, url)
-    if CASES & {3, 4}:
+    if CASES & {3, 4, 9}:
         CASES.add(2)
     r2 = Result(2, "bronze ingest, empty table", ROWS)
     r7 = Result(7, "bronze ingest --no-checks (no inference, registry, quality), empty table",
@@ -713,11 +735,12 @@ def main():
     r8 = Result(8, "bronze ingest with a JSON Schema on every record, empty table", ROWS)
     r3 = Result(3, "bronze ingest, same file again (all unchanged)", ROWS)
     r4 = Result(4, "bronze ingest, 1% of rows changed", ROWS)
-    turns = [r for r in (r2, r3, r4, r7, r8) if r.case in CASES]
+    r9 = Result(9, "bronze ingest, the same records in reverse order (all unchanged)", ROWS)
+    turns = [r for r in (r2, r3, r4, r7, r8, r9) if r.case in CASES]
     if turns:
         results.extend(turns)
         try:
-            interleaved(r2, r3, r4, r7, r8, url, env, key)
+            interleaved(r2, r3, r4, r7, r8, r9, url, env, key)
         except BenchError as e:
             for r in turns:
                 r.failed = r.failed or str(e).strip().splitlines()[0][:300]
