@@ -14,7 +14,9 @@ fn bronze(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn file(name: &str, content: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bronze-cli-{}", std::process::id()));
+    // Under target/: a scratch place cargo owns, not left behind in /tmp.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bronze-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();

@@ -47,7 +47,9 @@ fn fails(db: &TestDb, args: &[&str]) -> String {
 }
 
 fn file(test: &str, name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bronze-operator-{}-{test}", std::process::id()));
+    // Under target/: a scratch place cargo owns, not left behind in /tmp.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bronze-operator-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
