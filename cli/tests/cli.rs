@@ -176,6 +176,22 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
         "no key: a changed record is new"
     );
 
+    // Without checks a first file fills its new table under no schema version.
+    let plain = file("plain.csv", b"id\n1\n2\n");
+    let unchecked = bronze(
+        &[
+            "ingest",
+            plain.to_str().unwrap(),
+            "--tenant",
+            "Acme",
+            "--dataset",
+            "plain",
+            "--no-checks",
+        ],
+        &[("DATABASE_URL", &url)],
+    );
+    assert!(unchecked.status.success(), "{}", text(&unchecked.stderr));
+
     let bad = bronze(
         &["ingest", "x.csv", "--tenant", "acme;drop", "--dataset", "d"],
         &[("DATABASE_URL", &url)],
@@ -199,6 +215,17 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(amounts, ["10", "20", "25", "30"]);
+    let filled: bool = db
+        .query_one(
+            "SELECT count(*) = 2 AND bool_and(schema_version = 0 AND validated IS NULL)
+                    AND (SELECT relpages > 0 AND relallvisible = relpages FROM pg_class
+                         WHERE oid = 'tenant_acme.plain'::regclass)
+             FROM tenant_acme.plain",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert!(filled, "filled frozen, version 0, not validated");
     drop(db);
     admin_client.batch_execute(&drop_db).await?;
     Ok(())

@@ -624,6 +624,14 @@ pub async fn ensure_dataset_table(
          );"
     ))
     .await?;
+    // The loads before it went into a table that is gone: none can vouch for this one
+    // (see `records_digest`), whatever file node it gets.
+    tx.execute(
+        "UPDATE bronze.loads SET records_digest = NULL
+         WHERE tenant = $1 AND dataset = $2 AND records_digest IS NOT NULL",
+        &[&dest.tenant.as_str(), &dest.dataset.as_str()],
+    )
+    .await?;
     Ok(true)
 }
 

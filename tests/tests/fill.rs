@@ -15,12 +15,16 @@ fn at(seconds: u64) -> SystemTime {
 }
 
 async fn keyed(db: &TestDb, dataset: &str, key: &[&str]) -> Result {
-    let mut client = connect(&db.url).await?;
-    bronze::migrate::migrate(&mut client).await?;
     let settings = DatasetSettings {
         key_columns: key.iter().map(|k| k.to_string()).collect(),
         ..DatasetSettings::default()
     };
+    configure(db, dataset, settings).await
+}
+
+async fn configure(db: &TestDb, dataset: &str, settings: DatasetSettings) -> Result {
+    let mut client = connect(&db.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
     store::set_dataset(&mut client, &Destination::new("acme", dataset)?, &settings).await?;
     Ok(())
 }
@@ -103,9 +107,65 @@ async fn a_first_file_fills_its_table_with_the_rows_staging_would_write() -> Res
         frozen(&db, "filled").await?,
         "the first fill COPYs frozen rows"
     );
-    // The next file finds the filled rows like any others.
-    let again = load_bytes(&db, "filled", "second.csv", at(2), csv).await??;
+    // The next file, in another order, is joined with the filled rows like any others.
+    let reversed = b"id,name,when\n5,eve,\n3,\"c, d\",2024-01-03\n1,ann,2024-01-02\n";
+    let again = load_bytes(&db, "filled", "second.csv", at(2), reversed).await??;
     assert_eq!((again.counts.unchanged, again.counts.inserted), (3, 0));
+    db.finish().await
+}
+
+#[tokio::test]
+async fn a_first_file_under_a_json_schema_fills_its_rows_validated() -> Result {
+    let db = TestDb::new().await?;
+    let settings = DatasetSettings {
+        key_columns: vec!["id".into()],
+        json_schema: Some(serde_json::json!({
+            "type": "object",
+            "properties": {"v": {"type": "string", "pattern": "^[a-z]+$"}}
+        })),
+        ..DatasetSettings::default()
+    };
+    configure(&db, "filled", settings.clone()).await?;
+    configure(&db, "staged", settings).await?;
+    let loaded = both(&db, "filled", "staged", b"id,v\n1,a\n2,B\n3,c\n").await?;
+    assert_eq!((loaded.counts.inserted, loaded.counts.rejected), (2, 1));
+    assert!(frozen(&db, "filled").await?);
+    let validated = db
+        .count("SELECT count(*) FROM tenant_acme.filled WHERE validated")
+        .await?;
+    assert_eq!(validated, 2);
+    db.finish().await
+}
+
+/// The text sent for a JSON record's payload has its keys reordered for the server;
+/// the stored value and the hash are the canonical record's, into a new table and
+/// through the second read of a table with rows.
+#[tokio::test]
+async fn json_payloads_store_the_value_they_hash() -> Result {
+    let db = TestDb::new().await?;
+    keyed(&db, "j", &["id"]).await?;
+    let first = br#"{"id":1,"bbb":{"zz":1,"y":[2,{"q":3}]},"a":"x\"y","cc":null}"#;
+    let canonical = r#"{"a":"x\"y","bbb":{"y":[2,{"q":3}],"zz":1},"cc":null,"id":1}"#;
+    load_bytes(&db, "j", "1.ndjson", at(1), first).await??;
+    let second = br#"{"id":1,"bbb":{"zz":2},"cc":[1]}"#;
+    let changed = r#"{"bbb":{"zz":2},"cc":[1],"id":1}"#;
+    load_bytes(&db, "j", "2.ndjson", at(2), second).await??;
+    let stored = |version: i32, canonical: &'static str| {
+        let pg = &db.pg;
+        async move {
+            let row = pg
+                .query_one(
+                    "SELECT payload = $2::text::jsonb
+                            AND record_hash = sha256(convert_to($2, 'UTF8'))
+                     FROM tenant_acme.j WHERE version = $1",
+                    &[&version, &canonical],
+                )
+                .await?;
+            Result::<bool>::Ok(row.get(0))
+        }
+    };
+    assert!(stored(1, canonical).await?, "version 1 is the first record");
+    assert!(stored(2, changed).await?, "version 2 is the second record");
     db.finish().await
 }
 

@@ -290,6 +290,16 @@ async fn a_file_seen_before_is_unchanged_by_its_digest_until_a_load_writes() -> 
         counts(0, 2, 0, 0),
         "a load wrote: joined"
     );
+
+    // A snapshot whose keys are all the table's current ones deletes nothing.
+    configure(&db, "stock", &["sku"], true).await?;
+    let skus = csv.replace("id", "sku");
+    load(&db, "stock", "1.csv", 1, &skus).await?;
+    db.pg
+        .batch_execute(&probe.replace("orders", "stock"))
+        .await?;
+    let same = load(&db, "stock", "2.csv", 2, &skus).await?;
+    assert_eq!(of(&same.counts), counts(0, 0, 2, 0), "known by the digest");
     db.finish().await
 }
 
@@ -322,6 +332,40 @@ async fn a_file_seen_before_is_joined_when_its_digest_cannot_vouch() -> Result {
     configure(&db, "stock", &["sku"], true).await?;
     let snapshot = load(&db, "stock", "3.csv", 3, fewer).await?;
     assert_eq!(of(&snapshot.counts), counts(0, 0, 1, 1), "b is deleted");
+
+    // A snapshot with a bad record deletes nothing; the same good records without it
+    // delete what it lacked.
+    configure(&db, "shelf", &["sku"], true).await?;
+    load(&db, "shelf", "1.csv", 1, "sku,v\na,1\nb,2\n").await?;
+    let partial = load(&db, "shelf", "2.csv", 2, "sku,v\na,1\nb\n").await?;
+    assert_eq!((partial.counts.rejected, partial.counts.deleted), (1, 0));
+    let complete = load(&db, "shelf", "3.csv", 3, "sku,v\na,1\n").await?;
+    assert_eq!(of(&complete.counts), counts(0, 0, 1, 1), "b is deleted");
+
+    // A table dropped and made again by a load that wrote nothing.
+    configure(&db, "lists", &["id"], false).await?;
+    load(&db, "lists", "1.csv", 1, csv).await?;
+    db.pg
+        .batch_execute("DROP TABLE tenant_acme.lists CASCADE")
+        .await?;
+    load(&db, "lists", "2.csv", 2, "id,v\n").await?;
+    let refill = load(&db, "lists", "3.csv", 3, csv).await?;
+    assert_eq!(
+        of(&refill.counts),
+        counts(2, 0, 0, 0),
+        "the table was made again"
+    );
+
+    // A late file slots in before the table's rows, whose hash a probe changed.
+    configure(&db, "late", &["id"], false).await?;
+    load(&db, "late", "1.csv", 10, csv).await?;
+    let probe = r#"UPDATE tenant_acme.late SET record_hash = '\x00' WHERE record_key = '["1"]'"#;
+    db.pg.batch_execute(probe).await?;
+    let late = load(&db, "late", "0.csv", 5, csv).await?;
+    assert_eq!(
+        late.counts.unchanged, 1,
+        "joined: key 1 differs from the probe"
+    );
     db.finish().await
 }
 

@@ -61,8 +61,10 @@ impl Merge<'_> {
     /// Picks the cheapest statements that give the same versions. Most files bring
     /// each key once, in order: into a new table they are all inserts (indexes built
     /// after), into an existing one a single join with the current rows finds what
-    /// changed. Repeated keys and late files take the general path. Either plans the
-    /// new versions first (`pg_temp.bronze_new`); their payloads are joined in last.
+    /// changed, and a file an earlier load brought as it is needs no join at all
+    /// ([`Merge::seen_before`]). Repeated keys and late files take the general path.
+    /// Either plans the new versions first (`pg_temp.bronze_new`); their payloads are
+    /// joined in last.
     pub async fn run(
         &self,
         new_table: bool,
@@ -171,7 +173,9 @@ impl Merge<'_> {
             }
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 self.tx
-                    .batch_execute("ROLLBACK TO SAVEPOINT bronze_fill")
+                    .batch_execute(
+                        "ROLLBACK TO SAVEPOINT bronze_fill; RELEASE SAVEPOINT bronze_fill",
+                    )
                     .await?;
                 Ok(None)
             }
@@ -312,11 +316,14 @@ impl Merge<'_> {
 
     /// Whether the file changes nothing, known without joining its records: an earlier
     /// load that arrived in order brought the same records (the same digest) into
-    /// this same table, and every load since wrote nothing. Its records were then the
+    /// this same table, and no load since wrote anything. Its records were then the
     /// current versions of their keys, and still are, so every record of this file is
     /// unchanged. With `whole` (a complete snapshot) the table must also hold no other
-    /// current keys, which would be deleted.
+    /// current keys, which would be deleted. Rows changed by hand, behind bronze's
+    /// back, are not seen: bronze's tables are written by bronze only.
     async fn seen_before(&self, staged: &Staged, whole: bool) -> Result<bool, LoadError> {
+        // Only loads since the last one that wrote can vouch, so the lookup stays one
+        // step back through the dataset's loads however many files came before.
         let row = self
             .tx
             .query_one(
@@ -325,11 +332,10 @@ impl Merge<'_> {
                      WHERE p.tenant = $1 AND p.dataset = $2 AND p.records_digest = $3
                        AND p.status = 'loaded' AND p.id < $4
                        AND p.table_filenode = pg_relation_filenode(to_regclass($5))
-                       AND NOT EXISTS (
-                           SELECT 1 FROM bronze.loads q
+                       AND p.id >= coalesce((
+                           SELECT max(q.id) FROM bronze.loads q
                            WHERE q.tenant = $1 AND q.dataset = $2 AND q.status = 'loaded'
-                             AND q.id > p.id AND q.id < $4
-                             AND q.inserted + q.updated + q.deleted > 0))",
+                             AND q.id < $4 AND q.inserted + q.updated + q.deleted > 0), 0))",
                 &[
                     &self.dest.tenant.as_str(),
                     &self.dest.dataset.as_str(),

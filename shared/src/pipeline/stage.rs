@@ -45,24 +45,26 @@ pub(super) enum Target {
 
 /// Rejected records of a read into a dataset table, held in memory to be written
 /// after its COPY. A few bad records are common in a first file and cost nothing
-/// more; past [`Held::BOUND`] the file is read again into staging, where rejects travel
-/// the same stream as the records, so memory stays bounded.
+/// more; past [`Held::BOUND`] the read stops and the file is read again into staging,
+/// where rejects travel the same stream as the records, so memory stays bounded.
 #[derive(Debug, Default)]
 pub(super) struct Held {
     pub lines: Vec<i64>,
     pub reasons: Vec<String>,
     pub raws: Vec<String>,
     bytes: usize,
-    /// More were rejected than are held: the held ones are not all.
+    /// More were rejected than are held: the read stopped there, and what it staged
+    /// is not the file.
     pub overflowed: bool,
 }
 
 impl Held {
-    /// Bytes of reasons and raw text held at most.
+    /// Bytes held at most: reasons, raw text, and what each entry costs besides.
     const BOUND: usize = 4 << 20;
+    const ENTRY: usize = 104;
 
     fn hold(&mut self, line: u64, reason: &str, raw: &str) {
-        self.bytes += reason.len() + raw.len();
+        self.bytes += reason.len() + raw.len() + Self::ENTRY;
         if self.overflowed || self.bytes > Self::BOUND {
             self.overflowed = true;
             return;
@@ -221,6 +223,9 @@ impl Stream<'_> {
                         inference.rejected(line);
                     }
                     self.reject(&mut encoder, line, ordinal, &reason, &raw);
+                    if self.held.overflowed {
+                        break;
+                    }
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -233,6 +238,9 @@ impl Stream<'_> {
                 bad += 1;
                 let raw = String::from_utf8_lossy(&json);
                 self.reject(&mut encoder, line, ordinal, &reason, &raw);
+                if self.held.overflowed {
+                    break;
+                }
                 continue;
             }
             if let Some(inference) = inference.as_deref_mut() {
