@@ -250,6 +250,12 @@ impl Column {
         let mut fits = Fits::default();
         self.temporal(text, &mut fits);
         self.strings += u64::from(!fits.date && !fits.time && !fits.timestamp);
+        self.json_value(line, fits, text);
+    }
+
+    /// Counts a JSON scalar that is `fits`, with its text's facts. (A delimited value
+    /// passes in the hash it already has: see [`Column::string_facts`].)
+    fn json_value(&mut self, line: u64, fits: Fits, text: &str) {
         self.observed(line, fits, text);
         self.string_facts(text, fits, distinct::hash(text.as_bytes()));
     }
@@ -411,8 +417,7 @@ impl Column {
                     ..Fits::default()
                 };
                 let text = std::str::from_utf8(value).unwrap_or_default();
-                self.observed(line, fits, text);
-                self.string_facts(text, fits, distinct::hash(text.as_bytes()));
+                self.json_value(line, fits, text);
             }
             Some(b'{') => {
                 self.values += 1;
@@ -443,8 +448,7 @@ impl Column {
             Some(_) => {
                 let text = std::str::from_utf8(value).unwrap_or_default();
                 let fits = number_fits(self, number_shape(text), text);
-                self.observed(line, fits, text);
-                self.string_facts(text, fits, distinct::hash(text.as_bytes()));
+                self.json_value(line, fits, text);
             }
         }
     }
