@@ -17,10 +17,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
 use super::merge::Merged;
-use super::stage::{stage, Held, Target};
+use super::stage::{Held, Target};
 use super::{Decided, Job, LoadError};
 use crate::copy::Constant;
-use crate::identity::KeySpec;
 use crate::store;
 
 /// The columns after key, hash, line and payload, in the order of [`constant`].
@@ -65,17 +64,7 @@ pub(super) async fn fill(
         None => 0,
     };
     let constant = constant(job, predicted)?;
-    let (source, bytes) = super::counted(source);
-    let staged = stage(
-        tx,
-        source,
-        job.lineage.key.clone(),
-        job.settings.format,
-        KeySpec::new(&job.settings.key_columns),
-        job.checks()?,
-        Target::Table { table, constant },
-    )
-    .await?;
+    let (staged, bytes) = job.read(source, Target::Table { table, constant }).await?;
     if staged.held.overflowed {
         return undo(job, Why::TooManyRejects).await;
     }

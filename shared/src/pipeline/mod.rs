@@ -271,17 +271,7 @@ impl Job<'_> {
             _ => Payloads::Staged,
         };
         create_staging(tx, payloads).await?;
-        let (source, bytes) = counted(source);
-        let staged = stage(
-            tx,
-            source,
-            self.lineage.key.clone(),
-            self.settings.format,
-            KeySpec::new(&self.settings.key_columns),
-            self.checks()?,
-            Target::Staging(payloads),
-        )
-        .await?;
+        let (staged, bytes) = self.read(source, Target::Staging(payloads)).await?;
         // Memory for the merge's sorts and hashes so they do not spill to disk, and no
         // JIT: compiling the merge costs more than it saves.
         tx.batch_execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
@@ -309,6 +299,26 @@ impl Job<'_> {
             .run(new_table, &read.staged, self.settings.snapshot)
             .await?;
         Ok((read, merged))
+    }
+
+    /// Reads `source` into `target`, counting the bytes it reads.
+    async fn read(
+        &self,
+        source: Box<dyn Read + Send>,
+        target: Target,
+    ) -> Result<(Staged, Arc<AtomicU64>), LoadError> {
+        let (source, bytes) = counted(source);
+        let staged = stage(
+            self.tx,
+            source,
+            self.lineage.key.clone(),
+            self.settings.format,
+            KeySpec::new(&self.settings.key_columns),
+            self.checks()?,
+            target,
+        )
+        .await?;
+        Ok((staged, bytes))
     }
 
     /// The record-level checks the dataset's settings ask for, when checks are on.
