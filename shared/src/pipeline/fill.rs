@@ -65,7 +65,7 @@ pub(super) async fn fill(
     };
     let constant = constant(job, predicted)?;
     let (staged, bytes) = job.read(source, Target::Table { table, constant }).await?;
-    if staged.held.overflowed {
+    if staged.held.overflowed() {
         return undo(job, Why::TooManyRejects).await;
     }
     let read = job.decide(staged, bytes)?;
@@ -82,14 +82,7 @@ pub(super) async fn fill(
     }
     let rejected = write_held(job, &read.staged.held).await?;
     tx.batch_execute("RELEASE SAVEPOINT bronze_fill").await?;
-    let merged = Merged {
-        rejected,
-        inserted: read.staged.records,
-        updated: 0,
-        deleted: 0,
-        key_duplicates: 0,
-        in_order: true,
-    };
+    let merged = Merged::unversioned(rejected, read.staged.records);
     Ok(Ok((read, merged)))
 }
 

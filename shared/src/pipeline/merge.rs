@@ -51,6 +51,21 @@ pub(super) struct Merged {
     pub in_order: bool,
 }
 
+impl Merged {
+    /// What a load in order that made no version beyond the first wrote: a new
+    /// table's `inserted` rows (a first fill), or nothing (a file seen before).
+    pub fn unversioned(rejected: i64, inserted: i64) -> Self {
+        Self {
+            rejected,
+            inserted,
+            updated: 0,
+            deleted: 0,
+            key_duplicates: 0,
+            in_order: true,
+        }
+    }
+}
+
 /// The columns every new version row is written with, in the order the statements
 /// below select them.
 const VERSION_COLUMNS: &str = "record_key, version, record_hash, change_type, is_current,
@@ -83,28 +98,14 @@ impl Merge<'_> {
                 self.fill_new_table().await?
             };
             if let Some(inserted) = filled {
-                return Ok(Merged {
-                    rejected,
-                    inserted,
-                    updated: 0,
-                    deleted: 0,
-                    key_duplicates: 0,
-                    in_order: true,
-                });
+                return Ok(Merged::unversioned(rejected, inserted));
             }
             store::create_dataset_indexes(self.tx, self.dest).await?;
         }
         let late = !new_table && self.arrived_late().await?;
         let seen = !new_table && !late && !staged.keys_may_repeat;
         if seen && self.seen_before(staged, snapshot && rejected == 0).await? {
-            return Ok(Merged {
-                rejected,
-                inserted: 0,
-                updated: 0,
-                deleted: 0,
-                key_duplicates: 0,
-                in_order: true,
-            });
+            return Ok(Merged::unversioned(rejected, 0));
         }
         // Real row counts for the planner (temporary tables are never auto-analysed);
         // a small sample is enough.

@@ -306,7 +306,7 @@ impl Job<'_> {
         &self,
         source: Box<dyn Read + Send>,
         target: Target,
-    ) -> Result<(Staged, Arc<AtomicU64>), LoadError> {
+    ) -> Result<(Staged, u64), LoadError> {
         let (source, bytes) = counted(source);
         let staged = stage(
             self.tx,
@@ -318,7 +318,7 @@ impl Job<'_> {
             target,
         )
         .await?;
-        Ok((staged, bytes))
+        Ok((staged, bytes.load(Ordering::Relaxed)))
     }
 
     /// The record-level checks the dataset's settings ask for, when checks are on.
@@ -335,7 +335,7 @@ impl Job<'_> {
     }
 
     /// What the file's schema does to the dataset's; a refused file is rejected.
-    fn decide(&self, staged: Staged, bytes: Arc<AtomicU64>) -> Result<Decided, LoadError> {
+    fn decide(&self, staged: Staged, bytes: u64) -> Result<Decided, LoadError> {
         let inference = staged.inferrer.as_ref().map(|i| i.report(&staged.detected));
         let decision = decide_schema(inference.as_ref(), &staged, self.current, self.settings);
         if let Decision::Refused(reason) = decision {
@@ -345,7 +345,7 @@ impl Job<'_> {
             staged,
             inference,
             decision,
-            bytes: bytes.load(Ordering::Relaxed),
+            bytes,
         })
     }
 

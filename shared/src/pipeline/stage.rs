@@ -43,6 +43,17 @@ pub(super) enum Target {
     Table { table: String, constant: Constant },
 }
 
+impl Target {
+    /// The fields of each row: those its COPY names.
+    fn fields(&self) -> i16 {
+        match self {
+            Target::Staging(Payloads::Staged) => 7,
+            Target::Staging(Payloads::Reread) => 6,
+            Target::Table { constant, .. } => 4 + constant.count(),
+        }
+    }
+}
+
 /// Rejected records of a read into a dataset table, held in memory to be written
 /// after its COPY. A few bad records are common in a first file and cost nothing
 /// more; past [`Held::BOUND`] the read stops and the file is read again into staging,
@@ -53,9 +64,6 @@ pub(super) struct Held {
     pub reasons: Vec<String>,
     pub raws: Vec<String>,
     bytes: usize,
-    /// More were rejected than are held: the read stopped there, and what it staged
-    /// is not the file.
-    pub overflowed: bool,
 }
 
 impl Held {
@@ -63,10 +71,15 @@ impl Held {
     const BOUND: usize = 4 << 20;
     const ENTRY: usize = 104;
 
+    /// More were rejected than are held: the read stopped there, and what it staged
+    /// is not the file.
+    pub fn overflowed(&self) -> bool {
+        self.bytes > Self::BOUND
+    }
+
     fn hold(&mut self, line: u64, reason: &str, raw: &str) {
         self.bytes += reason.len() + raw.len() + Self::ENTRY;
-        if self.overflowed || self.bytes > Self::BOUND {
-            self.overflowed = true;
+        if self.overflowed() {
             return;
         }
         self.lines.push(i64::try_from(line).unwrap_or(i64::MAX));
@@ -204,7 +217,7 @@ impl Stream<'_> {
         // Every record the reader returns, good or bad, takes the next ordinal: its
         // place in the file, counted the same way by the second read.
         let mut ordinal = 0i64;
-        loop {
+        while !self.held.overflowed() {
             ordinal += 1;
             let line = match records.next_into(&mut json) {
                 Ok(Some(line)) => line,
@@ -223,9 +236,6 @@ impl Stream<'_> {
                         inference.rejected(line);
                     }
                     self.reject(&mut encoder, line, ordinal, &reason, &raw);
-                    if self.held.overflowed {
-                        break;
-                    }
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -238,9 +248,6 @@ impl Stream<'_> {
                 bad += 1;
                 let raw = String::from_utf8_lossy(&json);
                 self.reject(&mut encoder, line, ordinal, &reason, &raw);
-                if self.held.overflowed {
-                    break;
-                }
                 continue;
             }
             if let Some(inference) = inference.as_deref_mut() {
@@ -249,26 +256,20 @@ impl Stream<'_> {
             repeats.note(&key);
             digest.add(&key, &hash);
             good += 1;
-            let line = i64::try_from(line).unwrap_or(i64::MAX);
+            encoder.row(self.target.fields());
+            encoder.text(&key);
+            encoder.bytea(&hash);
+            encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
             match &self.target {
                 Target::Staging(payloads) => {
-                    let staged = *payloads == Payloads::Staged;
-                    encoder.row(if staged { 7 } else { 6 });
-                    encoder.text(&key);
-                    encoder.bytea(&hash);
-                    encoder.int8(line);
                     encoder.int8(ordinal);
                     encoder.null();
                     encoder.null();
-                    if staged {
+                    if *payloads == Payloads::Staged {
                         encoder.jsonb(records.jsonb_text(&json, &mut wire));
                     }
                 }
                 Target::Table { constant, .. } => {
-                    encoder.row(4 + constant.count());
-                    encoder.text(&key);
-                    encoder.bytea(&hash);
-                    encoder.int8(line);
                     encoder.jsonb(records.jsonb_text(&json, &mut wire));
                     encoder.constant(constant);
                 }
@@ -299,15 +300,14 @@ impl Stream<'_> {
             self.held.hold(line, reason, raw);
             return;
         };
-        let staged = payloads == Payloads::Staged;
-        encoder.row(if staged { 7 } else { 6 });
+        encoder.row(self.target.fields());
         encoder.null();
         encoder.null();
         encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
         encoder.int8(ordinal);
         encoder.text(reason.as_bytes());
         encoder.text(raw.as_bytes());
-        if staged {
+        if payloads == Payloads::Staged {
             encoder.null();
         }
     }
