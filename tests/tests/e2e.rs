@@ -6,6 +6,7 @@ use std::time::Duration;
 use bronze::db::{Db, DbSource};
 use bronze::keys::Destination;
 use bronze::load::Loader;
+use bronze::policy::OnError;
 use bronze::runner::{self, Stage};
 use bronze::store::{self, DatasetSettings};
 use bronze::task::LoadTask;
@@ -176,6 +177,7 @@ async fn a_later_file_into_the_same_dataset_stores_only_what_changed() -> Result
     bronze::migrate::migrate(&mut client).await?;
     let settings = DatasetSettings {
         key_columns: vec!["order_id".into()],
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     store::set_dataset(&mut client, &Destination::new("acme", "orders")?, &settings).await?;

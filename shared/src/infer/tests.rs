@@ -7,7 +7,8 @@ fn detected() -> Detected {
     Detected {
         format: Format::Csv,
         gzip: false,
-        encoding: Encoding::Utf8,
+        encoding: Encoding::UTF_8,
+        certainty: crate::format::Certainty::Certain,
         dialect: None,
     }
 }
