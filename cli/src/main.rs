@@ -399,9 +399,11 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
         }
         Err(LoadError::Rejected { line, reason }) => {
             drop(tx);
-            pipeline::record_rejection(&mut client, &dest, &lineage, None, line, &reason)
+            let tx = client.transaction().await.map_err(|e| e.to_string())?;
+            pipeline::record_rejection(&tx, &dest, &lineage, None, line, &reason)
                 .await
                 .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
             Err(located(file, line, &reason))
         }
         Err(LoadError::Transient(reason)) => Err(located(file, None, &reason)),
@@ -506,6 +508,7 @@ async fn run(args: &RunnerArgs, until_idle: Option<u64>) -> Result<(), String> {
     let loader = Loader {
         s3,
         db: Db::from_env(None),
+        limits: Limits::from_env().map_err(|e| e.to_string())?,
     };
     tracing::info!(bucket = %args.bucket, landing = %queues.landing.url, load = %queues.load.url, "Runner polling.");
     runner::run(

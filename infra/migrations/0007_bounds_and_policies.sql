@@ -12,3 +12,10 @@ ALTER TABLE bronze.loads ADD COLUMN encoding_certainty text;
 
 -- A reject keeps at most 4 KiB of its record's text; this is the record's whole size.
 ALTER TABLE bronze.rejects ADD COLUMN raw_bytes bigint;
+
+-- Attempts at an object that died before they finished (killed, out of memory, timed
+-- out): after three the object is `failed` for a human instead of looping into the
+-- dead-letter queue unseen. A transient failure now leaves the object `pending` (with
+-- its error) for the retry; `failed` means a human must look.
+ALTER TABLE bronze.objects ADD COLUMN deaths integer NOT NULL DEFAULT 0;
+UPDATE bronze.objects SET status = 'pending' WHERE status = 'failed';

@@ -48,9 +48,13 @@ impl Status {
         }
     }
 
-    /// A verdict was reached: nothing more will happen to the object.
+    /// A verdict was reached: nothing more will happen to the object by itself
+    /// (`failed` waits for a human, and `bronze reload`).
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Loaded | Status::Rejected | Status::Skipped)
+        matches!(
+            self,
+            Status::Loaded | Status::Rejected | Status::Skipped | Status::Failed
+        )
     }
 }
 
@@ -145,48 +149,101 @@ pub struct ObjectRow {
     pub last_modified: Option<SystemTime>,
 }
 
-/// Counts an attempt at loading `id` and marks it `loading`, unless it has a verdict
-/// (then a late duplicate task changes nothing); returns the row as it now is.
+/// Attempts that may die (the process killed: out of memory, timed out) before the
+/// object is marked `failed`: each death is redelivered by SQS, and a file that kills
+/// the function will kill it again.
+pub const MAX_DEATHS: i32 = 3;
+
+/// What a delivery found when it came to load an object.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    /// This attempt is counted and the row marked `loading`.
+    Started(ObjectRow),
+    /// Another worker holds the row: a load in progress.
+    Busy,
+    /// A verdict was reached before: a late duplicate task changes nothing.
+    Done(Status),
+    /// Attempts at it kept dying: now `failed`, with this reason.
+    GaveUp(String),
+    Missing,
+}
+
+/// Counts an attempt at loading `id` and marks it `loading`. The row is locked first:
+/// a row left `loading` that no worker holds was left by an attempt that died, which
+/// is noted as the reason; after [`MAX_DEATHS`] of them the object is `failed`.
 pub async fn begin_attempt(
-    db: &impl GenericClient,
+    client: &mut tokio_postgres::Client,
     id: i64,
-) -> Result<Option<ObjectRow>, tokio_postgres::Error> {
-    let row = db
+) -> Result<Attempt, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+    let locked = tx
         .query_opt(
-            "UPDATE bronze.objects
-             SET attempts = attempts + 1, status = 'loading', updated_at = now()
-             WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped')
-             RETURNING status, tenant, dataset, last_modified",
+            "SELECT status, attempts, deaths, tenant, dataset, last_modified
+             FROM bronze.objects WHERE id = $1 FOR UPDATE",
             &[&id],
         )
-        .await?;
-    let row = match row {
-        Some(row) => Some(row),
-        None => {
-            db.query_opt(
-                "SELECT status, tenant, dataset, last_modified FROM bronze.objects WHERE id = $1",
-                &[&id],
-            )
-            .await?
+        .await;
+    let row = match locked {
+        Ok(Some(row)) => row,
+        Ok(None) => return Ok(Attempt::Missing),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            return Ok(Attempt::Busy)
         }
+        Err(e) => return Err(e),
     };
-    Ok(row.map(|row| ObjectRow {
-        status: Status::parse(row.get(0)),
-        tenant: row.get(1),
-        dataset: row.get(2),
-        last_modified: row.get(3),
+    let status = Status::parse(row.get(0));
+    if status.is_final() {
+        return Ok(Attempt::Done(status));
+    }
+    let (attempts, deaths): (i32, i32) = (row.get(1), row.get(2));
+    let died = status == Status::Loading;
+    let deaths = deaths + i32::from(died);
+    if died && deaths >= MAX_DEATHS {
+        let reason = format!(
+            "{deaths} attempts died before they finished (killed: out of memory or past the \
+             function's timeout?); the file may be too large for the function: raise its \
+             memory or timeout, then reload it"
+        );
+        tx.execute(
+            "UPDATE bronze.objects SET status = 'failed', deaths = $2, error = $3,
+                 updated_at = now() WHERE id = $1",
+            &[&id, &deaths, &reason],
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Attempt::GaveUp(reason));
+    }
+    let note = died.then(|| {
+        format!("attempt {attempts} died before it finished (killed, out of memory or timed out); retrying")
+    });
+    tx.execute(
+        "UPDATE bronze.objects
+         SET attempts = attempts + 1, deaths = $2, status = 'loading',
+             error = coalesce($3, error), updated_at = now()
+         WHERE id = $1",
+        &[&id, &deaths, &note],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Attempt::Started(ObjectRow {
+        status: Status::Loading,
+        tenant: row.get(3),
+        dataset: row.get(4),
+        last_modified: row.get(5),
     }))
 }
 
-/// Notes a transient failure, unless another delivery reached a verdict meanwhile.
-pub async fn mark_failed(
+/// Notes a transient failure: the object waits for its retry, unless another delivery
+/// reached a verdict meanwhile.
+pub async fn mark_retry(
     db: &impl GenericClient,
     id: i64,
     reason: &str,
 ) -> Result<(), tokio_postgres::Error> {
     db.execute(
-        "UPDATE bronze.objects SET status = 'failed', error = $2, updated_at = now()
-         WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped')",
+        "UPDATE bronze.objects SET status = 'pending', error = $2, updated_at = now()
+         WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped', 'failed')",
         &[&id, &reason],
     )
     .await?;

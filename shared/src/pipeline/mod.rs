@@ -483,10 +483,10 @@ impl Read for Counting {
     }
 }
 
-/// Records a rejected file in one transaction: a `rejected` load with the reason, the
-/// line that condemned it, and the ledger verdict when the file came from a bucket.
+/// Records a rejected file within `tx`: a `rejected` load with the reason, the line
+/// that condemned it, and the ledger verdict when the file came from a bucket.
 pub async fn record_rejection(
-    client: &mut tokio_postgres::Client,
+    tx: &Transaction<'_>,
     dest: &Destination,
     lineage: &Lineage,
     object_id: Option<i64>,
@@ -497,21 +497,12 @@ pub async fn record_rejection(
         Some(line) => format!("line {line}: {reason}"),
         None => reason.to_owned(),
     };
-    let tx = client.transaction().await?;
-    let load_id = store::start_load(&tx, object_id, dest, lineage, "rejected").await?;
-    store::finish_load(
-        &tx,
-        load_id,
-        None,
-        &LoadCounts::default(),
-        0,
-        Some(&located),
-    )
-    .await?;
-    store::record_rejects(&tx, load_id, &Sample::file(line, reason)).await?;
+    let load_id = store::start_load(tx, object_id, dest, lineage, "rejected").await?;
+    store::finish_load(tx, load_id, None, &LoadCounts::default(), 0, Some(&located)).await?;
+    store::record_rejects(tx, load_id, &Sample::file(line, reason)).await?;
     if let Some(id) = object_id {
         store::set_status(
-            &tx,
+            tx,
             id,
             store::Status::Rejected,
             Some(load_id),
@@ -519,6 +510,5 @@ pub async fn record_rejection(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(load_id)
 }
