@@ -94,13 +94,20 @@ pub fn detect(head: &[u8], whole: bool) -> (Encoding, Certainty) {
     let mut detector = chardetng::EncodingDetector::new();
     detector.feed(head, whole);
     let (guess, robust) = detector.guess_assess(None, false);
-    let certainty = if robust {
+    // The detector calls most guesses robust, even on a byte or two, where any legacy
+    // encoding fits (`caf\xe9` is café in Windows-1252 and cafщ in Windows-1251):
+    // a guess needs some text outside ASCII to stand on.
+    let evidence = head.iter().filter(|b| !b.is_ascii()).count();
+    let certainty = if robust && evidence >= EVIDENCE {
         Certainty::Confident
     } else {
         Certainty::Unsure
     };
     (Encoding(guess), certainty)
 }
+
+/// Bytes outside ASCII a legacy encoding's guess must see to be trusted.
+const EVIDENCE: usize = 16;
 
 /// UTF-16 without a BOM: text that is mostly ASCII has a NUL in every other byte.
 fn utf16_without_bom(head: &[u8]) -> Option<Encoding> {
@@ -124,24 +131,26 @@ fn utf16_without_bom(head: &[u8]) -> Option<Encoding> {
     None
 }
 
-/// Legacy text has bytes above 0x7F that never form UTF-8 sequences. A buffer that
-/// holds real multi-byte UTF-8 as well is UTF-8 with some bad bytes: decoding it as a
+/// Legacy text has bytes above 0x7F that mostly never form UTF-8 sequences (a few
+/// pairs of a double-byte encoding can, by chance). A buffer that holds more real
+/// multi-byte UTF-8 than invalid bytes is UTF-8 with some bad bytes: decoding it as a
 /// legacy encoding would silently garble its good characters, so it stays UTF-8 and
 /// its bad records are rejected.
 fn has_invalid_utf8_without_valid_multibyte(mut bytes: &[u8]) -> bool {
-    let mut invalid = false;
+    let (mut invalid, mut multibyte) = (0usize, 0usize);
+    let multibytes = |text: &str| text.chars().filter(|c| !c.is_ascii()).count();
     loop {
         match std::str::from_utf8(bytes) {
-            Ok(valid) => return invalid && valid.is_ascii(),
+            Ok(valid) => return invalid > multibyte + multibytes(valid),
             Err(e) => {
-                if !bytes[..e.valid_up_to()].is_ascii() {
-                    return false;
-                }
+                // Valid up to here, so this is `str` already.
+                let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+                multibyte += multibytes(valid);
                 // A character cut by the end of the buffer is not an error.
                 let Some(len) = e.error_len() else {
-                    return invalid;
+                    return invalid > multibyte;
                 };
-                invalid = true;
+                invalid += 1;
                 bytes = &bytes[e.valid_up_to() + len..];
             }
         }
@@ -309,5 +318,67 @@ mod tests {
         assert_eq!(Encoding::parse("SJIS").unwrap().name(), "shift_jis");
         assert_eq!(Encoding::parse("iso-8859-2").unwrap().name(), "iso-8859-2");
         assert_eq!(Encoding::parse("klingon"), None);
+    }
+
+    /// Real text in legacy encodings, as a CSV of a few rows: detected, and decoded to
+    /// the characters written, never read as Windows-1252.
+    #[test]
+    fn legacy_encodings_are_detected_and_decoded_not_garbled() {
+        let cases: [(&str, &str); 4] = [
+            (
+                "ISO-8859-2",
+                "miasto,opis\nŁódź,Miasto włókniarzy w środkowej Polsce\nKraków,Dawna stolica \
+                 Polski nad Wisłą\nGdańsk,Port nad Bałtykiem, Żuraw i Długi Targ\nWrocław,\
+                 Miasto stu mostów nad Odrą\nPoznań,Koziołki na ratuszu, rogale świętomarcińskie\n",
+            ),
+            (
+                "Shift_JIS",
+                "都市,説明\n東京,日本の首都であり、世界最大の都市圏の一つです。\n大阪,\
+                 食い倒れの街として知られる商業の中心地です。\n京都,千年の都、寺院と神社が\
+                 数多く残る古都です。\n札幌,北海道の中心都市で、雪まつりが有名です。\n",
+            ),
+            (
+                "GBK",
+                "城市,说明\n北京,中华人民共和国的首都，历史悠久的文化名城。\n上海,中国最大的\
+                 经济中心和国际化大都市。\n广州,华南地区的商业中心，以美食闻名。\n成都,四川省\
+                 会，以熊猫和火锅闻名于世。\n",
+            ),
+            (
+                "EUC-KR",
+                "도시,설명\n서울,대한민국의 수도이며 가장 큰 도시입니다.\n부산,대한민국 제2의 \
+                 도시이자 최대의 항구 도시입니다.\n대구,경상북도의 중심 도시로 사과가 유명합니다.\n\
+                 인천,국제공항과 항구가 있는 관문 도시입니다.\n",
+            ),
+        ];
+        for (label, text) in cases {
+            let encoding = encoding_rs::Encoding::for_label(label.as_bytes()).unwrap();
+            let (bytes, _, lossy) = encoding.encode(text);
+            assert!(!lossy, "{label}");
+            let (found, certainty) = detect(&bytes, true);
+            assert_ne!(certainty, Certainty::Unsure, "{label}: {found:?}");
+            assert_eq!(
+                decode(&bytes, 7).unwrap(),
+                text,
+                "{label} read as {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_guess_the_detector_is_unsure_of_is_said_to_be_one() {
+        for few in [&b"\xff"[..], b"\x81\x81", b"id,name\n1,caf\xe9\n"] {
+            assert_eq!(detect(few, true).1, Certainty::Unsure, "{few:?}");
+        }
+        let french = "nom,ville\nCafé de Flore,Paris\nLa Mère Brazier,Lyon\nChez Hélène,\
+                      Genève\nL'Été indien,Sète\nCrème brûlée,Nîmes\nÉcole française,Créteil\nPâtisserie Ladurée,\
+                      Orléans\nThéâtre de l'Odéon,Besançon\n";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(french);
+        assert_eq!(
+            detect(&bytes, true),
+            (
+                Encoding::parse("windows-1252").unwrap(),
+                Certainty::Confident
+            )
+        );
     }
 }

@@ -28,6 +28,8 @@ pub struct JsonRecords {
     /// [`MAX_RAW`] bytes) when it is longer than `max_bytes`.
     element_len: usize,
     max_bytes: usize,
+    /// Distinct keys inference may describe (see [`Limits::object_keys`]).
+    object_keys: usize,
     canon: Canonicalizer,
     /// The line the input is positioned on, 1-based.
     line: u64,
@@ -43,11 +45,17 @@ impl JsonRecords {
             element: Vec::with_capacity(4096),
             element_len: 0,
             max_bytes: limits.record_bytes,
+            object_keys: limits.object_keys,
             canon: Canonicalizer::default(),
             line: 1,
             column: 0,
             state: State::Start,
         }
+    }
+
+    /// Distinct keys inference may describe in this file.
+    pub fn object_keys(&self) -> usize {
+        self.object_keys
     }
 
     /// The lines read so far.

@@ -410,7 +410,8 @@ impl Records {
     pub fn inferrer(&self) -> Inferrer {
         match self {
             Records::Csv(r) => Inferrer::with_columns(r.names()),
-            Records::Ndjson(_) | Records::Json(_) => Inferrer::default(),
+            Records::Ndjson(r) => Inferrer::with_key_budget(r.object_keys()),
+            Records::Json(r) => Inferrer::with_key_budget(r.object_keys()),
         }
     }
 

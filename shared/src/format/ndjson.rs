@@ -12,6 +12,8 @@ pub struct NdjsonRecords {
     line_no: u64,
     /// Bytes a line may have: a longer one is read to its end without being kept.
     max_bytes: usize,
+    /// Distinct keys inference may describe (see [`Limits::object_keys`]).
+    object_keys: usize,
     canon: Canonicalizer,
 }
 
@@ -22,8 +24,14 @@ impl NdjsonRecords {
             line: Vec::with_capacity(4096),
             line_no: 0,
             max_bytes: limits.record_bytes,
+            object_keys: limits.object_keys,
             canon: Canonicalizer::default(),
         }
+    }
+
+    /// Distinct keys inference may describe in this file.
+    pub fn object_keys(&self) -> usize {
+        self.object_keys
     }
 
     /// The lines read so far.
