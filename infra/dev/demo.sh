@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: files dropped into a bucket end up as rows in PostgreSQL, printed.
-# Starts moto (unless AWS_ENDPOINT_URL or BRONZE_USE_AWS=1 says otherwise), uses
-# PostgreSQL from DATABASE_URL or the local server, builds `bronze`, lets the local
-# runner play Lambda, and prints the bronze tables and the ledger.
+# Starts the emulator BRONZE_EMULATOR names (moto, the default, or localstack) unless
+# AWS_ENDPOINT_URL or BRONZE_USE_AWS=1 says otherwise, uses PostgreSQL from
+# DATABASE_URL or the local server, builds `bronze`, lets the local runner play Lambda,
+# and prints the bronze tables and the ledger.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,7 +22,7 @@ say "database: $DATABASE_URL"
 
 say "building bronze"
 cargo build -q -p bronze-cli
-bronze="$REPO/target/debug/bronze"
+bronze="$TARGET/debug/bronze"
 
 bucket="bronze-demo-$(date +%s)"
 say "provisioning s3://$bucket, its notification and the queues at ${AWS_ENDPOINT_URL:-AWS}"

@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, clippy with warnings denied, unit and end-to-end
-# tests (moto + PostgreSQL), the Lambda binaries under cargo-lambda, and the SAM
-# template under `sam validate` and cfn-lint. Prints a timing table at the end.
+# tests (moto + PostgreSQL), the end-to-end tests once more against LocalStack, the
+# Lambda binaries under cargo-lambda, and the SAM template under `sam validate` and
+# cfn-lint. Prints a timing table at the end.
+#
+# BRONZE_EMULATOR=localstack swaps the two emulators (everything on LocalStack, the
+# end-to-end tests again on moto); BRONZE_E2E_BOTH=0 skips the second emulator. Given
+# AWS_ENDPOINT_URL or BRONZE_USE_AWS=1, everything runs there, once.
 set -uo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO"
+
+# The emulator the end-to-end tests run against a second time, if any.
+second_emulator=""
+if [ "${BRONZE_USE_AWS:-0}" != 1 ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && [ "${BRONZE_E2E_BOTH:-1}" = 1 ]; then
+    case "$BRONZE_EMULATOR" in
+    moto) second_emulator=localstack ;;
+    localstack) second_emulator=moto ;;
+    esac
+fi
 
 setup_start=$SECONDS
 ensure_rust || exit 1
@@ -28,17 +42,28 @@ step() {
     secs+=($((SECONDS - start)))
 }
 
+# Only the tests that touch S3 and SQS (tests/tests/e2e.rs), built by the step before;
+# the time of this step is what the second emulator costs, its start included.
+e2e_against() {
+    local url
+    url="$(start_emulator "$1")" || return 1
+    AWS_ENDPOINT_URL="$url" cargo test -p bronze-tests --test e2e
+}
+
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step tests cargo test --workspace
+if [ -n "$second_emulator" ]; then
+    step "e2e-$second_emulator" e2e_against "$second_emulator"
+fi
 step lambda bash tests/lambda/invoke.sh
 step template bash infra/dev/check-template.sh
 
 passed=0 failed=0
-printf '\n%-10s %-7s %s\n' step result seconds
-printf '%-10s %-7s %s\n' setup ok "$setup_secs"
+printf '\n%-16s %-7s %s\n' step result seconds
+printf '%-16s %-7s %s\n' setup ok "$setup_secs"
 for i in "${!names[@]}"; do
-    printf '%-10s %-7s %s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}"
+    printf '%-16s %-7s %s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}"
     if [ "${results[$i]}" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Create (if missing) the project's Python venv at $REPO/.venv and install the pinned
 # developer tools from infra/dev/requirements.txt: moto_server, cargo-lambda (+zig),
-# sam, cfn-lint.
+# sam, cfn-lint. `venv.sh localstack` does the same for LocalStack, in a venv of its
+# own ($REPO/.venv-localstack, from infra/dev/requirements-localstack.txt: its pins
+# clash with aws-sam-cli's).
 #
 # Idempotent and cheap when nothing changed: the pip step runs only when the hash of
 # requirements.txt (plus the interpreter version) differs from .venv/.bronze-stamp;
@@ -12,16 +14,30 @@
 # Environment:
 #   PYTHON              interpreter used to create the venv (default: python3)
 #   BRONZE_VENV         venv location (default: $REPO/.venv)
+#   BRONZE_LOCALSTACK_VENV  the LocalStack venv's location (default: $REPO/.venv-localstack)
 #   BRONZE_VENV_FORCE=1 run pip even if the stamp matches
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/../.." && pwd)"
-VENV="${BRONZE_VENV:-$REPO/.venv}"
-REQS="$SCRIPT_DIR/requirements.txt"
+case "${1:-tools}" in
+tools)
+    VENV="${BRONZE_VENV:-$REPO/.venv}"
+    REQS="$SCRIPT_DIR/requirements.txt"
+    TOOLS=(moto_server cargo-lambda sam cfn-lint)
+    ;;
+localstack)
+    VENV="${BRONZE_LOCALSTACK_VENV:-$REPO/.venv-localstack}"
+    REQS="$SCRIPT_DIR/requirements-localstack.txt"
+    TOOLS=(localstack)
+    ;;
+*)
+    printf 'usage: venv.sh [tools|localstack]\n' >&2
+    exit 2
+    ;;
+esac
 STAMP="$VENV/.bronze-stamp"
 PYTHON="${PYTHON:-python3}"
-TOOLS=(moto_server cargo-lambda sam cfn-lint)
 
 log() { printf 'venv.sh: %s\n' "$*" >&2; }
 

@@ -219,6 +219,10 @@ mod tests {
         ("s3-put.json", &[&["acme/orders/2026 11/a+b.csv"]]),
         ("s3-put-moto.json", &[&["acme/orders/2026 11/a+b.csv"]]),
         (
+            "s3-put-localstack.json",
+            &[&["acme/orders/2026 11/a+b.csv"]],
+        ),
+        (
             "sqs-s3.json",
             &[
                 &[
@@ -301,6 +305,21 @@ mod tests {
             (moto[0].version_id.as_ref(), moto[0].sequencer.as_ref()),
             (None, None)
         );
+        let localstack = deliveries(&sample("s3-put-localstack.json"))
+            .remove(0)
+            .objects
+            .unwrap();
+        assert_eq!(
+            localstack[0],
+            ObjectCreated {
+                bucket: "bronze-landing".into(),
+                key: "acme/orders/2026 11/a+b.csv".into(),
+                size: Some(215),
+                etag: Some("192ffcfa69f9d5a61ac1f6405264cbc5".into()),
+                version_id: Some("AaIrwNyD9VMjVLSZ3W0H9qipDAXgt7AO".into()),
+                sequencer: Some("0055AED6DCD90281E5".into()),
+            }
+        );
         let eb = deliveries(&sample("eventbridge-object-created.json"))
             .remove(0)
             .objects
@@ -340,6 +359,23 @@ mod tests {
             "acme/orders/x y.csv"
         );
         assert!(decode_key("acme/%FF.csv").is_err());
+    }
+
+    /// The three encodings one key arrives in: real S3 (form encoding, `/` kept), moto
+    /// (`quote_plus`, `/` as `%2F`) and LocalStack (`quote`: `%20` for a space, `%2B`
+    /// for `+`, `/` kept, non-ASCII as UTF-8 `%XX`). Each one decodes to the same key.
+    #[test]
+    fn s3_moto_and_localstack_encodings_decode_alike() {
+        let key = "tenant=acme/dataset=x/a b+c (1)~\u{e9}.csv";
+        for raw in [
+            "tenant%3Dacme/dataset%3Dx/a+b%2Bc+%281%29~%C3%A9.csv",
+            // Python's quote_plus, as moto 5.2 calls it.
+            "tenant%3Dacme%2Fdataset%3Dx%2Fa+b%2Bc+%281%29~%C3%A9.csv",
+            // Captured from LocalStack 4.13.1 for this key.
+            "tenant%3Dacme/dataset%3Dx/a%20b%2Bc%20%281%29~%C3%A9.csv",
+        ] {
+            assert_eq!(decode_key(raw).unwrap(), key, "{raw}");
+        }
     }
 
     #[test]

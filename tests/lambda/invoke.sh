@@ -28,7 +28,7 @@ sql() { psql "$db_url" -Atqc "$1"; }
 
 cargo build -q -p dispatch -p load -p bronze-cli
 prefix="bronze-lambda-$$"
-load_url="$(target/debug/bronze setup --bucket bronze-landing --queue-prefix "$prefix" | awk '$1 == "load" {print $2}')"
+load_url="$("$TARGET/debug/bronze" setup --bucket bronze-landing --queue-prefix "$prefix" | awk '$1 == "load" {print $2}')"
 # The object events/s3-put-moto.json announces.
 put_object tests/data/demo/orders.csv bronze-landing "acme/orders/2026 11/a+b.csv" >/dev/null
 

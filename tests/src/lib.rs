@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::QueueAttributeName;
 use bronze::db::{Db, DbSource, LOCAL_URL};
 use bronze::dispatch::Dispatcher;
 use bronze::keys::Destination;
@@ -266,8 +267,15 @@ impl Bench {
         }
     }
 
-    /// Uploads `body` to `key`; returns its ETag without quotes.
+    /// Uploads `body` to `key` and waits until the bucket's notification of it is in
+    /// the landing queue; returns its ETag without quotes.
+    ///
+    /// S3 notifies after the PUT has returned: moto at once, LocalStack a moment later
+    /// (from a thread pool), AWS within seconds. Waiting here lets a test poll the
+    /// landing queue without a long poll. After 5 s the upload returns all the same,
+    /// and the test's own checks say what is missing.
     pub async fn put(&self, key: &str, body: impl Into<Vec<u8>>) -> Result<String> {
+        let before = self.landing_messages().await?;
         let out = self
             .s3
             .put_object()
@@ -276,7 +284,34 @@ impl Bench {
             .body(ByteStream::from(body.into()))
             .send()
             .await?;
+        for _ in 0..100 {
+            if self.landing_messages().await? > before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         Ok(out.e_tag().unwrap_or_default().trim_matches('"').to_owned())
+    }
+
+    /// The messages in the landing queue: visible, in flight or delayed.
+    async fn landing_messages(&self) -> Result<u64> {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queues.landing.url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await?;
+        let attributes = out.attributes();
+        let count = |name: QueueAttributeName| -> u64 {
+            attributes
+                .and_then(|a| a.get(&name))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesDelayed))
     }
 
     /// Polls both queues with these handlers until neither has anything left.
