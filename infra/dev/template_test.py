@@ -8,15 +8,18 @@ that outlast an outage. The VPC rule is evaluated here (cfn-lint does not evalua
 Rules, and does not even reject a function that Rules may not use).
 
 Run by infra/dev/check-template.sh with the venv's Python (it needs cfn-lint's
-template decoder): python infra/dev/template_test.py [-v]
+template decoder and SAM's translator): python infra/dev/template_test.py [-v]
 """
 
+import copy
+import json
 import os
 import sys
 import tomllib
 import unittest
 
 from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEMPLATE = os.environ.get("BRONZE_TEMPLATE", os.path.join(REPO, "template.yaml"))
@@ -178,6 +181,20 @@ class Template(unittest.TestCase):
                 in_vpc = evaluate(self.t, {"Condition": "InVpc"}, given)
                 self.assertEqual(in_vpc, subnets != "", given)
 
+    def test_3_rules_and_deletion_policies_survive_the_sam_transform(self):
+        # What CloudFormation receives is SAM's output; make sure it still holds them.
+        class NoManagedPolicies:
+            def load(self):
+                return {}
+
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        template = json.loads(json.dumps(copy.deepcopy(self.t)))
+        template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"  # as after sam package
+        out = transform(template, {}, NoManagedPolicies())
+        self.assertEqual(out["Rules"], json.loads(json.dumps(self.t["Rules"])))
+        for name in ["LandingBucket", "LandingBucketPolicy"]:
+            self.assertEqual(out["Resources"][name]["DeletionPolicy"], "RetainExceptOnCreate")
+
     # 4. Stack lifecycle.
     def test_4_bucket_and_its_policy_are_kept_except_on_a_failed_create(self):
         for name in ["LandingBucket", "LandingBucketPolicy"]:
@@ -254,11 +271,13 @@ class Template(unittest.TestCase):
         for role in ["DispatchRole", "LoadRole"]:
             [policy] = self.resources[role]["Properties"]["Policies"]
             statements = [s for s in policy["PolicyDocument"]["Statement"] if isinstance(s, dict)]
-            on_bucket = {a for s in statements if s.get("Resource") == {"Fn::GetAtt": ["LandingBucket", "Arn"]}
-                         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+            def actions_on(resource):
+                return {a for s in statements if s.get("Resource") == resource
+                        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+            on_bucket = actions_on({"Fn::GetAtt": ["LandingBucket", "Arn"]})
             self.assertTrue({"s3:ListBucket", "s3:ListBucketVersions"} <= on_bucket, role)
-            on_objects = {a for s in statements if s.get("Resource") == {"Fn::Sub": "${LandingBucket.Arn}/*"}
-                          for a in s["Action"]}
+            on_objects = actions_on({"Fn::Sub": "${LandingBucket.Arn}/*"})
             self.assertEqual(on_objects, {"s3:GetObject", "s3:GetObjectVersion"}, role)
 
     # 7. Operators need ARNs.
