@@ -8,10 +8,14 @@ use std::time::Duration;
 use bronze::contract::{compile_json_schema, Contract};
 use bronze::db::Db;
 use bronze::dispatch::Dispatcher;
-use bronze::format::{self, Format, ReadError, SourceRead};
+use bronze::format::{
+    self, Certainty, Detected, Encoding, Format, ReadError, ReadSettings, SourceRead,
+};
 use bronze::keys::Destination;
+use bronze::limits::Limits;
 use bronze::load::Loader;
 use bronze::pipeline::{self, LoadError, Options, Reopen};
+use bronze::policy::OnError;
 use bronze::runner::{self, Settings};
 use bronze::store::{self, DatasetSettings, Lineage};
 use bronze::{aws, logging};
@@ -56,6 +60,10 @@ enum Command {
         /// Read as this format (csv, tsv, ndjson, json) whatever the name says.
         #[arg(long, value_parser = parse_format)]
         format: Option<Format>,
+        /// Read in this encoding (utf-8, windows-1252, shift_jis, …) whatever the
+        /// bytes suggest.
+        #[arg(long, value_parser = parse_encoding)]
+        encoding: Option<Encoding>,
     },
     /// Describe a file's columns (types, formats, semantics, nulls, ranges) as JSON.
     Infer {
@@ -63,6 +71,9 @@ enum Command {
         /// Read as this format (csv, tsv, ndjson, json) whatever the name says.
         #[arg(long, value_parser = parse_format)]
         format: Option<Format>,
+        /// Read in this encoding whatever the bytes suggest.
+        #[arg(long, value_parser = parse_encoding)]
+        encoding: Option<Encoding>,
     },
     /// Load a local file into DATABASE_URL through the same pipeline, without AWS.
     Ingest {
@@ -125,6 +136,15 @@ enum DatasetsCommand {
         /// A JSON Schema (Draft 2020-12) every record must pass.
         #[arg(long, value_name = "FILE")]
         json_schema: Option<PathBuf>,
+        /// What a file with rejected records does: continue (load the rest),
+        /// skip_file (any reject skips it), skip_file:N (N or more), skip_file:P%
+        /// (more than P% of its lines or records).
+        #[arg(long, value_parser = parse_on_error, default_value = "skip_file:10%")]
+        on_error: OnError,
+        /// Read every file of the dataset in this encoding (utf-8, windows-1252,
+        /// iso-8859-2, shift_jis, gbk, euc-kr, …) whatever detection says.
+        #[arg(long, value_parser = parse_encoding)]
+        encoding: Option<Encoding>,
     },
     /// Show a dataset's settings.
     Show { tenant: String, dataset: String },
@@ -156,17 +176,31 @@ async fn main() -> ExitCode {
     logging::init_cli();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Parse { file, format } => parse(&file, format),
-        Command::Infer { file, format } => infer(&file, format),
+        Command::Parse {
+            file,
+            format,
+            encoding,
+        } => read_settings(format, encoding).and_then(|read| parse(&file, &read)),
+        Command::Infer {
+            file,
+            format,
+            encoding,
+        } => read_settings(format, encoding).and_then(|read| infer(&file, &read)),
         Command::Ingest {
             file,
             tenant,
             dataset,
             no_checks,
-        } => {
-            let options = Options { checks: !no_checks };
-            ingest(&file, &tenant, &dataset, options).await
-        }
+        } => match Limits::from_env() {
+            Ok(limits) => {
+                let options = Options {
+                    checks: !no_checks,
+                    limits,
+                };
+                ingest(&file, &tenant, &dataset, options).await
+            }
+            Err(e) => Err(e.to_string()),
+        },
         Command::Migrate => migrate_db().await,
         Command::Datasets(command) => datasets(command).await,
         Command::Setup(args) => setup(&args).await,
@@ -229,16 +263,52 @@ fn read_json_schema(file: &Path) -> Result<serde_json::Value, String> {
     Ok(schema)
 }
 
+fn parse_encoding(label: &str) -> Result<Encoding, String> {
+    Encoding::parse(label).ok_or_else(|| format!("unknown encoding {label:?}: a WHATWG label such as utf-8, windows-1252, iso-8859-2, shift_jis, gbk or euc-kr"))
+}
+
+fn parse_on_error(text: &str) -> Result<OnError, String> {
+    OnError::parse(text).ok_or_else(|| {
+        format!("{text:?}: expected continue, skip_file, skip_file:N or skip_file:P% (0 < P < 100)")
+    })
+}
+
+/// How `parse` and `infer` read: the pins given, within the process's bounds.
+fn read_settings(
+    format: Option<Format>,
+    encoding: Option<Encoding>,
+) -> Result<ReadSettings, String> {
+    let limits = Limits::from_env().map_err(|e| e.to_string())?;
+    Ok(ReadSettings {
+        format,
+        encoding,
+        limits,
+    })
+}
+
+/// Says on stderr when the file's encoding is a guess the detector is unsure of: a
+/// load refuses such a file unless its encoding is pinned.
+fn warn_unsure(file: &Path, detected: &Detected) {
+    if detected.certainty == Certainty::Unsure {
+        eprintln!(
+            "{}: warning: the encoding is a guess ({}) the detector is unsure of; --encoding pins it",
+            file.display(),
+            detected.encoding.name()
+        );
+    }
+}
+
 fn parse_format(name: &str) -> Result<Format, String> {
     Format::parse(name).ok_or_else(|| format!("unknown format {name:?}: csv, tsv, ndjson or json"))
 }
 
 /// Prints every good record; bad records are reported on stderr as `FILE:LINE: reason`
 /// and make the exit status 1, without hiding the records after them.
-fn parse(file: &Path, pinned: Option<Format>) -> Result<(), String> {
+fn parse(file: &Path, read: &ReadSettings) -> Result<(), String> {
     let name = file.to_string_lossy();
-    let (mut records, _) =
-        format::open(open(file)?, &name, pinned).map_err(|e| read_error(file, e))?;
+    let (mut records, detected) =
+        format::open(open(file)?, &name, read).map_err(|e| read_error(file, e))?;
+    warn_unsure(file, &detected);
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let mut json = Vec::with_capacity(4096);
     let write_failed = |e: io::Error| format!("writing stdout: {e}");
@@ -270,10 +340,11 @@ fn parse(file: &Path, pinned: Option<Format>) -> Result<(), String> {
 
 /// Reads the whole file once and prints what inference found; bad records are
 /// counted in the report, not fatal. An unreadable file exits 1 with `FILE:LINE`.
-fn infer(file: &Path, pinned: Option<Format>) -> Result<(), String> {
+fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
     let name = file.to_string_lossy();
     let (mut records, detected) =
-        format::open(open(file)?, &name, pinned).map_err(|e| read_error(file, e))?;
+        format::open(open(file)?, &name, read).map_err(|e| read_error(file, e))?;
+    warn_unsure(file, &detected);
     let mut inferrer = records.inferrer();
     let mut json = Vec::with_capacity(4096);
     loop {
@@ -328,9 +399,11 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
         }
         Err(LoadError::Rejected { line, reason }) => {
             drop(tx);
-            pipeline::record_rejection(&mut client, &dest, &lineage, None, line, &reason)
+            let tx = client.transaction().await.map_err(|e| e.to_string())?;
+            pipeline::record_rejection(&tx, &dest, &lineage, None, line, &reason)
                 .await
                 .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
             Err(located(file, line, &reason))
         }
         Err(LoadError::Transient(reason)) => Err(located(file, None, &reason)),
@@ -362,6 +435,8 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             format,
             contract,
             json_schema,
+            on_error,
+            encoding,
         } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
             let key_columns: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
@@ -372,6 +447,8 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
                 format,
                 contract,
                 json_schema,
+                on_error,
+                encoding,
             };
             store::set_dataset(&mut client, &dest, &settings)
                 .await
@@ -396,7 +473,8 @@ fn print_settings(dest: &Destination, settings: &DatasetSettings) -> Result<(), 
             "tenant": dest.tenant.as_str(), "dataset": dest.dataset.as_str(),
             "key": settings.key_columns, "snapshot": settings.snapshot,
             "format": settings.format.map(Format::name), "contract": settings.contract.name(),
-            "json_schema": settings.json_schema,
+            "json_schema": settings.json_schema, "on_error": settings.on_error.to_string(),
+            "encoding": settings.encoding.map(Encoding::name),
         })
     );
     Ok(())
@@ -430,6 +508,7 @@ async fn run(args: &RunnerArgs, until_idle: Option<u64>) -> Result<(), String> {
     let loader = Loader {
         s3,
         db: Db::from_env(None),
+        limits: Limits::from_env().map_err(|e| e.to_string())?,
     };
     tracing::info!(bucket = %args.bucket, landing = %queues.landing.url, load = %queues.load.url, "Runner polling.");
     runner::run(

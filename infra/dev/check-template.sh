@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Check template.yaml offline: `sam validate`, `sam validate --lint` and `cfn-lint`,
-# with the pinned tools from the project venv (made or refreshed by venv.sh first).
+# with the pinned tools from the project venv (made or refreshed by venv.sh first), then
+# template_test.py: the deploy decisions the linters cannot see (docs/deploy.md), in
+# the template and in samconfig.toml.
 # Prints one line per check; exits non-zero if any check fails (all checks run).
 #
 # Usage: infra/dev/check-template.sh [TEMPLATE]   (default: $REPO/template.yaml)
@@ -46,6 +48,7 @@ run() {
 run "sam validate"        sam validate --template "$TEMPLATE"
 run "sam validate --lint" sam validate --lint --template "$TEMPLATE"
 run "cfn-lint"            cfn-lint --format parseable -- "$TEMPLATE"
+run "template tests"      env BRONZE_TEMPLATE="$TEMPLATE" "$VENV/bin/python" "$SCRIPT_DIR/template_test.py"
 
 if [[ $failed -ne 0 ]]; then
     echo "check-template: FAILED ($TEMPLATE)"

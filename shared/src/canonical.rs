@@ -84,6 +84,21 @@ struct Member {
     value: Range<usize>,
 }
 
+/// `bytes` without the JSON whitespace at its end (space, tab, LF, CR: not the form
+/// feed and vertical tab that [`u8::is_ascii_whitespace`] also takes).
+pub fn trim_json_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_json_space(*b))
+        .map_or(0, |at| at + 1);
+    &bytes[..end]
+}
+
+/// Whether `byte` is whitespace between JSON tokens.
+pub fn is_json_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 /// Turns JSON text into canonical JSON. Keep one per reader: its buffers are reused
 /// from record to record, so the hot loop does not allocate.
 #[derive(Default)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde_json::Value;
 use std::path::PathBuf;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -18,8 +18,8 @@ use crate::migrate::migrate;
 pub enum DbSource {
     /// A `postgres://` URL or a `key=value` connection string.
     Url(String),
-    /// A Secrets Manager secret in the layout RDS writes: `username`, `password`,
-    /// `host`, `port`, `dbname`. Read on each (re)connect, so rotation is picked up.
+    /// A Secrets Manager secret in the layout RDS writes (see [`parse_secret`] for the
+    /// keys read). Read on each (re)connect, so rotation is picked up.
     Secret {
         arn: String,
         client: aws_sdk_secretsmanager::Client,
@@ -47,13 +47,83 @@ impl From<tokio_postgres::Error> for DbError {
     }
 }
 
-#[derive(Deserialize)]
+/// The connection settings a secret holds.
+#[derive(PartialEq)]
 struct SecretValue {
     username: String,
     password: String,
     host: String,
-    port: Option<u16>,
-    dbname: Option<String>,
+    port: u16,
+    dbname: String,
+}
+
+/// Written by hand so that no `{:?}` can print the password.
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValue")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("dbname", &self.dbname)
+            .finish()
+    }
+}
+
+/// Reads a secret's JSON: `username`, `password` and `host` are required, `port` (a
+/// number, or a string as hand-written secrets often have it) defaults to 5432 and
+/// `dbname` to `postgres`; every other key is ignored (RDS adds `engine` and
+/// `dbInstanceIdentifier`). docs/deploy.md and the template's DatabaseSecretArn
+/// description say the same: keep the three in step.
+///
+/// The errors name the key at fault but never quote a value, nor let serde quote one:
+/// the text holds the password, and the error ends up in the logs and the ledger.
+fn parse_secret(text: &str) -> Result<SecretValue, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("the secret is not JSON ({e})"))?;
+    let Value::Object(fields) = value else {
+        return Err("the secret is not a JSON object".into());
+    };
+    let text_field = |key: &str| -> Result<Option<String>, String> {
+        match fields.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(format!("key `{key}` must be a string")),
+        }
+    };
+    let required = |key: &str| -> Result<String, String> {
+        text_field(key)?.ok_or_else(|| format!("missing key `{key}`"))
+    };
+    let username = required("username")?;
+    let password = required("password")?;
+    // The secret RDS manages for a master user holds only username and password: say
+    // so, since that is the secret people point at first.
+    let host = text_field("host")?
+        .filter(|host| !host.trim().is_empty())
+        .ok_or_else(|| {
+            "missing key `host` (a secret RDS manages for a master user has none: \
+             make a secret for bronze with host, port and dbname, see docs/deploy.md)"
+                .to_owned()
+        })?;
+    let port = match fields.get("port") {
+        None | Some(Value::Null) => Some(5432),
+        Some(Value::Number(number)) => number.as_u64().and_then(|n| u16::try_from(n).ok()),
+        Some(Value::String(text)) => text.trim().parse::<u16>().ok(),
+        Some(_) => None,
+    }
+    .filter(|&port| port != 0)
+    .ok_or("key `port` must be a port number (1-65535), as a number or a string")?;
+    // An empty dbname is an unfilled field, as good as absent.
+    let dbname = text_field("dbname")?
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "postgres".to_owned());
+    Ok(SecretValue {
+        username,
+        password,
+        host: host.trim().to_owned(),
+        port,
+        dbname,
+    })
 }
 
 /// The connection, opened lazily and migrated once per process.
@@ -160,14 +230,14 @@ async fn secret_config(
     let text = out
         .secret_string()
         .ok_or_else(|| fail("no SecretString".into()))?;
-    let value: SecretValue = serde_json::from_str(text).map_err(|e| fail(e.to_string()))?;
+    let value = parse_secret(text).map_err(fail)?;
     let mut config = Config::new();
     config
         .user(&value.username)
         .password(&value.password)
         .host(&value.host)
-        .port(value.port.unwrap_or(5432))
-        .dbname(value.dbname.as_deref().unwrap_or("postgres"));
+        .port(value.port)
+        .dbname(&value.dbname);
     // A secret points at a server across the network: encrypt unless told otherwise.
     let sslmode = std::env::var("DATABASE_SSLMODE").unwrap_or_else(|_| "require".into());
     config.ssl_mode(match sslmode.as_str() {
@@ -196,5 +266,146 @@ impl std::ops::DerefMut for ConnGuard<'_> {
         self.0
             .as_mut()
             .expect("connection slot filled by Db::client")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(json: serde_json::Value) -> Result<SecretValue, String> {
+        parse_secret(&json.to_string())
+    }
+
+    fn expected(port: u16, dbname: &str) -> SecretValue {
+        SecretValue {
+            username: "bronze".into(),
+            password: "s3cret-pw".into(),
+            host: "db.example.rds.amazonaws.com".into(),
+            port,
+            dbname: dbname.into(),
+        }
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "username": "bronze",
+            "password": "s3cret-pw",
+            "host": "db.example.rds.amazonaws.com",
+        })
+    }
+
+    fn with(key: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut json = base();
+        json[key] = value;
+        json
+    }
+
+    fn without(key: &str) -> serde_json::Value {
+        let mut json = base();
+        json.as_object_mut().unwrap().remove(key);
+        json
+    }
+
+    #[test]
+    fn port_as_number_or_string() {
+        let number = secret(with("port", 6543.into())).unwrap();
+        assert_eq!(number, expected(6543, "postgres"));
+        let string = secret(with("port", "6543".into())).unwrap();
+        assert_eq!(string, expected(6543, "postgres"));
+        let padded = secret(with("port", " 6543 ".into())).unwrap();
+        assert_eq!(padded.port, 6543);
+    }
+
+    #[test]
+    fn absent_or_null_port_and_dbname_take_the_defaults() {
+        assert_eq!(secret(base()).unwrap(), expected(5432, "postgres"));
+        assert_eq!(
+            secret(with("port", serde_json::Value::Null)).unwrap(),
+            expected(5432, "postgres")
+        );
+        assert_eq!(
+            secret(with("dbname", "".into())).unwrap().dbname,
+            "postgres"
+        );
+        assert_eq!(
+            secret(with("dbname", "bronze".into())).unwrap().dbname,
+            "bronze"
+        );
+    }
+
+    #[test]
+    fn the_rds_layout_is_read_and_its_other_keys_ignored() {
+        let text = r#"{"username":"bronze","password":"s3cret-pw","engine":"postgres",
+            "host":"db.example.rds.amazonaws.com","port":5432,
+            "dbInstanceIdentifier":"bronze-db","dbname":"bronze"}"#;
+        assert_eq!(parse_secret(text).unwrap(), expected(5432, "bronze"));
+    }
+
+    #[test]
+    fn bad_ports_are_refused_with_the_key() {
+        for port in [
+            serde_json::json!("abc"),
+            serde_json::json!(""),
+            serde_json::json!(0),
+            serde_json::json!("0"),
+            serde_json::json!(70000),
+            serde_json::json!("70000"),
+            serde_json::json!(-1),
+            serde_json::json!(5432.5),
+            serde_json::json!(true),
+            serde_json::json!([5432]),
+        ] {
+            let error = secret(with("port", port.clone())).unwrap_err();
+            assert!(error.contains("key `port`"), "{port}: {error}");
+        }
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        for key in ["username", "password", "host"] {
+            let error = secret(without(key)).unwrap_err();
+            assert!(
+                error.starts_with(&format!("missing key `{key}`")),
+                "{error}"
+            );
+            let error = secret(with(key, serde_json::Value::Null)).unwrap_err();
+            assert!(
+                error.starts_with(&format!("missing key `{key}`")),
+                "{error}"
+            );
+        }
+        assert!(secret(with("host", " ".into()))
+            .unwrap_err()
+            .starts_with("missing key `host`"));
+    }
+
+    #[test]
+    fn an_rds_managed_master_secret_says_what_is_missing() {
+        let error = parse_secret(r#"{"username":"postgres","password":"s3cret-pw"}"#).unwrap_err();
+        assert!(error.contains("missing key `host`"), "{error}");
+        assert!(error.contains("master user"), "{error}");
+    }
+
+    #[test]
+    fn errors_never_quote_a_value() {
+        let cases = [
+            r#"{"username":"bronze","password":987654321,"host":"h"}"#,
+            r#""s3cret-pw""#,
+            r#"["s3cret-pw"]"#,
+            r#"{"username":"bronze","password":"s3cret-pw","host":"h","port":"s3cret-pw"}"#,
+            r#"{"password":"s3cret-pw", oops}"#,
+        ];
+        for text in cases {
+            let error = parse_secret(text).unwrap_err();
+            assert!(
+                !error.contains("s3cret-pw") && !error.contains("987654321"),
+                "{text} -> {error}"
+            );
+        }
+        let wrong_type = secret(with("username", 42.into())).unwrap_err();
+        assert_eq!(wrong_type, "key `username` must be a string");
+        let debug = format!("{:?}", secret(base()).unwrap());
+        assert!(!debug.contains("s3cret-pw"), "{debug}");
     }
 }

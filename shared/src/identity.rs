@@ -169,7 +169,8 @@ mod tests {
             let mut walked = KeySpec::new(&columns);
             let mut bound = KeySpec::new(&columns);
             let source = Box::new(std::io::Cursor::new(csv.as_bytes().to_vec()));
-            let (mut records, _) = crate::format::open(source, "x.csv", None).unwrap();
+            let (mut records, _) =
+                crate::format::open(source, "x.csv", &Default::default()).unwrap();
             bound.bind(records.header().unwrap());
             let (mut json, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
             let mut seen = 0;

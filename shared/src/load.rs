@@ -5,6 +5,8 @@ use std::io::Read;
 use std::time::{Instant, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use futures_util::future::BoxFuture;
 use tokio_util::io::SyncIoBridge;
 use tracing::{error, info, warn};
@@ -13,14 +15,17 @@ use crate::aws::describe;
 use crate::db::Db;
 use crate::format::SourceRead;
 use crate::keys::Destination;
-use crate::pipeline::{self, LoadError, Loaded, Reopen};
-use crate::store::{self, Claim, Lineage, Status};
+use crate::limits::Limits;
+use crate::pipeline::{self, LoadError, Loaded, Options, Reopen};
+use crate::store::{self, Attempt, Claim, Lineage, Status};
 use crate::task::LoadTask;
 
 /// What load needs, built once per process.
 pub struct Loader {
     pub s3: aws_sdk_s3::Client,
     pub db: Db,
+    /// What one file may ask of this process (see [`Limits::from_env`]).
+    pub limits: Limits,
 }
 
 /// How one task ended, when it did not fail.
@@ -32,6 +37,11 @@ pub enum Outcome {
         reason: String,
     },
     Skipped {
+        reason: String,
+    },
+    /// The object can never be loaded as things are (the function may not read it, or
+    /// attempts at it keep dying): marked `failed` for a human, not retried.
+    Failed {
         reason: String,
     },
     /// Another delivery of the task already reached a verdict.
@@ -77,18 +87,21 @@ impl Loader {
             .client()
             .await
             .map_err(|e| LoadError::Transient(e.to_string()))?;
-        let Some(row) = store::begin_attempt(&*client, task.object_id).await? else {
-            warn!(
-                object_id = task.object_id,
-                "Load task names no ledger row; dropped."
-            );
-            return Ok(Outcome::Skipped {
-                reason: "no ledger row".into(),
-            });
+        let row = match store::begin_attempt(&mut client, task.object_id).await? {
+            Attempt::Missing => {
+                warn!(
+                    object_id = task.object_id,
+                    "Load task names no ledger row; dropped."
+                );
+                return Ok(Outcome::Skipped {
+                    reason: "no ledger row".into(),
+                });
+            }
+            Attempt::Busy => return Err(busy()),
+            Attempt::Done(status) => return Ok(Outcome::AlreadyDone(status)),
+            Attempt::GaveUp(reason) => return Ok(Outcome::Failed { reason }),
+            Attempt::Started(row) => row,
         };
-        if row.status.is_final() {
-            return Ok(Outcome::AlreadyDone(row.status));
-        }
         let dest = match Destination::new(
             row.tenant.as_deref().unwrap_or_default(),
             row.dataset.as_deref().unwrap_or_default(),
@@ -116,19 +129,11 @@ impl Loader {
         };
 
         let result = self.load_claimed(&mut client, task, &dest, &lineage).await;
-        match result {
-            Err(LoadError::Rejected { line, reason }) => {
-                let id = Some(task.object_id);
-                pipeline::record_rejection(&mut client, &dest, &lineage, id, line, &reason).await?;
-                Ok(Outcome::Rejected { line, reason })
-            }
-            Err(LoadError::Transient(reason)) => {
-                // Best effort: the database may be what failed.
-                let _ = store::mark_failed(&*client, task.object_id, &reason).await;
-                Err(LoadError::Transient(reason))
-            }
-            ok => ok,
+        if let Err(LoadError::Transient(reason)) = &result {
+            // Best effort: the database may be what failed.
+            let _ = store::mark_retry(&*client, task.object_id, reason).await;
         }
+        result
     }
 
     async fn load_claimed(
@@ -141,11 +146,7 @@ impl Loader {
         let tx = client.transaction().await?;
         match store::claim(&tx, task.object_id).await? {
             Claim::Owned => {}
-            Claim::Busy => {
-                return Err(LoadError::Transient(
-                    "another worker is loading this object".into(),
-                ))
-            }
+            Claim::Busy => return Err(busy()),
             Claim::Done(status) => return Ok(Outcome::AlreadyDone(status)),
         }
         let mut object = S3Object {
@@ -155,16 +156,44 @@ impl Loader {
             version_id: task.version_id.clone(),
             etag: task.etag.clone(),
         };
-        let Some((source, etag)) = object.open().await? else {
-            let reason = "object was deleted or overwritten before it was loaded".to_owned();
-            store::set_status(&tx, task.object_id, Status::Skipped, None, Some(&reason)).await?;
-            tx.commit().await?;
-            return Ok(Outcome::Skipped { reason });
+        let (source, etag) = match object.open().await? {
+            Opened::Stream(source, etag) => (source, etag),
+            Opened::Gone(reason) => {
+                store::set_status(&tx, task.object_id, Status::Skipped, None, Some(&reason))
+                    .await?;
+                tx.commit().await?;
+                return Ok(Outcome::Skipped { reason });
+            }
+            Opened::Forbidden(reason) => {
+                store::set_status(&tx, task.object_id, Status::Failed, None, Some(&reason)).await?;
+                tx.commit().await?;
+                return Ok(Outcome::Failed { reason });
+            }
         };
         // Pinned to the ETag these bytes came with, a second read gets them again or fails.
         object.etag = etag.or(object.etag);
         let id = Some(task.object_id);
-        let loaded = pipeline::load(&tx, source, Some(&object), dest, lineage, id).await?;
+        let options = Options {
+            limits: self.limits,
+            ..Options::default()
+        };
+        // The verdict on a bad file is written in this same transaction, under the
+        // ledger row's lock: a second delivery waiting for it finds the verdict and
+        // records nothing more.
+        tx.batch_execute("SAVEPOINT bronze_load").await?;
+        let loaded =
+            match pipeline::load_with(&tx, source, Some(&object), dest, lineage, id, options).await
+            {
+                Ok(loaded) => loaded,
+                Err(LoadError::Rejected { line, reason }) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT bronze_load")
+                        .await?;
+                    pipeline::record_rejection(&tx, dest, lineage, id, line, &reason).await?;
+                    tx.commit().await?;
+                    return Ok(Outcome::Rejected { line, reason });
+                }
+                Err(transient) => return Err(transient),
+            };
         store::set_status(
             &tx,
             task.object_id,
@@ -178,6 +207,20 @@ impl Loader {
     }
 }
 
+fn busy() -> LoadError {
+    LoadError::Transient("another worker is loading this object".into())
+}
+
+/// What a GET of the object gave.
+enum Opened {
+    /// Its bytes, and the ETag they came with.
+    Stream(Box<dyn Read + Send>, Option<String>),
+    /// Deleted, overwritten or archived: nothing to load, now or later.
+    Gone(String),
+    /// The function may not read it: retrying cannot help until a human grants it.
+    Forbidden(String),
+}
+
 /// The object a load task names, read at the version (or ETag) the task saw.
 struct S3Object {
     s3: aws_sdk_s3::Client,
@@ -188,33 +231,48 @@ struct S3Object {
 }
 
 impl S3Object {
-    /// Streams the exact version the ledger recorded, with the ETag it came with;
-    /// `None` if it no longer exists.
-    async fn open(&self) -> Result<Option<(Box<dyn Read + Send>, Option<String>)>, LoadError> {
+    /// Streams the exact version the ledger recorded, with the ETag it came with. Errors
+    /// that no retry can mend are told apart from those that may pass (throttling,
+    /// 5xx, expired credentials) by their status and code.
+    async fn open(&self) -> Result<Opened, LoadError> {
         let mut request = self.s3.get_object().bucket(&self.bucket).key(&self.key);
         request = match (&self.version_id, &self.etag) {
             (Some(version), _) => request.version_id(version),
             (None, Some(etag)) => request.if_match(format!("\"{}\"", etag.trim_matches('"'))),
             (None, None) => request,
         };
-        match request.send().await {
+        let e = match request.send().await {
             Ok(object) => {
                 let etag = object.e_tag().map(str::to_owned);
                 let body = SyncIoBridge::new(object.body.into_async_read());
-                Ok(Some((Box::new(SourceRead(body)), etag)))
+                return Ok(Opened::Stream(Box::new(SourceRead(body)), etag));
             }
-            Err(e)
-                if e.raw_response()
-                    .is_some_and(|r| matches!(r.status().as_u16(), 404 | 412)) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(LoadError::Transient(format!(
-                "GET s3://{}/{}: {}",
-                self.bucket,
-                self.key,
+            Err(e) => e,
+        };
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let code = e.code().unwrap_or_default().to_owned();
+        let at = format!("GET s3://{}/{}", self.bucket, self.key);
+        let archived = e
+            .as_service_error()
+            .is_some_and(GetObjectError::is_invalid_object_state);
+        match (status, code.as_str()) {
+            (Some(404 | 412), _) => Ok(Opened::Gone(
+                "object was deleted or overwritten before it was loaded".into(),
+            )),
+            _ if archived => Ok(Opened::Gone(format!(
+                "{at}: the object is archived ({}); restore it, then reload it",
                 describe(&e)
             ))),
+            (Some(403), "AccessDenied" | "AllAccessDisabled") => Ok(Opened::Forbidden(format!(
+                "{at}: access denied ({}); the load function may not read this object \
+                 (a KMS key it cannot use? a bucket policy?); grant it, then reload it",
+                describe(&e)
+            ))),
+            (_, code) if code.starts_with("KMS.") => Ok(Opened::Forbidden(format!(
+                "{at}: the object's KMS key cannot be used ({}); fix the key, then reload it",
+                describe(&e)
+            ))),
+            _ => Err(LoadError::Transient(format!("{at}: {}", describe(&e)))),
         }
     }
 }
@@ -223,8 +281,8 @@ impl Reopen for S3Object {
     fn reopen(&self) -> BoxFuture<'_, Result<Box<dyn Read + Send>, LoadError>> {
         Box::pin(async move {
             match self.open().await? {
-                Some((source, _)) => Ok(source),
-                None => Err(LoadError::Transient(format!(
+                Opened::Stream(source, _) => Ok(source),
+                Opened::Gone(_) | Opened::Forbidden(_) => Err(LoadError::Transient(format!(
                     "s3://{}/{} was overwritten or deleted between its two reads",
                     self.bucket, self.key
                 ))),
@@ -265,6 +323,10 @@ fn log_outcome(task: &LoadTask, result: &Result<Outcome, LoadError>, started: In
         Ok(Outcome::Skipped { reason }) => info!(
             bucket,
             key, object_id, reason, duration_ms, "Object skipped."
+        ),
+        Ok(Outcome::Failed { reason }) => error!(
+            bucket,
+            key, object_id, reason, duration_ms, "Object failed; a human must look at it."
         ),
         Ok(Outcome::AlreadyDone(status)) => info!(
             bucket,

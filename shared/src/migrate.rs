@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "records_digest",
         include_str!("../../infra/migrations/0006_records_digest.sql"),
     ),
+    (
+        7,
+        "bounds_and_policies",
+        include_str!("../../infra/migrations/0007_bounds_and_policies.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

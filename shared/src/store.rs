@@ -8,9 +8,11 @@ use std::time::SystemTime;
 use tokio_postgres::{GenericClient, Transaction};
 
 use crate::contract::Contract;
-use crate::format::{Detected, Format};
-use crate::infer::Quality;
+use crate::format::{Detected, Encoding, Format};
+use crate::infer::{ColumnQuality, Quality};
 use crate::keys::{quote_ident, Destination};
+use crate::policy::OnError;
+use crate::rejects::Sample;
 
 /// Ledger status of an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +48,13 @@ impl Status {
         }
     }
 
-    /// A verdict was reached: nothing more will happen to the object.
+    /// A verdict was reached: nothing more will happen to the object by itself
+    /// (`failed` waits for a human, and `bronze reload`).
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Loaded | Status::Rejected | Status::Skipped)
+        matches!(
+            self,
+            Status::Loaded | Status::Rejected | Status::Skipped | Status::Failed
+        )
     }
 }
 
@@ -143,48 +149,101 @@ pub struct ObjectRow {
     pub last_modified: Option<SystemTime>,
 }
 
-/// Counts an attempt at loading `id` and marks it `loading`, unless it has a verdict
-/// (then a late duplicate task changes nothing); returns the row as it now is.
+/// Attempts that may die (the process killed: out of memory, timed out) before the
+/// object is marked `failed`: each death is redelivered by SQS, and a file that kills
+/// the function will kill it again.
+pub const MAX_DEATHS: i32 = 3;
+
+/// What a delivery found when it came to load an object.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    /// This attempt is counted and the row marked `loading`.
+    Started(ObjectRow),
+    /// Another worker holds the row: a load in progress.
+    Busy,
+    /// A verdict was reached before: a late duplicate task changes nothing.
+    Done(Status),
+    /// Attempts at it kept dying: now `failed`, with this reason.
+    GaveUp(String),
+    Missing,
+}
+
+/// Counts an attempt at loading `id` and marks it `loading`. The row is locked first:
+/// a row left `loading` that no worker holds was left by an attempt that died, which
+/// is noted as the reason; after [`MAX_DEATHS`] of them the object is `failed`.
 pub async fn begin_attempt(
-    db: &impl GenericClient,
+    client: &mut tokio_postgres::Client,
     id: i64,
-) -> Result<Option<ObjectRow>, tokio_postgres::Error> {
-    let row = db
+) -> Result<Attempt, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+    let locked = tx
         .query_opt(
-            "UPDATE bronze.objects
-             SET attempts = attempts + 1, status = 'loading', updated_at = now()
-             WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped')
-             RETURNING status, tenant, dataset, last_modified",
+            "SELECT status, attempts, deaths, tenant, dataset, last_modified
+             FROM bronze.objects WHERE id = $1 FOR UPDATE",
             &[&id],
         )
-        .await?;
-    let row = match row {
-        Some(row) => Some(row),
-        None => {
-            db.query_opt(
-                "SELECT status, tenant, dataset, last_modified FROM bronze.objects WHERE id = $1",
-                &[&id],
-            )
-            .await?
+        .await;
+    let row = match locked {
+        Ok(Some(row)) => row,
+        Ok(None) => return Ok(Attempt::Missing),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            return Ok(Attempt::Busy)
         }
+        Err(e) => return Err(e),
     };
-    Ok(row.map(|row| ObjectRow {
-        status: Status::parse(row.get(0)),
-        tenant: row.get(1),
-        dataset: row.get(2),
-        last_modified: row.get(3),
+    let status = Status::parse(row.get(0));
+    if status.is_final() {
+        return Ok(Attempt::Done(status));
+    }
+    let (attempts, deaths): (i32, i32) = (row.get(1), row.get(2));
+    let died = status == Status::Loading;
+    let deaths = deaths + i32::from(died);
+    if died && deaths >= MAX_DEATHS {
+        let reason = format!(
+            "{deaths} attempts died before they finished (killed: out of memory or past the \
+             function's timeout?); the file may be too large for the function: raise its \
+             memory or timeout, then reload it"
+        );
+        tx.execute(
+            "UPDATE bronze.objects SET status = 'failed', deaths = $2, error = $3,
+                 updated_at = now() WHERE id = $1",
+            &[&id, &deaths, &reason],
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Attempt::GaveUp(reason));
+    }
+    let note = died.then(|| {
+        format!("attempt {attempts} died before it finished (killed, out of memory or timed out); retrying")
+    });
+    tx.execute(
+        "UPDATE bronze.objects
+         SET attempts = attempts + 1, deaths = $2, status = 'loading',
+             error = coalesce($3, error), updated_at = now()
+         WHERE id = $1",
+        &[&id, &deaths, &note],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Attempt::Started(ObjectRow {
+        status: Status::Loading,
+        tenant: row.get(3),
+        dataset: row.get(4),
+        last_modified: row.get(5),
     }))
 }
 
-/// Notes a transient failure, unless another delivery reached a verdict meanwhile.
-pub async fn mark_failed(
+/// Notes a transient failure: the object waits for its retry, unless another delivery
+/// reached a verdict meanwhile.
+pub async fn mark_retry(
     db: &impl GenericClient,
     id: i64,
     reason: &str,
 ) -> Result<(), tokio_postgres::Error> {
     db.execute(
-        "UPDATE bronze.objects SET status = 'failed', error = $2, updated_at = now()
-         WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped')",
+        "UPDATE bronze.objects SET status = 'pending', error = $2, updated_at = now()
+         WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped', 'failed')",
         &[&id, &reason],
     )
     .await?;
@@ -259,7 +318,7 @@ pub struct Lineage {
 }
 
 /// A dataset's settings from `bronze.datasets`; the defaults when it has none.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DatasetSettings {
     /// Business key columns; empty means the record hash is the key.
     pub key_columns: Vec<String>,
@@ -271,6 +330,10 @@ pub struct DatasetSettings {
     pub contract: Contract,
     /// A JSON Schema every record must pass.
     pub json_schema: Option<serde_json::Value>,
+    /// What a file with rejected records does: load the rest, or be skipped whole.
+    pub on_error: OnError,
+    /// The encoding of the dataset's files, whatever detection says.
+    pub encoding: Option<Encoding>,
 }
 
 pub async fn dataset_settings(
@@ -279,7 +342,8 @@ pub async fn dataset_settings(
 ) -> Result<DatasetSettings, tokio_postgres::Error> {
     let row = db
         .query_opt(
-            "SELECT key_columns, snapshot, format, contract, json_schema::text
+            "SELECT key_columns, snapshot, format, contract, json_schema::text, on_error,
+                    encoding
              FROM bronze.datasets WHERE tenant = $1 AND dataset = $2",
             &[&dest.tenant.as_str(), &dest.dataset.as_str()],
         )
@@ -294,6 +358,8 @@ pub async fn dataset_settings(
             json_schema: row
                 .get::<_, Option<&str>>(4)
                 .and_then(|text| serde_json::from_str(text).ok()),
+            on_error: OnError::parse(row.get(5)).unwrap_or_default(),
+            encoding: row.get::<_, Option<&str>>(6).and_then(Encoding::parse),
         }),
     )
 }
@@ -346,12 +412,13 @@ pub async fn set_dataset(
     }
     tx.execute(
         "INSERT INTO bronze.datasets (tenant, dataset, key_columns, snapshot, format, contract,
-             json_schema)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb)
+             json_schema, on_error, encoding)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9)
          ON CONFLICT (tenant, dataset) DO UPDATE
          SET key_columns = excluded.key_columns, snapshot = excluded.snapshot,
              format = excluded.format, contract = excluded.contract,
-             json_schema = excluded.json_schema, updated_at = now()",
+             json_schema = excluded.json_schema, on_error = excluded.on_error,
+             encoding = excluded.encoding, updated_at = now()",
         &[
             &dest.tenant.as_str(),
             &dest.dataset.as_str(),
@@ -360,6 +427,8 @@ pub async fn set_dataset(
             &settings.format.map(Format::name),
             &settings.contract.name(),
             &settings.json_schema.as_ref().map(ToString::to_string),
+            &settings.on_error.to_string(),
+            &settings.encoding.map(Encoding::name),
         ],
     )
     .await?;
@@ -419,6 +488,7 @@ pub async fn finish_load(
     let format = detected.map(|d| d.format.name());
     let compression = detected.and_then(|d| d.gzip.then_some("gzip"));
     let encoding = detected.map(|d| d.encoding.name());
+    let certainty = detected.map(|d| d.certainty.name());
     let dialect = detected.and_then(|d| d.dialect);
     let delimiter = dialect.map(|d| char::from(d.delimiter).to_string());
     let header = dialect.map(|d| d.header);
@@ -427,7 +497,7 @@ pub async fn finish_load(
          SET format = $2, compression = $3, records_in = $4, inserted = $5, updated = $6,
              unchanged = $7, rejected = $8, bytes = $9, duration_ms = $10, error = $11,
              deleted = $12, encoding = $13, delimiter = $14, header = $15,
-             finished_at = clock_timestamp()
+             encoding_certainty = $16, finished_at = clock_timestamp()
          WHERE id = $1",
         &[
             &load_id,
@@ -445,6 +515,7 @@ pub async fn finish_load(
             &encoding,
             &delimiter,
             &header,
+            &certainty,
         ],
     )
     .await?;
@@ -466,7 +537,8 @@ pub async fn record_inference(
     Ok(())
 }
 
-/// Stores a load's quality figures and the schema version its rows belong to.
+/// Stores a load's quality figures, one statement for all its columns, and the
+/// schema version its rows belong to.
 pub async fn record_quality(
     db: &impl GenericClient,
     load_id: i64,
@@ -474,40 +546,43 @@ pub async fn record_quality(
     schema_version: Option<i32>,
     key_duplicates: i64,
 ) -> Result<(), tokio_postgres::Error> {
-    let figure = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let insert = db
-        .prepare(
-            "INSERT INTO bronze.quality (load_id, position, column_name, type, semantic, is_key,
-                 records, non_null, valid, distinct_estimate, duplicates, consistent,
-                 completeness, validity, uniqueness, consistency, score)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .await?;
-    for c in &quality.columns {
-        db.execute(
-            &insert,
-            &[
-                &load_id,
-                &c.position,
-                &c.name,
-                &c.kind.name(),
-                &c.semantic,
-                &c.is_key,
-                &figure(c.records),
-                &figure(c.non_null),
-                &c.valid.map(figure),
-                &figure(c.distinct),
-                &c.duplicates.map(figure),
-                &c.consistent.map(figure),
-                &c.completeness,
-                &c.validity,
-                &c.uniqueness,
-                &c.consistency,
-                &c.score,
-            ],
-        )
-        .await?;
-    }
+    let c = &quality.columns;
+    let figures = |f: fn(&ColumnQuality) -> Option<u64>| -> Vec<Option<i64>> {
+        c.iter()
+            .map(|q| f(q).map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+            .collect()
+    };
+    let shares =
+        |f: fn(&ColumnQuality) -> Option<f64>| -> Vec<Option<f64>> { c.iter().map(f).collect() };
+    db.execute(
+        "INSERT INTO bronze.quality (load_id, position, column_name, type, semantic, is_key,
+             records, non_null, valid, distinct_estimate, duplicates, consistent,
+             completeness, validity, uniqueness, consistency, score)
+         SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::bool[],
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+             $12::bigint[], $13::float8[], $14::float8[], $15::float8[], $16::float8[],
+             $17::float8[])",
+        &[
+            &load_id,
+            &c.iter().map(|q| q.position).collect::<Vec<_>>(),
+            &c.iter().map(|q| q.name.as_str()).collect::<Vec<_>>(),
+            &c.iter().map(|q| q.kind.name()).collect::<Vec<_>>(),
+            &c.iter().map(|q| q.semantic.as_deref()).collect::<Vec<_>>(),
+            &c.iter().map(|q| q.is_key).collect::<Vec<_>>(),
+            &figures(|q| Some(q.records)),
+            &figures(|q| Some(q.non_null)),
+            &figures(|q| q.valid),
+            &figures(|q| Some(q.distinct)),
+            &figures(|q| q.duplicates),
+            &figures(|q| q.consistent),
+            &shares(|q| Some(q.completeness)),
+            &shares(|q| q.validity),
+            &shares(|q| q.uniqueness),
+            &shares(|q| q.consistency),
+            &shares(|q| Some(q.score)),
+        ],
+    )
+    .await?;
     db.execute(
         "UPDATE bronze.loads SET schema_version = $2, quality_score = $3, key_duplicates = $4
          WHERE id = $1",
@@ -517,15 +592,25 @@ pub async fn record_quality(
     Ok(())
 }
 
-pub async fn add_reject(
+/// Writes a load's rejected records: the only writer of `bronze.rejects`.
+pub async fn record_rejects(
     db: &impl GenericClient,
     load_id: i64,
-    line: Option<i64>,
-    reason: &str,
+    rejects: &Sample,
 ) -> Result<(), tokio_postgres::Error> {
+    if rejects.lines.is_empty() {
+        return Ok(());
+    }
     db.execute(
-        "INSERT INTO bronze.rejects (load_id, line, reason) VALUES ($1, $2, $3)",
-        &[&load_id, &line, &reason],
+        "INSERT INTO bronze.rejects (load_id, line, reason, raw, raw_bytes)
+         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[])",
+        &[
+            &load_id,
+            &rejects.lines,
+            &rejects.reasons,
+            &rejects.raws,
+            &rejects.raw_bytes,
+        ],
     )
     .await?;
     Ok(())

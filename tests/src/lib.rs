@@ -102,6 +102,32 @@ impl TestDb {
     }
 }
 
+/// Sets `dataset` (of tenant `acme`) to load the good records of any file, however
+/// many it refuses (`--on-error continue`), for tests of what happens to each record.
+pub async fn tolerate(db: &TestDb, dataset: &str) -> Result {
+    let mut client = connect(&db.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
+    let settings = bronze::store::DatasetSettings {
+        on_error: bronze::policy::OnError::Continue,
+        ..Default::default()
+    };
+    bronze::store::set_dataset(&mut client, &Destination::new("acme", dataset)?, &settings).await?;
+    Ok(())
+}
+
+/// Sets `dataset` (of tenant `acme`) to be keyed by `column`, with the default error
+/// policy.
+pub async fn configure_key(db: &TestDb, dataset: &str, column: &str) -> Result {
+    let mut client = connect(&db.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
+    let settings = bronze::store::DatasetSettings {
+        key_columns: vec![column.to_owned()],
+        ..Default::default()
+    };
+    bronze::store::set_dataset(&mut client, &Destination::new("acme", dataset)?, &settings).await?;
+    Ok(())
+}
+
 /// A file held in memory, read again as often as a load asks.
 pub struct InMemory(pub Vec<u8>);
 
@@ -237,6 +263,7 @@ impl Bench {
         Loader {
             s3: self.s3.clone(),
             db: self.db(),
+            limits: bronze::limits::Limits::default(),
         }
     }
 

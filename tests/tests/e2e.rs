@@ -6,6 +6,7 @@ use std::time::Duration;
 use bronze::db::{Db, DbSource};
 use bronze::keys::Destination;
 use bronze::load::Loader;
+use bronze::policy::OnError;
 use bronze::runner::{self, Stage};
 use bronze::store::{self, DatasetSettings};
 use bronze::task::LoadTask;
@@ -176,6 +177,7 @@ async fn a_later_file_into_the_same_dataset_stores_only_what_changed() -> Result
     bronze::migrate::migrate(&mut client).await?;
     let settings = DatasetSettings {
         key_columns: vec!["order_id".into()],
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     store::set_dataset(&mut client, &Destination::new("acme", "orders")?, &settings).await?;
@@ -386,6 +388,7 @@ async fn a_database_outage_is_retried_and_then_loads_once() -> Result {
         db: Db::new(DbSource::Url(
             "postgres://postgres@127.0.0.1:1/postgres".into(),
         )),
+        limits: bronze::limits::Limits::default(),
     };
     let received = runner::poll_once(&bench.sqs, &bench.queues.load, Stage::Load(&down), 1).await?;
     assert_eq!(received, 1);

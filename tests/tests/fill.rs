@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bronze::keys::Destination;
 use bronze::pipeline::Loaded;
+use bronze::policy::OnError;
 use bronze::store::{self, DatasetSettings};
 use bronze_tests::{connect, load_bytes, load_once, Result, TestDb};
 
@@ -17,6 +18,7 @@ fn at(seconds: u64) -> SystemTime {
 async fn keyed(db: &TestDb, dataset: &str, key: &[&str]) -> Result {
     let settings = DatasetSettings {
         key_columns: key.iter().map(|k| k.to_string()).collect(),
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     configure(db, dataset, settings).await
@@ -123,6 +125,7 @@ async fn a_first_file_under_a_json_schema_fills_its_rows_validated() -> Result {
             "type": "object",
             "properties": {"v": {"type": "string", "pattern": "^[a-z]+$"}}
         })),
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     configure(&db, "filled", settings.clone()).await?;
@@ -181,11 +184,19 @@ async fn a_key_twice_in_a_first_file_sends_it_through_staging() -> Result {
     db.finish().await
 }
 
+/// However many records a first file refuses, it fills its table: the rejects are
+/// counted exactly and the first of them kept, in bounded memory, with their size.
 #[tokio::test]
-async fn more_rejects_than_are_held_send_a_first_file_through_staging() -> Result {
+async fn a_first_file_with_many_rejects_fills_and_keeps_a_bounded_sample() -> Result {
     let db = TestDb::new().await?;
-    // 1,100 ragged records, each kept as its first 4 KB: more than the 4 MiB a fill
-    // holds, and fewer than the good ones, so the file is not refused whole.
+    let tolerant = DatasetSettings {
+        on_error: OnError::Continue,
+        ..DatasetSettings::default()
+    };
+    configure(&db, "filled", tolerant.clone()).await?;
+    configure(&db, "staged", tolerant).await?;
+    // 1,100 ragged records of 5 KB each, fewer than the good ones so the file is not
+    // refused whole as the wrong file.
     let mut csv = b"id,v\n".to_vec();
     let wide = "x".repeat(5000);
     for i in 0..2_200 {
@@ -199,7 +210,19 @@ async fn more_rejects_than_are_held_send_a_first_file_through_staging() -> Resul
         (loaded.counts.inserted, loaded.counts.rejected),
         (2_200, 1_100)
     );
-    assert!(!frozen(&db, "filled").await?, "read again into staging");
+    assert!(frozen(&db, "filled").await?, "filled, not read again");
+    let row = db
+        .pg
+        .query_one(
+            "SELECT count(*), max(length(raw)), min(raw_bytes) FROM bronze.rejects
+             WHERE load_id = $1",
+            &[&loaded.load_id],
+        )
+        .await?;
+    let (stored, longest, size): (i64, i32, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(stored, 1000, "the first 1,000 are kept");
+    assert_eq!(longest, 4096, "each cut to 4 KiB");
+    assert!(size > 5000, "with the size it had: {size}");
     db.finish().await
 }
 

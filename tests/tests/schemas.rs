@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bronze::contract::Contract;
 use bronze::keys::Destination;
 use bronze::pipeline::{LoadError, Loaded};
+use bronze::policy::OnError;
 use bronze::registry;
 use bronze::schema::{diff, ChangeKind};
 use bronze::store::{self, DatasetSettings};
@@ -196,6 +197,7 @@ async fn freeze_rejects_breaking_files_whole_and_accepts_the_rest() -> Result {
     let frozen = DatasetSettings {
         key_columns: vec!["id".into()],
         contract: Contract::Freeze,
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     configure(&db, "orders", frozen).await?;
@@ -234,6 +236,7 @@ async fn discard_row_keeps_the_records_that_fit() -> Result {
     let db = TestDb::new().await?;
     let discard = DatasetSettings {
         contract: Contract::DiscardRow,
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     configure(&db, "events", discard).await?;
@@ -318,6 +321,7 @@ async fn json_schema_failures_are_rejected_with_pointer_and_message() -> Result 
                 "email": {"type": "string", "pattern": "^[^@]+@[^@]+$"}
             }
         })),
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     configure(&db, "users", checked).await?;
@@ -408,6 +412,7 @@ async fn quality_figures_of_a_file_with_known_defects() -> Result {
     let db = TestDb::new().await?;
     let keyed = DatasetSettings {
         key_columns: vec!["id".into()],
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     configure(&db, "signups", keyed).await?;
@@ -520,6 +525,7 @@ async fn the_typed_view_follows_the_current_version() -> Result {
     let db = TestDb::new().await?;
     let keyed = DatasetSettings {
         key_columns: vec!["id".into()],
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     configure(&db, "sales", keyed).await?;
@@ -618,6 +624,7 @@ async fn semantic_types_layouts_and_widened_dates() -> Result {
     let db = TestDb::new().await?;
     let keyed = DatasetSettings {
         key_columns: vec!["id".into()],
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     configure(&db, "contacts", keyed).await?;

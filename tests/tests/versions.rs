@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bronze::keys::Destination;
 use bronze::pipeline::LoadError;
 use bronze::pipeline::Loaded;
+use bronze::policy::OnError;
 use bronze::store::{self, DatasetSettings, LoadCounts};
 use bronze_tests::{connect, load_bytes, load_reread, InMemory, Result, TestDb};
 
@@ -24,6 +25,7 @@ async fn configure(db: &TestDb, dataset: &str, key: &[&str], snapshot: bool) -> 
     let settings = DatasetSettings {
         key_columns: key.iter().map(|k| k.to_string()).collect(),
         snapshot,
+        on_error: OnError::Continue,
         ..DatasetSettings::default()
     };
     store::set_dataset(&mut client, &dest, &settings).await?;

@@ -2,7 +2,7 @@
 //! batch response. All logic lives in `bronze::load`.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use bronze::{aws, db::Db, load::Loader};
+use bronze::{aws, db::Db, limits::Limits, load::Loader};
 use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
 
 #[tokio::main]
@@ -12,6 +12,7 @@ async fn main() -> Result<(), Error> {
     let loader = Loader {
         s3: aws::s3(&config),
         db: Db::from_env(Some(aws::secrets(&config))),
+        limits: Limits::from_env()?,
     };
     let loader = &loader;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

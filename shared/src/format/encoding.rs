@@ -1,239 +1,219 @@
-//! Text encodings: files arrive as UTF-8, UTF-16 or Windows-1252 (which covers
-//! Latin-1's printable range); everything downstream reads UTF-8. Detection looks at the
-//! first buffer: a BOM decides; else valid UTF-8 is UTF-8, and anything else is taken
-//! as Windows-1252, every byte of which maps to a character, so nothing is lost.
+//! Text encodings: everything downstream reads UTF-8, so a file in another encoding is
+//! decoded while it streams, with the library browsers use (`encoding_rs`), after its
+//! encoding is found with the detector browsers use (`chardetng`).
+//!
+//! Detection looks at the first buffer. A BOM decides; valid UTF-8 (ASCII included) is
+//! UTF-8; UTF-16 without a BOM shows as a NUL in every other byte. Anything else is a
+//! legacy encoding, and the detector guesses which from the text's statistics and says
+//! whether its guess is robust. A guess it is unsure of is reported as such, and the
+//! load refuses to guess (see [`Certainty`]): loading Shift_JIS as Windows-1252 stores
+//! mojibake that no later step can tell from data.
 
+use std::fmt;
 use std::io::{self, BufRead, Read};
 
-/// An encoding bronze transcodes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    Utf8,
-    Utf16Le,
-    Utf16Be,
-    Windows1252,
-}
+use encoding_rs::{DecoderResult, UTF_16BE, UTF_16LE, UTF_8};
+
+/// A text encoding bronze decodes from, by its WHATWG name (`windows-1252`,
+/// `shift_jis`, `utf-16le`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Encoding(&'static encoding_rs::Encoding);
 
 impl Encoding {
+    pub const UTF_8: Encoding = Encoding(UTF_8);
+    pub const UTF_16LE: Encoding = Encoding(UTF_16LE);
+    pub const UTF_16BE: Encoding = Encoding(UTF_16BE);
+
+    /// The encoding a label names, as browsers read labels (`latin1` is
+    /// `windows-1252`, `sjis` is `shift_jis`).
+    pub fn parse(label: &str) -> Option<Self> {
+        encoding_rs::Encoding::for_label(label.trim().as_bytes()).map(Encoding)
+    }
+
+    /// The canonical name, lower-cased: what loads record and `--encoding` takes.
+    pub fn name(self) -> String {
+        self.0.name().to_ascii_lowercase()
+    }
+
+    fn is_utf16(self) -> bool {
+        self.0 == UTF_16LE || self.0 == UTF_16BE
+    }
+
+    /// Whether bytes must be decoded at all: UTF-8 is read as it is, and its bad
+    /// bytes are bad records, never replaced.
+    pub fn needs_decoding(self) -> bool {
+        self.0 != UTF_8
+    }
+
+    /// Whether the file's raw bytes are text that may be checked for NULs: UTF-16's
+    /// ASCII has one in every other byte.
+    pub fn is_byte_text(self) -> bool {
+        !self.is_utf16()
+    }
+}
+
+impl fmt::Debug for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// How an encoding was known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Certainty {
+    /// A BOM, valid UTF-8, or the dataset's pinned encoding.
+    Certain,
+    /// The detector's guess, which it calls robust.
+    Confident,
+    /// The detector's best guess, which it is unsure of.
+    Unsure,
+}
+
+impl Certainty {
     pub fn name(self) -> &'static str {
         match self {
-            Encoding::Utf8 => "utf-8",
-            Encoding::Utf16Le => "utf-16le",
-            Encoding::Utf16Be => "utf-16be",
-            Encoding::Windows1252 => "windows-1252",
+            Certainty::Certain => "certain",
+            Certainty::Confident => "confident",
+            Certainty::Unsure => "unsure",
         }
     }
 }
 
-/// Decides the encoding from the first bytes of a file.
-pub fn detect(head: &[u8]) -> Encoding {
-    if head.starts_with(&[0xff, 0xfe]) {
-        return Encoding::Utf16Le;
+/// Decides the encoding from the first bytes of a file; `whole` says they are all of
+/// it, so a character cut at their end is a fault and not the buffer's edge.
+pub fn detect(head: &[u8], whole: bool) -> (Encoding, Certainty) {
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(head) {
+        return (Encoding(encoding), Certainty::Certain);
     }
-    if head.starts_with(&[0xfe, 0xff]) {
-        return Encoding::Utf16Be;
+    if let Some(utf16) = utf16_without_bom(head) {
+        return (utf16, Certainty::Certain);
     }
-    // UTF-16 without a BOM: text that is mostly ASCII has a NUL in every other byte.
-    let pairs = head.len() / 2;
-    if pairs >= 8 {
-        let zeros_at = |offset: usize| {
-            head.iter()
-                .skip(offset)
-                .step_by(2)
-                .filter(|&&b| b == 0)
-                .count()
-        };
-        if zeros_at(1) * 10 >= pairs * 9 && zeros_at(0) == 0 {
-            return Encoding::Utf16Le;
-        }
-        if zeros_at(0) * 10 >= pairs * 9 && zeros_at(1) == 0 {
-            return Encoding::Utf16Be;
-        }
+    if !has_invalid_utf8_without_valid_multibyte(head) {
+        return (Encoding::UTF_8, Certainty::Certain);
     }
-    if has_invalid_utf8_without_valid_multibyte(head) {
-        Encoding::Windows1252
+    let mut detector = chardetng::EncodingDetector::new();
+    detector.feed(head, whole);
+    let (guess, robust) = detector.guess_assess(None, false);
+    // The detector calls most guesses robust, even on a byte or two, where any legacy
+    // encoding fits (`caf\xe9` is café in Windows-1252 and cafщ in Windows-1251):
+    // a guess needs some text outside ASCII to stand on.
+    let evidence = head.iter().filter(|b| !b.is_ascii()).count();
+    let certainty = if robust && evidence >= EVIDENCE {
+        Certainty::Confident
     } else {
-        Encoding::Utf8
-    }
+        Certainty::Unsure
+    };
+    (Encoding(guess), certainty)
 }
 
-/// Windows-1252 text has bytes above 0x7F that never form UTF-8 sequences. A buffer
-/// that holds real multi-byte UTF-8 as well is UTF-8 with some bad bytes: reading it
-/// as Windows-1252 would silently garble its good characters, so it stays UTF-8 and
+/// Bytes outside ASCII a legacy encoding's guess must see to be trusted.
+const EVIDENCE: usize = 16;
+
+/// UTF-16 without a BOM: text that is mostly ASCII has a NUL in every other byte.
+fn utf16_without_bom(head: &[u8]) -> Option<Encoding> {
+    let pairs = head.len() / 2;
+    if pairs < 8 {
+        return None;
+    }
+    let zeros_at = |offset: usize| {
+        head.iter()
+            .skip(offset)
+            .step_by(2)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    if zeros_at(1) * 10 >= pairs * 9 && zeros_at(0) == 0 {
+        return Some(Encoding::UTF_16LE);
+    }
+    if zeros_at(0) * 10 >= pairs * 9 && zeros_at(1) == 0 {
+        return Some(Encoding::UTF_16BE);
+    }
+    None
+}
+
+/// Legacy text has bytes above 0x7F that mostly never form UTF-8 sequences (a few
+/// pairs of a double-byte encoding can, by chance). A buffer that holds more real
+/// multi-byte UTF-8 than invalid bytes is UTF-8 with some bad bytes: decoding it as a
+/// legacy encoding would silently garble its good characters, so it stays UTF-8 and
 /// its bad records are rejected.
 fn has_invalid_utf8_without_valid_multibyte(mut bytes: &[u8]) -> bool {
-    let mut invalid = false;
+    let (mut invalid, mut multibyte) = (0usize, 0usize);
+    let multibytes = |text: &str| text.chars().filter(|c| !c.is_ascii()).count();
     loop {
         match std::str::from_utf8(bytes) {
-            Ok(valid) => return invalid && valid.is_ascii(),
+            Ok(valid) => return invalid > multibyte + multibytes(valid),
             Err(e) => {
-                if !bytes[..e.valid_up_to()].is_ascii() {
-                    return false;
-                }
+                // Valid up to here, so this is `str` already.
+                let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+                multibyte += multibytes(valid);
                 // A character cut by the end of the buffer is not an error.
                 let Some(len) = e.error_len() else {
-                    return invalid;
+                    return invalid > multibyte;
                 };
-                invalid = true;
+                invalid += 1;
                 bytes = &bytes[e.valid_up_to() + len..];
             }
         }
     }
 }
 
-/// Windows-1252's characters for 0x80..=0x9F; the five bytes it leaves undefined map
-/// to the C1 controls of the same value, as the WHATWG encoding standard does.
-const CP1252_HIGH: [char; 32] = [
-    '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}',
-    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
-];
-
-/// Reads `input` in `encoding` and yields UTF-8, a buffer at a time.
-pub struct Transcode<R> {
+/// Reads `input` in `encoding` and yields UTF-8, a buffer at a time. A byte sequence
+/// the encoding does not define is an error with its offset, never a replacement
+/// character: a file that is not what it was taken for must not load as something else.
+pub struct Decode<R> {
     input: R,
-    encoding: Encoding,
+    decoder: encoding_rs::Decoder,
+    name: String,
     out: Vec<u8>,
     pos: usize,
-    /// A UTF-16 code unit split across input buffers, or a high surrogate awaiting
-    /// its pair.
-    pending: Vec<u8>,
     /// Bytes of input consumed, for error positions.
     offset: u64,
-    started: bool,
+    done: bool,
 }
 
-impl<R: BufRead> Transcode<R> {
+impl<R: BufRead> Decode<R> {
     pub fn new(input: R, encoding: Encoding) -> Self {
         Self {
             input,
-            encoding,
+            decoder: encoding.0.new_decoder_with_bom_removal(),
+            name: encoding.name(),
             out: Vec::with_capacity(64 * 1024),
             pos: 0,
-            pending: Vec::new(),
             offset: 0,
-            started: false,
+            done: false,
         }
     }
 
     fn refill(&mut self) -> io::Result<()> {
         self.out.clear();
         self.pos = 0;
-        while self.out.is_empty() {
+        while self.out.is_empty() && !self.done {
             let chunk = self.input.fill_buf()?;
-            if chunk.is_empty() {
-                if !self.pending.is_empty() {
-                    return Err(invalid(
-                        self.offset,
-                        "the file ends inside a UTF-16 character",
+            let last = chunk.is_empty();
+            self.out.resize(self.out.capacity().max(4096), 0);
+            let (result, read, written) =
+                self.decoder
+                    .decode_to_utf8_without_replacement(chunk, &mut self.out, last);
+            self.out.truncate(written);
+            self.input.consume(read);
+            self.offset += read as u64;
+            match result {
+                DecoderResult::InputEmpty => self.done = last,
+                DecoderResult::OutputFull => {}
+                DecoderResult::Malformed(bad, after) => {
+                    let at = self.offset - u64::from(bad) - u64::from(after);
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("byte {at} is not valid {} text", self.name),
                     ));
                 }
-                return Ok(());
             }
-            let n = chunk.len();
-            match self.encoding {
-                Encoding::Windows1252 => decode_1252(chunk, &mut self.out),
-                Encoding::Utf16Le | Encoding::Utf16Be => {
-                    let mut bytes = std::mem::take(&mut self.pending);
-                    // The file offset of `bytes[0]`: pending bytes came before the chunk.
-                    let base = self.offset - bytes.len() as u64;
-                    bytes.extend_from_slice(chunk);
-                    let mut skip = 0;
-                    if !self.started && bytes.len() >= 2 {
-                        let bom: &[u8] = if self.encoding == Encoding::Utf16Le {
-                            &[0xff, 0xfe]
-                        } else {
-                            &[0xfe, 0xff]
-                        };
-                        if bytes.starts_with(bom) {
-                            skip = 2;
-                        }
-                        self.started = true;
-                    }
-                    let used = decode_utf16(
-                        &bytes[skip..],
-                        self.encoding == Encoding::Utf16Le,
-                        &mut self.out,
-                    )
-                    .map_err(|at| {
-                        invalid(
-                            base + (skip + at) as u64,
-                            "invalid UTF-16 (unpaired surrogate)",
-                        )
-                    })?;
-                    self.pending = bytes[skip + used..].to_vec();
-                }
-                Encoding::Utf8 => self.out.extend_from_slice(chunk),
-            }
-            self.input.consume(n);
-            self.offset += n as u64;
         }
         Ok(())
     }
 }
 
-fn invalid(offset: u64, reason: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{reason} at byte {offset}"),
-    )
-}
-
-fn decode_1252(input: &[u8], out: &mut Vec<u8>) {
-    let mut utf8 = [0u8; 4];
-    for &b in input {
-        match b {
-            0x00..=0x7f => out.push(b),
-            0x80..=0x9f => out.extend_from_slice(
-                CP1252_HIGH[usize::from(b - 0x80)]
-                    .encode_utf8(&mut utf8)
-                    .as_bytes(),
-            ),
-            _ => out.extend_from_slice(char::from(b).encode_utf8(&mut utf8).as_bytes()),
-        }
-    }
-}
-
-/// Decodes whole UTF-16 characters from `input`; returns how many bytes it used (an odd
-/// byte or a high surrogate at the end waits for the next buffer), or the offset of an
-/// unpaired surrogate.
-fn decode_utf16(input: &[u8], little: bool, out: &mut Vec<u8>) -> Result<usize, usize> {
-    let unit = |i: usize| {
-        let pair = [input[i], input[i + 1]];
-        if little {
-            u16::from_le_bytes(pair)
-        } else {
-            u16::from_be_bytes(pair)
-        }
-    };
-    let mut i = 0;
-    let mut utf8 = [0u8; 4];
-    while i + 1 < input.len() {
-        let first = unit(i);
-        let (c, len) = match first {
-            0xd800..=0xdbff => {
-                if i + 3 >= input.len() {
-                    break;
-                }
-                let second = unit(i + 2);
-                if !(0xdc00..=0xdfff).contains(&second) {
-                    return Err(i);
-                }
-                let code =
-                    0x10000 + ((u32::from(first) - 0xd800) << 10) + (u32::from(second) - 0xdc00);
-                (char::from_u32(code).ok_or(i)?, 4)
-            }
-            0xdc00..=0xdfff => return Err(i),
-            c => (char::from_u32(u32::from(c)).ok_or(i)?, 2),
-        };
-        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-        i += len;
-    }
-    Ok(i)
-}
-
-impl<R: BufRead> Read for Transcode<R> {
+impl<R: BufRead> Read for Decode<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos == self.out.len() {
             self.refill()?;
@@ -249,11 +229,11 @@ impl<R: BufRead> Read for Transcode<R> {
 mod tests {
     use super::*;
 
-    fn transcode(bytes: &[u8], buffer: usize) -> io::Result<String> {
-        let encoding = detect(bytes);
+    fn decode(bytes: &[u8], buffer: usize) -> io::Result<String> {
+        let (encoding, _) = detect(bytes, true);
         let input = io::BufReader::with_capacity(buffer, bytes);
         let mut text = String::new();
-        Transcode::new(input, encoding).read_to_string(&mut text)?;
+        Decode::new(input, encoding).read_to_string(&mut text)?;
         Ok(text)
     }
 
@@ -273,76 +253,132 @@ mod tests {
     }
 
     #[test]
-    fn encodings_are_detected() {
-        assert_eq!(detect(b"id,name\n1,caf\xc3\xa9\n"), Encoding::Utf8);
+    fn unicode_is_known_for_certain() {
+        let certain = |bytes: &[u8]| {
+            let (encoding, certainty) = detect(bytes, true);
+            assert_eq!(certainty, Certainty::Certain);
+            encoding
+        };
+        assert_eq!(certain(b"id,name\n1,caf\xc3\xa9\n"), Encoding::UTF_8);
         assert_eq!(
-            detect(b"id,name\n1,caf\xc3"),
-            Encoding::Utf8,
-            "a cut character is still UTF-8"
-        );
-        assert_eq!(detect(b"id,name\n1,caf\xe9\n"), Encoding::Windows1252);
-        assert_eq!(
-            detect(b"id,name\n1,caf\xc3\xa9\n2,caf\xe9\n"),
-            Encoding::Utf8,
-            "mixed stays UTF-8"
-        );
-        assert_eq!(
-            detect(b"id,name\n1,caf\xe9\n2,caf\xc3\xa9\n"),
-            Encoding::Utf8
+            certain(b"id,name\n1,caf\xc3"),
+            Encoding::UTF_8,
+            "a cut character"
         );
         assert_eq!(
-            detect(&utf16("id,name\n1,x\n", true, true)),
-            Encoding::Utf16Le
+            certain(b"id,name\n1,caf\xc3\xa9\n2,caf\xe9\n"),
+            Encoding::UTF_8,
+            "mixed stays UTF-8, its bad records are rejected"
         );
-        assert_eq!(
-            detect(&utf16("id,name\n1,x\n", false, true)),
-            Encoding::Utf16Be
-        );
-        assert_eq!(
-            detect(&utf16("id,name\n1,x\n", true, false)),
-            Encoding::Utf16Le
-        );
-        assert_eq!(
-            detect(&utf16("id,name\n1,x\n", false, false)),
-            Encoding::Utf16Be
-        );
+        for (little, bom) in [(true, true), (false, true), (true, false), (false, false)] {
+            let expected = if little {
+                Encoding::UTF_16LE
+            } else {
+                Encoding::UTF_16BE
+            };
+            assert_eq!(certain(&utf16("id,name\n1,x\n", little, bom)), expected);
+        }
     }
 
     #[test]
-    fn every_buffer_size_transcodes_the_same() {
+    fn every_buffer_size_decodes_the_same() {
         let text = "id,name\n1,café 😀 €\n2,\"naïve\"\n";
         for buffer in [1, 2, 3, 5, 64] {
-            assert_eq!(
-                transcode(&utf16(text, true, true), buffer).unwrap(),
-                text,
-                "{buffer}"
-            );
-            assert_eq!(
-                transcode(&utf16(text, false, true), buffer).unwrap(),
-                text,
-                "{buffer}"
-            );
+            for little in [true, false] {
+                assert_eq!(
+                    decode(&utf16(text, little, true), buffer).unwrap(),
+                    text,
+                    "{buffer}"
+                );
+            }
         }
-        assert_eq!(
-            transcode(b"caf\xe9 \x80 \x93q\x94 \x81", 2).unwrap(),
-            "café € “q” \u{81}"
-        );
     }
 
     #[test]
-    fn broken_utf16_is_an_error_with_its_offset() {
+    fn broken_text_is_an_error_with_its_offset() {
         let mut bytes = utf16("ab", true, true);
         bytes.extend_from_slice(&[0x00, 0xdc, b'c', 0]);
-        let err = transcode(&bytes, 64).unwrap_err();
+        let err = decode(&bytes, 64).unwrap_err();
         assert!(
-            err.to_string().contains("(unpaired surrogate) at byte 6"),
+            err.to_string()
+                .contains("byte 6 is not valid utf-16le text"),
             "{err}"
         );
         let mut odd = utf16("ab", true, true);
         odd.push(b'c');
-        assert!(transcode(&odd, 64)
-            .unwrap_err()
-            .to_string()
-            .contains("ends inside"));
+        assert!(
+            decode(&odd, 64).is_err(),
+            "a file ending inside a character"
+        );
+    }
+
+    #[test]
+    fn labels_name_encodings_as_browsers_read_them() {
+        assert_eq!(Encoding::parse("latin1").unwrap().name(), "windows-1252");
+        assert_eq!(Encoding::parse("SJIS").unwrap().name(), "shift_jis");
+        assert_eq!(Encoding::parse("iso-8859-2").unwrap().name(), "iso-8859-2");
+        assert_eq!(Encoding::parse("klingon"), None);
+    }
+
+    /// Real text in legacy encodings, as a CSV of a few rows: detected, and decoded to
+    /// the characters written, never read as Windows-1252.
+    #[test]
+    fn legacy_encodings_are_detected_and_decoded_not_garbled() {
+        let cases: [(&str, &str); 4] = [
+            (
+                "ISO-8859-2",
+                "miasto,opis\nŁódź,Miasto włókniarzy w środkowej Polsce\nKraków,Dawna stolica \
+                 Polski nad Wisłą\nGdańsk,Port nad Bałtykiem, Żuraw i Długi Targ\nWrocław,\
+                 Miasto stu mostów nad Odrą\nPoznań,Koziołki na ratuszu, rogale świętomarcińskie\n",
+            ),
+            (
+                "Shift_JIS",
+                "都市,説明\n東京,日本の首都であり、世界最大の都市圏の一つです。\n大阪,\
+                 食い倒れの街として知られる商業の中心地です。\n京都,千年の都、寺院と神社が\
+                 数多く残る古都です。\n札幌,北海道の中心都市で、雪まつりが有名です。\n",
+            ),
+            (
+                "GBK",
+                "城市,说明\n北京,中华人民共和国的首都，历史悠久的文化名城。\n上海,中国最大的\
+                 经济中心和国际化大都市。\n广州,华南地区的商业中心，以美食闻名。\n成都,四川省\
+                 会，以熊猫和火锅闻名于世。\n",
+            ),
+            (
+                "EUC-KR",
+                "도시,설명\n서울,대한민국의 수도이며 가장 큰 도시입니다.\n부산,대한민국 제2의 \
+                 도시이자 최대의 항구 도시입니다.\n대구,경상북도의 중심 도시로 사과가 유명합니다.\n\
+                 인천,국제공항과 항구가 있는 관문 도시입니다.\n",
+            ),
+        ];
+        for (label, text) in cases {
+            let encoding = encoding_rs::Encoding::for_label(label.as_bytes()).unwrap();
+            let (bytes, _, lossy) = encoding.encode(text);
+            assert!(!lossy, "{label}");
+            let (found, certainty) = detect(&bytes, true);
+            assert_ne!(certainty, Certainty::Unsure, "{label}: {found:?}");
+            assert_eq!(
+                decode(&bytes, 7).unwrap(),
+                text,
+                "{label} read as {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_guess_the_detector_is_unsure_of_is_said_to_be_one() {
+        for few in [&b"\xff"[..], b"\x81\x81", b"id,name\n1,caf\xe9\n"] {
+            assert_eq!(detect(few, true).1, Certainty::Unsure, "{few:?}");
+        }
+        let french = "nom,ville\nCafé de Flore,Paris\nLa Mère Brazier,Lyon\nChez Hélène,\
+                      Genève\nL'Été indien,Sète\nCrème brûlée,Nîmes\nÉcole française,Créteil\nPâtisserie Ladurée,\
+                      Orléans\nThéâtre de l'Odéon,Besançon\n";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(french);
+        assert_eq!(
+            detect(&bytes, true),
+            (
+                Encoding::parse("windows-1252").unwrap(),
+                Certainty::Confident
+            )
+        );
     }
 }

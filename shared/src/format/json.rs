@@ -7,8 +7,9 @@
 
 use std::io::BufRead;
 
-use super::{count_newlines, raw_text, ReadError};
-use crate::canonical::Canonicalizer;
+use super::{count_newlines, Raw, ReadError, MAX_RAW};
+use crate::canonical::{is_json_space, trim_json_end, Canonicalizer};
+use crate::limits::{Limits, Size};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -23,6 +24,12 @@ enum State {
 pub struct JsonRecords {
     input: Box<dyn BufRead + Send>,
     element: Vec<u8>,
+    /// The current element's length in the file: more than `element` keeps (its first
+    /// [`MAX_RAW`] bytes) when it is longer than `max_bytes`.
+    element_len: usize,
+    max_bytes: usize,
+    /// Distinct keys inference may describe (see [`Limits::object_keys`]).
+    object_keys: usize,
     canon: Canonicalizer,
     /// The line the input is positioned on, 1-based.
     line: u64,
@@ -32,15 +39,28 @@ pub struct JsonRecords {
 }
 
 impl JsonRecords {
-    pub fn new(input: Box<dyn BufRead + Send>) -> Self {
+    pub fn new(input: Box<dyn BufRead + Send>, limits: &Limits) -> Self {
         Self {
             input,
             element: Vec::with_capacity(4096),
+            element_len: 0,
+            max_bytes: limits.record_bytes,
+            object_keys: limits.object_keys,
             canon: Canonicalizer::default(),
             line: 1,
             column: 0,
             state: State::Start,
         }
+    }
+
+    /// Distinct keys inference may describe in this file.
+    pub fn object_keys(&self) -> usize {
+        self.object_keys
+    }
+
+    /// The lines read so far.
+    pub fn lines(&self) -> u64 {
+        self.line - u64::from(self.column == 0)
     }
 
     fn malformed(&self, reason: impl Into<String>) -> ReadError {
@@ -57,7 +77,7 @@ impl JsonRecords {
                 .input
                 .fill_buf()
                 .map_err(|e| ReadError::from_io(e, self.line))?;
-            let Some(at) = buf.iter().position(|b| !b.is_ascii_whitespace()) else {
+            let Some(at) = buf.iter().position(|b| !is_json_space(*b)) else {
                 if buf.is_empty() {
                     return Ok(None);
                 }
@@ -75,6 +95,7 @@ impl JsonRecords {
     /// follows it at depth 0; brackets inside strings do not count.
     fn read_value(&mut self) -> Result<(), ReadError> {
         self.element.clear();
+        self.element_len = 0;
         let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
         loop {
             let buf = self
@@ -127,7 +148,14 @@ impl JsonRecords {
                 }
             }
             let used = end.unwrap_or(buf.len());
-            self.element.extend_from_slice(&buf[..used]);
+            // Past the bound only the start is kept, for the reject.
+            let keep = if self.element_len + used <= self.max_bytes {
+                used
+            } else {
+                used.min(MAX_RAW.saturating_sub(self.element.len()))
+            };
+            self.element.extend_from_slice(&buf[..keep]);
+            self.element_len += used;
             self.consume(used);
             if end.is_some() {
                 return Ok(());
@@ -158,7 +186,7 @@ impl JsonRecords {
         (line, column): (u64, u64),
         out: &mut Vec<u8>,
     ) -> Result<(), ReadError> {
-        let text = self.element.trim_ascii_end();
+        let text = trim_json_end(&self.element);
         if let Err(e) = self.canon.canonicalize(text, out) {
             let before = &text[..e.offset.min(text.len())];
             let newlines = count_newlines(before);
@@ -177,6 +205,25 @@ impl JsonRecords {
         Ok(())
     }
 
+    /// An element longer than the bound, read past without being kept, is a bad
+    /// record: the elements after it still load.
+    fn refuse_too_large(&self, line: u64) -> Result<(), ReadError> {
+        if self.element_len <= self.max_bytes {
+            return Ok(());
+        }
+        Err(ReadError::Record {
+            line,
+            lines: self.line - line + 1,
+            reason: format!(
+                "JSON value of {} bytes, more than the {} a record may have \
+                 (BRONZE_MAX_RECORD_BYTES)",
+                self.element_len,
+                Size(self.max_bytes as u64)
+            ),
+            raw: Raw::cut(&self.element, self.element_len as u64),
+        })
+    }
+
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
         loop {
             match self.state {
@@ -193,6 +240,7 @@ impl JsonRecords {
                             return Err(self.malformed("data after the JSON object"));
                         }
                         self.state = State::Done;
+                        self.refuse_too_large(line)?;
                         self.canonicalize((line, column), out)?;
                         return Ok(Some(line));
                     }
@@ -233,12 +281,14 @@ impl JsonRecords {
                     let (line, column) = (self.line, self.column);
                     self.read_value()?;
                     self.state = State::Array { first: false };
+                    self.refuse_too_large(line)?;
                     self.canonicalize((line, column), out)?;
                     if out.first() != Some(&b'{') {
                         return Err(ReadError::Record {
                             line,
+                            lines: self.line - line + 1,
                             reason: "expected a JSON object".into(),
-                            raw: raw_text(self.element.trim_ascii_end()),
+                            raw: Raw::of(trim_json_end(&self.element)),
                         });
                     }
                     return Ok(Some(line));
@@ -257,7 +307,7 @@ mod tests {
             buffer,
             std::io::Cursor::new(text.as_bytes().to_vec()),
         );
-        let mut records = JsonRecords::new(Box::new(input));
+        let mut records = JsonRecords::new(Box::new(input), &Limits::default());
         let mut out = Vec::new();
         let mut all = Vec::new();
         loop {
@@ -306,6 +356,12 @@ mod tests {
         );
         let err = read_all("[{\"a\":1}", 4096).unwrap_err();
         assert!(err.to_string().contains("unexpected end of file"), "{err}");
+        let err = read_all("[\x0c]", 4096).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1: column 2: unexpected byte 0x0c, expected a JSON value",
+            "a form feed is not JSON whitespace"
+        );
         let err = read_all("name,age\n", 4096).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -317,7 +373,7 @@ mod tests {
     fn a_scalar_ends_in_the_same_place_at_any_buffer_size() {
         let outcomes = |buffer: usize| {
             let input = std::io::BufReader::with_capacity(buffer, &b"[1 "[..]);
-            let mut records = JsonRecords::new(Box::new(input));
+            let mut records = JsonRecords::new(Box::new(input), &Limits::default());
             let mut out = Vec::new();
             (0..3)
                 .map(|_| records.next_into(&mut out).map_err(|e| e.to_string()))
@@ -330,11 +386,36 @@ mod tests {
     #[test]
     fn non_object_elements_are_bad_records_and_the_rest_load() {
         let input = std::io::Cursor::new(b"[1, {\"a\":1}]".to_vec());
-        let mut records = JsonRecords::new(Box::new(input));
+        let mut records = JsonRecords::new(Box::new(input), &Limits::default());
         let mut out = Vec::new();
         assert!(records.next_into(&mut out).unwrap_err().is_record());
         out.clear();
         assert_eq!(records.next_into(&mut out).unwrap(), Some(1));
         assert_eq!(out, br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn an_element_past_the_bound_is_a_bad_record_and_the_rest_load() {
+        let limits = Limits {
+            record_bytes: 64,
+            ..Limits::default()
+        };
+        let text = format!("[{{\"a\":\"{}\"}},\n{{\"a\":2}}]", "x".repeat(100_000));
+        for buffer in [3, 4096] {
+            let input =
+                std::io::BufReader::with_capacity(buffer, std::io::Cursor::new(text.clone()));
+            let mut records = JsonRecords::new(Box::new(input), &limits);
+            let mut out = Vec::new();
+            let err = records.next_into(&mut out).unwrap_err();
+            assert!(err.is_record(), "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with("line 1: JSON value of 100008 bytes"),
+                "{err}"
+            );
+            assert_eq!(records.next_into(&mut out).unwrap(), Some(2));
+            assert_eq!(out, br#"{"a":2}"#);
+            assert_eq!(records.next_into(&mut out).unwrap(), None);
+        }
     }
 }

@@ -9,6 +9,8 @@ pub mod ndjson;
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -16,7 +18,8 @@ pub use dialect::Dialect;
 
 use crate::infer::{Inferrer, Observe};
 use crate::jsonb_order::JsonbOrder;
-pub use encoding::{Encoding, Transcode};
+use crate::limits::{Limits, Size};
+pub use encoding::{Certainty, Decode, Encoding};
 
 /// A file format bronze reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,31 @@ impl Format {
     }
 }
 
+/// The text of a bad record as far as it is kept, and how long it really was.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Raw {
+    /// At most [`MAX_RAW`] bytes of it, as UTF-8 (invalid bytes replaced).
+    pub text: String,
+    /// Its length in bytes, whole.
+    pub len: u64,
+}
+
+impl Raw {
+    /// Keeps the start of `bytes`, which are all of the record.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self::cut(bytes, bytes.len() as u64)
+    }
+
+    /// Keeps the start of `bytes`, the first part of a record `len` bytes long.
+    pub fn cut(bytes: &[u8], len: u64) -> Self {
+        let kept = &bytes[..bytes.len().min(MAX_RAW)];
+        Self {
+            text: String::from_utf8_lossy(kept).into_owned(),
+            len,
+        }
+    }
+}
+
 /// Why a file, or a record in it, could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -56,9 +84,11 @@ pub enum ReadError {
     #[error("line {line}: {reason}")]
     Record {
         line: u64,
+        /// The lines it spans: a quote left open can swallow many.
+        lines: u64,
         reason: String,
         /// The record's text as far as it could be read, for `bronze.rejects`.
-        raw: String,
+        raw: Raw,
     },
     /// The file cannot be read past this line: permanent, retrying cannot help.
     #[error("line {line}: {reason}")]
@@ -74,7 +104,7 @@ pub enum ReadError {
 impl ReadError {
     /// Classifies an I/O error met while reading line `line`: a fault of the source
     /// (tagged by [`SourceRead`]) is transient, anything else, such as a corrupt or
-    /// truncated gzip stream, is a fault of the file.
+    /// truncated gzip stream or a bound passed, is a fault of the file.
     pub fn from_io(err: io::Error, line: u64) -> Self {
         if err.get_ref().is_some_and(|inner| inner.is::<SourceFault>()) {
             return ReadError::Source(err);
@@ -127,8 +157,20 @@ pub struct Detected {
     pub format: Format,
     pub gzip: bool,
     pub encoding: Encoding,
+    /// How the encoding was known: a load refuses to guess one.
+    pub certainty: Certainty,
     /// For CSV and TSV: the delimiter and whether the first row was a header.
     pub dialect: Option<Dialect>,
+}
+
+/// How to read a file: what its dataset pins, and the bounds of the process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadSettings {
+    /// The format, whatever the name says.
+    pub format: Option<Format>,
+    /// The encoding, whatever the bytes suggest.
+    pub encoding: Option<Encoding>,
+    pub limits: Limits,
 }
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -136,47 +178,57 @@ const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 /// The raw text kept with a rejected record is cut to this many bytes.
 pub const MAX_RAW: usize = 4096;
 
-/// The text of a bad record as far as it can be shown, cut to [`MAX_RAW`].
-pub fn raw_text(bytes: &[u8]) -> String {
-    let cut = &bytes[..bytes.len().min(MAX_RAW)];
-    String::from_utf8_lossy(cut).into_owned()
-}
-
 const BUFFER: usize = 64 * 1024;
 
 /// Opens `source`, named `name` (a key or a path), as records.
 ///
 /// gzip is recognised by its magic bytes, whatever the name says; then the encoding
-/// from the text (transcoded to UTF-8); the format from the extension (under any
-/// `.gz`) unless `pinned`, and from the content when neither says; for CSV, the
-/// dialect from the content.
+/// from the text (decoded to UTF-8) unless pinned; the format from the extension
+/// (under any `.gz`) unless pinned, and from the content when neither says; for CSV,
+/// the dialect from the content. What the file inflates or decodes to is bounded.
 pub fn open(
     source: Box<dyn Read + Send>,
     name: &str,
-    pinned: Option<Format>,
+    settings: &ReadSettings,
 ) -> Result<(Records, Detected), ReadError> {
-    let mut raw = BufReader::with_capacity(BUFFER, ReadFull(source));
+    let limits = settings.limits;
+    let stored = Arc::new(AtomicU64::new(0));
+    let counted = Stored {
+        inner: ReadFull(source),
+        bytes: Arc::clone(&stored),
+    };
+    let mut raw = BufReader::with_capacity(BUFFER, counted);
     let gzip = head(&mut raw)?.starts_with(GZIP_MAGIC);
-    let mut text: Box<dyn BufRead + Send> = if gzip {
-        Box::new(BufReader::with_capacity(
-            BUFFER,
-            ReadFull(MultiGzDecoder::new(raw)),
-        ))
+    let inflated: Box<dyn Read + Send> = if gzip {
+        Box::new(ReadFull(MultiGzDecoder::new(raw)))
     } else {
         Box::new(raw)
     };
+    let bounded = Bounded {
+        inner: inflated,
+        read: 0,
+        stored: gzip.then_some(stored),
+        limits,
+    };
+    let mut text: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(BUFFER, bounded));
     let start = head(&mut text)?;
-    let encoding = encoding::detect(start);
-    if !matches!(encoding, Encoding::Utf16Le | Encoding::Utf16Be) {
+    let (encoding, certainty) = match settings.encoding {
+        Some(pinned) => (pinned, Certainty::Certain),
+        None => encoding::detect(start, start.len() < BUFFER),
+    };
+    if encoding.is_byte_text() {
         refuse_binary(start)?;
     }
-    if encoding != Encoding::Utf8 {
+    if encoding.needs_decoding() {
         text = Box::new(BufReader::with_capacity(
             BUFFER,
-            ReadFull(Transcode::new(text, encoding)),
+            ReadFull(Decode::new(text, encoding)),
         ));
     }
-    let format = match pinned.map_or_else(|| format_from_name(name), |f| Ok(Some(f)))? {
+    let format = match settings
+        .format
+        .map_or_else(|| format_from_name(name), |f| Ok(Some(f)))?
+    {
         Some(format) => format,
         None => sniff(head(&mut text)?),
     };
@@ -186,19 +238,79 @@ pub fn open(
         Format::Ndjson | Format::Json => None,
     };
     let records = match (format, dialect) {
-        (Format::Csv | Format::Tsv, Some(d)) => {
-            Records::Csv(Box::new(csv::CsvRecords::new(text, d.delimiter, d.header)?))
-        }
-        (Format::Json, _) => Records::Json(json::JsonRecords::new(text)),
-        _ => Records::Ndjson(ndjson::NdjsonRecords::new(text)),
+        (Format::Csv | Format::Tsv, Some(d)) => Records::Csv(Box::new(csv::CsvRecords::new(
+            text,
+            d.delimiter,
+            d.header,
+            &limits,
+        )?)),
+        (Format::Json, _) => Records::Json(json::JsonRecords::new(text, &limits)),
+        _ => Records::Ndjson(ndjson::NdjsonRecords::new(text, &limits)),
     };
     let detected = Detected {
         format,
         gzip,
         encoding,
+        certainty,
         dialect,
     };
     Ok((records, detected))
+}
+
+/// Counts the bytes read from the source as stored (compressed), for the gzip ratio.
+struct Stored<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Stored<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The file's text, refused past [`Limits::text_bytes`] or, for a compressed file,
+/// past [`Limits::gzip_ratio`] times what was read of it: a small object that inflates
+/// without end is a gzip bomb, stopped before the disk or the clock runs out.
+struct Bounded {
+    inner: Box<dyn Read + Send>,
+    read: u64,
+    /// Compressed bytes read so far, when the file is compressed.
+    stored: Option<Arc<AtomicU64>>,
+    limits: Limits,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        let limits = &self.limits;
+        if self.read > limits.text_bytes {
+            return Err(beyond(format!(
+                "the file holds more than {} of text (BRONZE_MAX_TEXT_BYTES)",
+                Size(limits.text_bytes)
+            )));
+        }
+        if let Some(stored) = &self.stored {
+            let stored = stored.load(Ordering::Relaxed);
+            if self.read > Limits::RATIO_FLOOR
+                && self.read > stored.saturating_mul(limits.gzip_ratio)
+            {
+                return Err(beyond(format!(
+                    "gzip: {} compressed bytes inflate to more than {} times their size \
+                     (a gzip bomb?; BRONZE_MAX_GZIP_RATIO raises the bound)",
+                    stored, limits.gzip_ratio
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn beyond(reason: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, reason)
 }
 
 /// Line breaks in `bytes`, for the readers' line numbers.
@@ -298,7 +410,8 @@ impl Records {
     pub fn inferrer(&self) -> Inferrer {
         match self {
             Records::Csv(r) => Inferrer::with_columns(r.names()),
-            Records::Ndjson(_) | Records::Json(_) => Inferrer::default(),
+            Records::Ndjson(r) => Inferrer::with_key_budget(r.object_keys()),
+            Records::Json(r) => Inferrer::with_key_budget(r.object_keys()),
         }
     }
 
@@ -342,6 +455,15 @@ impl Records {
                 inferrer.delimited(line, bytes, ends);
             }
             Records::Ndjson(_) | Records::Json(_) => inferrer.json(line, json),
+        }
+    }
+
+    /// The lines read so far: all of the file's, once it is read to its end.
+    pub fn lines(&self) -> u64 {
+        match self {
+            Records::Csv(r) => r.lines(),
+            Records::Ndjson(r) => r.lines(),
+            Records::Json(r) => r.lines(),
         }
     }
 
@@ -399,10 +521,14 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, b"a;b\ncaf\xe9;2\n").unwrap();
         let bytes = gz.finish().unwrap();
-        let (mut records, detected) =
-            open(Box::new(Trickle(std::io::Cursor::new(bytes))), "x", None).unwrap();
+        let (mut records, detected) = open(
+            Box::new(Trickle(std::io::Cursor::new(bytes))),
+            "x",
+            &Default::default(),
+        )
+        .unwrap();
         assert!(detected.gzip);
-        assert_eq!(detected.encoding, Encoding::Windows1252);
+        assert_eq!(detected.encoding.name(), "windows-1252");
         assert_eq!(detected.dialect.map(|d| d.delimiter), Some(b';'));
         let mut out = Vec::new();
         records.next_into(&mut out).unwrap();

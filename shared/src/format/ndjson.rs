@@ -1,51 +1,111 @@
 //! NDJSON / JSON Lines: one JSON object per line, blank lines ignored.
 
-use std::io::BufRead;
+use std::io::{self, BufRead};
 
-use super::ReadError;
-use crate::canonical::Canonicalizer;
+use super::{Raw, ReadError, MAX_RAW};
+use crate::canonical::{is_json_space, trim_json_end, Canonicalizer};
+use crate::limits::{Limits, Size};
 
 pub struct NdjsonRecords {
     input: Box<dyn BufRead + Send>,
     line: Vec<u8>,
     line_no: u64,
+    /// Bytes a line may have: a longer one is read to its end without being kept.
+    max_bytes: usize,
+    /// Distinct keys inference may describe (see [`Limits::object_keys`]).
+    object_keys: usize,
     canon: Canonicalizer,
 }
 
 impl NdjsonRecords {
-    pub fn new(input: Box<dyn BufRead + Send>) -> Self {
+    pub fn new(input: Box<dyn BufRead + Send>, limits: &Limits) -> Self {
         Self {
             input,
             line: Vec::with_capacity(4096),
             line_no: 0,
+            max_bytes: limits.record_bytes,
+            object_keys: limits.object_keys,
             canon: Canonicalizer::default(),
+        }
+    }
+
+    /// Distinct keys inference may describe in this file.
+    pub fn object_keys(&self) -> usize {
+        self.object_keys
+    }
+
+    /// The lines read so far.
+    pub fn lines(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Reads the next line into `line`, newline included; returns its length in the
+    /// file, which is more than what `line` keeps (the first [`MAX_RAW`] bytes) when
+    /// the line is longer than the bound.
+    fn read_line(&mut self) -> io::Result<usize> {
+        self.line.clear();
+        let mut len = 0;
+        loop {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(len);
+            }
+            let (take, ended) = match memchr::memchr(b'\n', buf) {
+                Some(at) => (at + 1, true),
+                None => (buf.len(), false),
+            };
+            if len + take <= self.max_bytes {
+                self.line.extend_from_slice(&buf[..take]);
+            } else if self.line.len() < MAX_RAW {
+                let room = MAX_RAW - self.line.len();
+                self.line.extend_from_slice(&buf[..take.min(room)]);
+            } else if self.line.len() > MAX_RAW {
+                self.line.truncate(MAX_RAW);
+            }
+            len += take;
+            self.input.consume(take);
+            if ended {
+                return Ok(len);
+            }
         }
     }
 
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
         loop {
-            self.line.clear();
             self.line_no += 1;
-            let read = self
-                .input
-                .read_until(b'\n', &mut self.line)
+            let len = self
+                .read_line()
                 .map_err(|e| ReadError::from_io(e, self.line_no))?;
-            if read == 0 {
+            if len == 0 {
+                self.line_no -= 1;
                 return Ok(None);
             }
-            let text = self
-                .line
-                .strip_prefix(b"\xef\xbb\xbf")
-                .unwrap_or(&self.line)
-                .trim_ascii_end();
-            if text.iter().all(u8::is_ascii_whitespace) {
+            let line = self.line_no;
+            if len > self.max_bytes {
+                return Err(ReadError::Record {
+                    line,
+                    lines: 1,
+                    reason: format!(
+                        "line of {len} bytes, more than the {} a record may have \
+                         (BRONZE_MAX_RECORD_BYTES)",
+                        Size(self.max_bytes as u64)
+                    ),
+                    raw: Raw::cut(&self.line, len as u64),
+                });
+            }
+            let text = trim_json_end(
+                self.line
+                    .strip_prefix(b"\xef\xbb\xbf")
+                    .unwrap_or(&self.line),
+            );
+            if text.iter().all(|b| is_json_space(*b)) {
                 continue;
             }
-            let line = self.line_no;
             let bad = |reason: String| ReadError::Record {
                 line,
+                lines: 1,
                 reason,
-                raw: super::raw_text(text.trim_ascii_end()),
+                raw: Raw::of(text),
             };
             self.canon
                 .canonicalize(text, out)
@@ -54,6 +114,40 @@ impl NdjsonRecords {
                 return Err(bad("expected a JSON object".into()));
             }
             return Ok(Some(line));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_past_the_bound_is_one_bad_record_and_the_next_lines_load() {
+        let limits = Limits {
+            record_bytes: 100,
+            ..Limits::default()
+        };
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(10_000));
+        let text = format!("{{\"a\":1}}\n{long}\n\n{{\"a\":3}}\n");
+        for buffer in [7, 64, 4096] {
+            let input = io::BufReader::with_capacity(buffer, io::Cursor::new(text.clone()));
+            let mut records = NdjsonRecords::new(Box::new(input), &limits);
+            let mut out = Vec::new();
+            assert_eq!(records.next_into(&mut out).unwrap(), Some(1));
+            match records.next_into(&mut out).unwrap_err() {
+                ReadError::Record { line, raw, .. } => {
+                    assert_eq!(line, 2);
+                    assert_eq!(raw.len, long.len() as u64 + 1);
+                    assert_eq!(raw.text.len(), MAX_RAW);
+                }
+                other => panic!("{other}"),
+            }
+            out.clear();
+            assert_eq!(records.next_into(&mut out).unwrap(), Some(4));
+            assert_eq!(out, br#"{"a":3}"#);
+            assert_eq!(records.next_into(&mut out).unwrap(), None);
+            assert_eq!(records.lines(), 4);
         }
     }
 }

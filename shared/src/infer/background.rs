@@ -159,7 +159,8 @@ mod tests {
         Detected {
             format,
             gzip: false,
-            encoding: Encoding::Utf8,
+            encoding: Encoding::UTF_8,
+            certainty: crate::format::Certainty::Certain,
             dialect: None,
         }
     }

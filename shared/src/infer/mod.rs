@@ -16,11 +16,14 @@ pub mod semantic;
 pub mod temporal;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use crate::canonical::members;
 use crate::format::Detected;
+use crate::rejects::cut;
 use crate::schema::FieldType;
 pub use background::{Background, Failed};
 use distinct::Distinct;
@@ -46,6 +49,14 @@ const BOOLEAN_WORDS: [&str; 4] = ["true", "false", "yes", "no"];
 
 fn is_boolean(text: &str) -> bool {
     BOOLEAN_WORDS.iter().any(|b| text.eq_ignore_ascii_case(b))
+}
+
+/// Bytes kept of a value shown (examples, min, max): memory per column stays small
+/// whatever the values hold, and text ranges compare their first bytes.
+const KEPT: usize = 256;
+
+fn kept(text: &str) -> String {
+    cut(text, KEPT).to_owned()
 }
 
 /// Lines kept per failed type, for the "almost" report.
@@ -336,10 +347,10 @@ impl Column {
             if let Some(n) = fits.value {
                 if !n.is_nan() {
                     if self.min_number.as_ref().is_none_or(|(m, _)| n < *m) {
-                        self.min_number = Some((n, text.to_owned()));
+                        self.min_number = Some((n, kept(text)));
                     }
                     if self.max_number.as_ref().is_none_or(|(m, _)| n > *m) {
-                        self.max_number = Some((n, text.to_owned()));
+                        self.max_number = Some((n, kept(text)));
                     }
                 }
             }
@@ -371,6 +382,7 @@ impl Column {
         };
         self.max_length = self.max_length.max(chars);
         self.distinct.add(hash);
+        let text = cut(text, KEPT);
         if self.examples.len() < EXAMPLES && !self.examples.iter().any(|e| e == text) {
             self.examples.push(text.to_owned());
         }
@@ -404,7 +416,7 @@ impl Column {
     }
 
     /// A JSON value, as canonical text.
-    fn json(&mut self, line: u64, value: &[u8], scratch: &mut Vec<u8>) {
+    fn json(&mut self, line: u64, value: &[u8], scratch: &mut Vec<u8>, keys: &KeyBudget) {
         match value.first() {
             None | Some(b'n') => self.null(None),
             Some(b'"') => {
@@ -427,7 +439,7 @@ impl Column {
                     let depth = self.depth + 1;
                     let fields = self
                         .fields
-                        .get_or_insert_with(|| Box::new(Inferrer::nested(depth)));
+                        .get_or_insert_with(|| Box::new(Inferrer::nested(depth, keys.clone())));
                     fields.observe_json(line, value);
                 }
             }
@@ -441,7 +453,7 @@ impl Column {
                     .get_or_insert_with(|| Box::new(Column::new("items".into(), depth)));
                 if depth <= MAX_NESTING {
                     for item in crate::canonical::array_items(value) {
-                        items.json(line, item, scratch);
+                        items.json(line, item, scratch, keys);
                     }
                 }
             }
@@ -538,6 +550,9 @@ impl Column {
         }
         if let Some(fields) = &self.fields {
             report["fields"] = Value::Array(fields.column_reports(self.objects));
+            if fields.other_keys > 0 {
+                report["other_keys"] = json!(fields.other_keys);
+            }
         }
         if let Some(items) = &self.items {
             report["items"] = items.report(items.values + items.nulls);
@@ -817,16 +832,30 @@ pub struct Inferrer {
     first_rejected_lines: Vec<u64>,
     depth: usize,
     scratch: Vec<u8>,
+    keys: KeyBudget,
+    /// Values met under keys past the budget, not described.
+    other_keys: u64,
 }
+
+/// Columns the JSON keys of one file may still make, shared by every object of it,
+/// nested ones included: keys that are data (`{"u123": …}`) would otherwise make a
+/// column each, without end.
+pub type KeyBudget = Arc<AtomicUsize>;
 
 impl Default for Inferrer {
     fn default() -> Self {
-        Self::nested(0)
+        Self::with_key_budget(crate::limits::Limits::default().object_keys)
     }
 }
 
 impl Inferrer {
-    fn nested(depth: usize) -> Self {
+    /// For JSON files: at most `keys` distinct keys are described, all objects of the
+    /// file together; values under keys past them are counted as `other_keys`.
+    pub fn with_key_budget(keys: usize) -> Self {
+        Self::nested(0, Arc::new(AtomicUsize::new(keys)))
+    }
+
+    fn nested(depth: usize, keys: KeyBudget) -> Self {
         Self {
             columns: Vec::new(),
             by_name: HashMap::new(),
@@ -835,27 +864,39 @@ impl Inferrer {
             first_rejected_lines: Vec::new(),
             depth,
             scratch: Vec::new(),
+            keys,
+            other_keys: 0,
         }
     }
 
-    /// For delimited files: the columns, in file order, known from the header.
+    /// For delimited files: the columns, in file order, known from the header (whose
+    /// width the reader bounds).
     pub fn with_columns(names: &[String]) -> Self {
-        let mut inferrer = Self::default();
+        let mut inferrer = Self::with_key_budget(names.len());
         for name in names {
             inferrer.column(name.as_bytes());
         }
         inferrer
     }
 
-    fn column(&mut self, name: &[u8]) -> usize {
+    /// The column of key `name`, made if the file's budget of keys allows.
+    fn column(&mut self, name: &[u8]) -> Option<usize> {
         if let Some(&i) = self.by_name.get(name) {
-            return i;
+            return Some(i);
+        }
+        let granted = self
+            .keys
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if !granted {
+            self.other_keys += 1;
+            return None;
         }
         let i = self.columns.len();
         let display = String::from_utf8_lossy(name).into_owned();
         self.columns.push(Column::new(display, self.depth));
         self.by_name.insert(name.to_vec(), i);
-        i
+        Some(i)
     }
 
     /// A record of a delimited file, as [`Observe::delimited`] hands it over.
@@ -887,7 +928,9 @@ impl Inferrer {
             } else {
                 self.column(key)
             };
-            self.columns[i].json(line, value, &mut scratch);
+            if let Some(i) = i {
+                self.columns[i].json(line, value, &mut scratch, &self.keys);
+            }
         }
         self.scratch = scratch;
     }
@@ -917,6 +960,7 @@ impl Inferrer {
             "rejected": self.rejected,
             "first_rejected_lines": self.first_rejected_lines,
             "columns": self.column_reports(self.records),
+            "other_keys": self.other_keys,
         })
     }
 }

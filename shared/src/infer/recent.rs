@@ -7,6 +7,8 @@ use super::Counted;
 /// Remembered values per column, by the low bits of their hash (direct-mapped: a
 /// collision only forgets the older value).
 const SLOTS: usize = 64;
+/// Bytes of the longest value remembered.
+const LONGEST: usize = 64;
 
 #[derive(Default)]
 pub(super) struct Recent {
@@ -22,7 +24,12 @@ impl Recent {
         counted.filter(|_| same(seen, text))
     }
 
+    /// Remembers short values only: long ones rarely repeat, and memory per column
+    /// must stay small whatever a file holds.
     pub fn put(&mut self, hash: u64, text: &str, counted: Counted) {
+        if text.len() > LONGEST {
+            return;
+        }
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, Default::default);
         }

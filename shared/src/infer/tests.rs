@@ -7,7 +7,8 @@ fn detected() -> Detected {
     Detected {
         format: Format::Csv,
         gzip: false,
-        encoding: Encoding::Utf8,
+        encoding: Encoding::UTF_8,
+        certainty: crate::format::Certainty::Certain,
         dialect: None,
     }
 }
@@ -235,4 +236,18 @@ fn json_keeps_its_own_types_and_describes_nesting() {
         serde_json::json!(["say \"hi\"\n"]),
         "escapes are undone"
     );
+}
+
+/// Keys that are data make no column each: past the file's budget they are counted.
+#[test]
+fn keys_that_are_data_stay_within_the_budget() {
+    let mut inferrer = Inferrer::with_key_budget(100);
+    for i in 0..5_000 {
+        let record = format!(r#"{{"u{i}":{{"n":{i}}},"id":{i}}}"#);
+        inferrer.observe_json(u64::from(i as u32) + 1, record.as_bytes());
+    }
+    let report = inferrer.report(&detected());
+    let columns = report["columns"].as_array().unwrap();
+    assert!(columns.len() <= 100, "{}", columns.len());
+    assert!(report["other_keys"].as_u64().unwrap() >= 4_900);
 }

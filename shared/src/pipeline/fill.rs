@@ -4,20 +4,19 @@
 //! copy it again into the table doubled the server's work: staging cost a temporary
 //! table as large as the file, and the insert from it read that back and wrote it
 //! again. Here the first read writes the table's own rows, frozen, and the indexes are
-//! built after. Three things are only known at the end of the file, and each one
-//! sends the load back to staging, with the file read again:
+//! built after. Two things are only known at the end of the file, and each one sends
+//! the load back to staging, with the file read again:
 //! - a key that came twice (the primary key fails to build): versions need an order;
-//! - more rejected records than are held in memory ([`Held`]);
 //! - a schema version other than the one the rows were written with (a dataset whose
 //!   table is new but whose schema history is not, and whose file changes it).
 //!
-//! All three are rare in a first file, and a savepoint undoes the attempt.
+//! Both are rare in a first file, and a savepoint undoes the attempt.
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
 use super::merge::Merged;
-use super::stage::{Held, Target};
+use super::stage::Target;
 use super::{Decided, Job, LoadError};
 use crate::copy::Constant;
 use crate::store;
@@ -31,7 +30,6 @@ pub(super) const CONSTANT_COLUMNS: &str = "version, change_type, is_current, val
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Why {
     KeysRepeat,
-    TooManyRejects,
     SchemaVersion,
 }
 
@@ -39,7 +37,6 @@ impl Why {
     pub fn as_str(self) -> &'static str {
         match self {
             Why::KeysRepeat => "a key came twice",
-            Why::TooManyRejects => "more rejected records than are held",
             Why::SchemaVersion => "the file changed the schema version",
         }
     }
@@ -65,9 +62,6 @@ pub(super) async fn fill(
     };
     let constant = constant(job, predicted)?;
     let (staged, bytes) = job.read(source, Target::Table { table, constant }).await?;
-    if staged.held.overflowed() {
-        return undo(job, Why::TooManyRejects).await;
-    }
     let read = job.decide(staged, bytes)?;
     let version = read.decision.version().map_or(0, |(n, _)| n);
     if read.staged.records > 0 && version != predicted {
@@ -80,9 +74,8 @@ pub(super) async fn fill(
         }
         indexed => indexed?,
     }
-    let rejected = write_held(job, &read.staged.held).await?;
     tx.batch_execute("RELEASE SAVEPOINT bronze_fill").await?;
-    let merged = Merged::unversioned(rejected, read.staged.records);
+    let merged = Merged::unversioned(read.staged.records);
     Ok(Ok((read, merged)))
 }
 
@@ -117,20 +110,4 @@ fn constant(job: &Job<'_>, schema_version: i32) -> Result<Constant, LoadError> {
             .map_err(|e| LoadError::Transient(format!("encoding the load's lineage: {e}")))?;
     }
     Ok(constant)
-}
-
-/// Writes the held rejects to `bronze.rejects`; returns how many.
-async fn write_held(job: &Job<'_>, held: &Held) -> Result<i64, LoadError> {
-    if held.lines.is_empty() {
-        return Ok(0);
-    }
-    let n = job
-        .tx
-        .execute(
-            "INSERT INTO bronze.rejects (load_id, line, reason, raw)
-             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[])",
-            &[&job.load_id, &held.lines, &held.reasons, &held.raws],
-        )
-        .await?;
-    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }

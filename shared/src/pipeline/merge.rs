@@ -6,7 +6,7 @@ use tokio_postgres::Transaction;
 
 use super::stage::Staged;
 use super::{payloads, LoadError, Reopen};
-use crate::format::Format;
+use crate::format::ReadSettings;
 use crate::keys::Destination;
 use crate::store::{self, Lineage};
 
@@ -35,12 +35,11 @@ pub(super) struct Merge<'a> {
 pub(super) struct Reread<'a> {
     pub source: &'a dyn Reopen,
     pub name: String,
-    pub pinned: Option<Format>,
+    pub read: ReadSettings,
 }
 
 /// What the merge did.
 pub(super) struct Merged {
-    pub rejected: i64,
     pub inserted: i64,
     pub updated: i64,
     pub deleted: i64,
@@ -54,9 +53,8 @@ pub(super) struct Merged {
 impl Merged {
     /// What a load in order that made no version beyond the first wrote: a new
     /// table's `inserted` rows (a first fill), or nothing (a file seen before).
-    pub fn unversioned(rejected: i64, inserted: i64) -> Self {
+    pub fn unversioned(inserted: i64) -> Self {
         Self {
-            rejected,
             inserted,
             updated: 0,
             deleted: 0,
@@ -86,11 +84,9 @@ impl Merge<'_> {
         staged: &Staged,
         snapshot: bool,
     ) -> Result<Merged, LoadError> {
-        let rejected = if staged.rejects > 0 {
-            self.rejects().await?
-        } else {
-            0
-        };
+        // A file with rejected records is not a complete snapshot: deleting the keys of
+        // the records it failed to read would lose data.
+        let whole = snapshot && staged.rejects.count == 0;
         if new_table {
             let filled = if self.keys_repeat {
                 None
@@ -98,14 +94,14 @@ impl Merge<'_> {
                 self.fill_new_table().await?
             };
             if let Some(inserted) = filled {
-                return Ok(Merged::unversioned(rejected, inserted));
+                return Ok(Merged::unversioned(inserted));
             }
             store::create_dataset_indexes(self.tx, self.dest).await?;
         }
         let late = !new_table && self.arrived_late().await?;
         let seen = !new_table && !late && !staged.keys_may_repeat;
-        if seen && self.seen_before(staged, snapshot && rejected == 0).await? {
-            return Ok(Merged::unversioned(rejected, 0));
+        if seen && self.seen_before(staged, whole).await? {
+            return Ok(Merged::unversioned(0));
         }
         // Real row counts for the planner (temporary tables are never auto-analysed);
         // a small sample is enough.
@@ -125,9 +121,7 @@ impl Merge<'_> {
             self.plan_versions(late).await?
         };
         let (inserted, updated) = self.insert_planned(planned).await?;
-        // A file with rejected records is not a complete snapshot: deleting the keys of
-        // the records it failed to read would lose data.
-        let deleted = if snapshot && rejected == 0 && !new_table {
+        let deleted = if whole && !new_table {
             self.snapshot_deletes().await?
         } else {
             0
@@ -137,7 +131,6 @@ impl Merge<'_> {
             self.close_superseded(late).await?;
         }
         Ok(Merged {
-            rejected,
             inserted,
             updated,
             deleted,
@@ -156,7 +149,7 @@ impl Merge<'_> {
             "INSERT INTO {} ({VERSION_COLUMNS})
              SELECT record_key, 1, record_hash, 'insert', true, $1, NULL, payload::jsonb,
                     $2, $3, $4, $5, source_line, $1, $6, $7, $8
-             FROM pg_temp.bronze_staging WHERE reject IS NULL",
+             FROM pg_temp.bronze_staging",
             self.table
         );
         let filled = match self.execute_raw(&sql).await {
@@ -199,7 +192,7 @@ impl Merge<'_> {
                     true AS is_current, false AS superseded
              FROM pg_temp.bronze_staging s
              LEFT JOIN {table} c ON c.record_key = s.record_key AND c.is_current
-             WHERE s.reject IS NULL AND c.record_hash IS DISTINCT FROM s.record_hash"
+             WHERE c.record_hash IS DISTINCT FROM s.record_hash"
         );
         Ok(self.tx.execute(&sql, &[]).await?)
     }
@@ -222,7 +215,7 @@ impl Merge<'_> {
             Some(reread) => {
                 let source = reread.source.reopen().await?;
                 let name = reread.name.clone();
-                payloads::stage(self.tx, source, name, reread.pinned).await?;
+                payloads::stage(self.tx, source, name, reread.read).await?;
                 "pg_temp.bronze_payloads"
             }
             None => "pg_temp.bronze_staging",
@@ -295,24 +288,11 @@ impl Merge<'_> {
             .query_one(
                 "SELECT coalesce(sum(n - 1), 0)::bigint FROM (
                      SELECT count(*) AS n FROM pg_temp.bronze_staging
-                     WHERE reject IS NULL GROUP BY record_key) k",
+                     GROUP BY record_key) k",
                 &[],
             )
             .await?;
         Ok(row.get(0))
-    }
-
-    async fn rejects(&self) -> Result<i64, LoadError> {
-        let n = self
-            .tx
-            .execute(
-                "INSERT INTO bronze.rejects (load_id, line, raw, reason)
-                 SELECT $1, source_line, raw, reject FROM pg_temp.bronze_staging
-                 WHERE reject IS NOT NULL",
-                &[&self.load_id],
-            )
-            .await?;
-        Ok(i64::try_from(n).unwrap_or(i64::MAX))
     }
 
     /// Whether the file changes nothing, known without joining its records: an earlier
@@ -439,7 +419,7 @@ impl Merge<'_> {
                         lag(record_hash) OVER w AS prev_in_file,
                         row_number() OVER w AS nth,
                         count(*) OVER (PARTITION BY record_key) AS n_in_file
-                 FROM pg_temp.bronze_staging WHERE reject IS NULL
+                 FROM pg_temp.bronze_staging
                  WINDOW w AS (PARTITION BY record_key ORDER BY ordinal)
              ), prior AS (
                  {prior}

@@ -22,15 +22,17 @@ use futures_util::future::BoxFuture;
 use tokio_postgres::Transaction;
 
 use crate::contract::{compile_json_schema, Checks, Contract};
-use crate::format::{Detected, Format, ReadError};
+use crate::format::{Detected, Format, ReadError, ReadSettings};
 use crate::identity::KeySpec;
 use crate::keys::Destination;
+use crate::limits::Limits;
 use crate::registry::{self, Decision};
+use crate::rejects::Sample;
 use crate::schema::Schema;
 use crate::store::{self, DatasetSettings, Lineage, LoadCounts};
 use crate::typed;
 use merge::{Merge, Reread};
-use stage::{stage, Payloads, Staged, Target};
+use stage::{stage, Payloads, Rules, Staged, Target};
 
 /// How a load ended, when it did not end well.
 #[derive(Debug)]
@@ -101,17 +103,21 @@ pub struct Loaded {
     pub quality_score: Option<f64>,
 }
 
-/// How much a load does beyond loading.
+/// How much a load does beyond loading, within which bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// Inference, the schema registry, contracts, JSON Schema validation and quality.
     /// Off only to measure what they cost (`bronze ingest --no-checks`).
     pub checks: bool,
+    pub limits: Limits,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { checks: true }
+        Self {
+            checks: true,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -204,13 +210,14 @@ pub async fn load_with(
             tracing::warn!(tenant = %dest.tenant, dataset = %dest.dataset, reason);
         }
     }
+    let rejected = i64::try_from(staged.rejects.count).unwrap_or(i64::MAX);
     let counts = LoadCounts {
-        records_in: staged.records + staged.rejects,
+        records_in: staged.records + rejected,
         inserted: merged.inserted,
         updated: merged.updated,
         unchanged: staged.records - merged.inserted - merged.updated,
         deleted: merged.deleted,
-        rejected: merged.rejected,
+        rejected,
         bytes: i64::try_from(bytes).unwrap_or(i64::MAX),
     };
     if merged.in_order {
@@ -292,7 +299,7 @@ impl Job<'_> {
                 .map(|source| Reread {
                     source,
                     name: self.lineage.key.clone(),
-                    pinned: self.settings.format,
+                    read: self.read_settings(),
                 }),
         };
         let merged = merge
@@ -308,17 +315,31 @@ impl Job<'_> {
         target: Target,
     ) -> Result<(Staged, u64), LoadError> {
         let (source, bytes) = counted(source);
-        let staged = stage(
-            self.tx,
-            source,
-            self.lineage.key.clone(),
-            self.settings.format,
-            KeySpec::new(&self.settings.key_columns),
-            self.checks()?,
-            target,
-        )
-        .await?;
+        let rules = Rules {
+            read: self.read_settings(),
+            keys: KeySpec::new(&self.settings.key_columns),
+            checks: self.checks()?,
+            on_error: self.settings.on_error,
+        };
+        let staged = stage(self.tx, source, self.lineage.key.clone(), rules, target).await?;
+        let tally = staged.tally();
+        if self.settings.on_error.verdict(&tally).is_some() {
+            return Err(LoadError::Rejected {
+                line: None,
+                reason: stage::skipped(&self.settings.on_error, &tally, &staged.rejects),
+            });
+        }
+        store::record_rejects(self.tx, self.load_id, &staged.rejects.sample).await?;
         Ok((staged, bytes.load(Ordering::Relaxed)))
+    }
+
+    /// How the dataset's files are read.
+    fn read_settings(&self) -> ReadSettings {
+        ReadSettings {
+            format: self.settings.format,
+            encoding: self.settings.encoding,
+            limits: self.options.limits,
+        }
     }
 
     /// The record-level checks the dataset's settings ask for, when checks are on.
@@ -340,6 +361,20 @@ impl Job<'_> {
         let decision = decide_schema(inference.as_ref(), &staged, self.current, self.settings);
         if let Decision::Refused(reason) = decision {
             return Err(LoadError::Rejected { line: None, reason });
+        }
+        let most = self.options.limits.schema_fields;
+        if let Some((number, schema)) = decision.version() {
+            if schema.fields.len() > most {
+                return Err(LoadError::Rejected {
+                    line: None,
+                    reason: format!(
+                        "schema version {number} would have {} fields, more than the {most} a \
+                         version may have (BRONZE_MAX_SCHEMA_FIELDS; its typed view is a \
+                         PostgreSQL relation)",
+                        schema.fields.len()
+                    ),
+                });
+            }
         }
         Ok(Decided {
             staged,
@@ -377,7 +412,7 @@ async fn create_staging(tx: &Transaction<'_>, payloads: Payloads) -> Result<(), 
     tx.batch_execute(&format!(
         "CREATE TEMP TABLE bronze_staging (
              record_key text COLLATE \"C\", record_hash bytea, source_line bigint,
-             ordinal bigint, reject text, raw text{payload}
+             ordinal bigint{payload}
          ) ON COMMIT DROP"
     ))
     .await?;
@@ -448,10 +483,10 @@ impl Read for Counting {
     }
 }
 
-/// Records a rejected file in one transaction: a `rejected` load with the reason, the
-/// line that condemned it, and the ledger verdict when the file came from a bucket.
+/// Records a rejected file within `tx`: a `rejected` load with the reason, the line
+/// that condemned it, and the ledger verdict when the file came from a bucket.
 pub async fn record_rejection(
-    client: &mut tokio_postgres::Client,
+    tx: &Transaction<'_>,
     dest: &Destination,
     lineage: &Lineage,
     object_id: Option<i64>,
@@ -462,22 +497,12 @@ pub async fn record_rejection(
         Some(line) => format!("line {line}: {reason}"),
         None => reason.to_owned(),
     };
-    let tx = client.transaction().await?;
-    let load_id = store::start_load(&tx, object_id, dest, lineage, "rejected").await?;
-    store::finish_load(
-        &tx,
-        load_id,
-        None,
-        &LoadCounts::default(),
-        0,
-        Some(&located),
-    )
-    .await?;
-    let line = line.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-    store::add_reject(&tx, load_id, line, reason).await?;
+    let load_id = store::start_load(tx, object_id, dest, lineage, "rejected").await?;
+    store::finish_load(tx, load_id, None, &LoadCounts::default(), 0, Some(&located)).await?;
+    store::record_rejects(tx, load_id, &Sample::file(line, reason)).await?;
     if let Some(id) = object_id {
         store::set_status(
-            &tx,
+            tx,
             id,
             store::Status::Rejected,
             Some(load_id),
@@ -485,6 +510,5 @@ pub async fn record_rejection(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(load_id)
 }

@@ -17,7 +17,7 @@ use tokio_postgres::Transaction;
 use super::copy_in::{copy_in, Produce, Stop};
 use super::LoadError;
 use crate::copy::CopyEncoder;
-use crate::format::{self, Format, ReadError};
+use crate::format::{self, ReadError, ReadSettings};
 use crate::hash::record_hash;
 use crate::jsonb_order::JsonbOrder;
 
@@ -54,7 +54,7 @@ pub(super) async fn stage(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
     name: String,
-    pinned: Option<Format>,
+    read: ReadSettings,
 ) -> Result<(), LoadError> {
     let mut wanted = Wanted::default();
     let rows = tx
@@ -75,7 +75,7 @@ pub(super) async fn stage(
     copy_in(
         tx,
         "COPY pg_temp.bronze_payloads (ordinal, record_hash, payload) FROM STDIN (FORMAT binary)",
-        move |out| encode(source, &name, pinned, &wanted, out),
+        move |out| encode(source, &name, &read, &wanted, out),
     )
     .await
 }
@@ -85,14 +85,14 @@ pub(super) async fn stage(
 fn encode(
     source: Box<dyn Read + Send>,
     name: &str,
-    pinned: Option<Format>,
+    read: &ReadSettings,
     wanted: &Wanted,
     out: &Produce,
 ) -> Result<(), Stop> {
     let reread = |reason: String| {
         LoadError::Transient(format!("{name} read differently the second time: {reason}"))
     };
-    let (mut records, _) = format::open(source, name, pinned).map_err(|e| match e {
+    let (mut records, _) = format::open(source, name, read).map_err(|e| match e {
         ReadError::Source(_) => Stop::from(e),
         other => reread(other.to_string()).into(),
     })?;

@@ -11,26 +11,41 @@ use super::copy_in::{copy_in, Produce, Stop};
 use super::LoadError;
 use crate::contract::Checks;
 use crate::copy::{Constant, CopyEncoder};
-use crate::format::{self, Detected, Format, ReadError, Records};
+use crate::format::{self, Certainty, Detected, Format, Raw, ReadError, ReadSettings, Records};
 use crate::hash::{record_hash, RecordsDigest};
 use crate::identity::KeySpec;
 use crate::infer::{Background, Inferrer, Observe};
 use crate::jsonb_order::JsonbOrder;
+use crate::policy::{OnError, Tally};
+use crate::rejects::Rejects;
 use crate::repeats::Repeats;
 
 /// What the parser staged.
 pub(super) struct Staged {
     /// Records staged as good (not rejected).
     pub records: i64,
-    pub rejects: i64,
+    /// The records refused: all counted, the first few kept to be written.
+    pub rejects: Rejects,
+    /// The lines of the file.
+    pub lines: u64,
     /// `false` when no key came twice, for certain.
     pub keys_may_repeat: bool,
     /// The good records' keys and hashes, in order.
     pub digest: [u8; 32],
     pub detected: Detected,
     pub inferrer: Option<Inferrer>,
-    /// The rejected records of a read into a dataset table (none into staging).
-    pub held: Held,
+}
+
+impl Staged {
+    /// What was refused of the file, for its error policy.
+    pub fn tally(&self) -> Tally {
+        Tally {
+            records: u64::try_from(self.records).unwrap_or(0) + self.rejects.count,
+            rejected_records: self.rejects.count,
+            lines: self.lines,
+            rejected_lines: self.rejects.lines,
+        }
+    }
 }
 
 /// Where the first read's rows go.
@@ -39,7 +54,6 @@ pub(super) enum Target {
     Staging(Payloads),
     /// The new table `table`, as the first version of each record: key, hash, line
     /// and payload, then `constant` (version, lineage, load, schema version).
-    /// Rejected records have no place there and are held, see [`Held`].
     Table { table: String, constant: Constant },
 }
 
@@ -47,44 +61,10 @@ impl Target {
     /// The fields of each row: those its COPY names.
     fn fields(&self) -> i16 {
         match self {
-            Target::Staging(Payloads::Staged) => 7,
-            Target::Staging(Payloads::Reread) => 6,
+            Target::Staging(Payloads::Staged) => 5,
+            Target::Staging(Payloads::Reread) => 4,
             Target::Table { constant, .. } => 4 + constant.count(),
         }
-    }
-}
-
-/// Rejected records of a read into a dataset table, held in memory to be written
-/// after its COPY. A few bad records are common in a first file and cost nothing
-/// more; past [`Held::BOUND`] the read stops and the file is read again into staging,
-/// where rejects travel the same stream as the records, so memory stays bounded.
-#[derive(Debug, Default)]
-pub(super) struct Held {
-    pub lines: Vec<i64>,
-    pub reasons: Vec<String>,
-    pub raws: Vec<String>,
-    bytes: usize,
-}
-
-impl Held {
-    /// Bytes held at most: reasons, raw text, and what each entry costs besides.
-    const BOUND: usize = 4 << 20;
-    const ENTRY: usize = 104;
-
-    /// More were rejected than are held: the read stopped there, and what it staged
-    /// is not the file.
-    pub fn overflowed(&self) -> bool {
-        self.bytes > Self::BOUND
-    }
-
-    fn hold(&mut self, line: u64, reason: &str, raw: &str) {
-        self.bytes += reason.len() + raw.len() + Self::ENTRY;
-        if self.overflowed() {
-            return;
-        }
-        self.lines.push(i64::try_from(line).unwrap_or(i64::MAX));
-        self.reasons.push(reason.to_owned());
-        self.raws.push(raw.to_owned());
     }
 }
 
@@ -97,22 +77,28 @@ pub(super) enum Payloads {
     Reread,
 }
 
+/// How the first read treats each record.
+pub(super) struct Rules {
+    pub read: ReadSettings,
+    pub keys: KeySpec,
+    pub checks: Option<Checks>,
+    pub on_error: OnError,
+}
+
 /// Streams the records into `target`.
 pub(super) async fn stage(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
     name: String,
-    pinned: Option<Format>,
-    keys: KeySpec,
-    checks: Option<Checks>,
+    rules: Rules,
     target: Target,
 ) -> Result<Staged, LoadError> {
     let sql = match &target {
         Target::Staging(Payloads::Staged) => "COPY pg_temp.bronze_staging (record_key, \
-            record_hash, source_line, ordinal, reject, raw, payload) FROM STDIN (FORMAT binary)"
+            record_hash, source_line, ordinal, payload) FROM STDIN (FORMAT binary)"
             .to_owned(),
         Target::Staging(Payloads::Reread) => "COPY pg_temp.bronze_staging (record_key, \
-            record_hash, source_line, ordinal, reject, raw) FROM STDIN (FORMAT binary)"
+            record_hash, source_line, ordinal) FROM STDIN (FORMAT binary)"
             .to_owned(),
         // FREEZE: the table is new in this subtransaction, so its rows can be written
         // visible to all, and the next load's join with them neither sets their hint
@@ -124,36 +110,46 @@ pub(super) async fn stage(
         ),
     };
     copy_in(tx, &sql, move |out| {
-        encode(source, &name, pinned, keys, checks, target, out)
+        encode(source, &name, rules, target, out)
     })
     .await
 }
 
 /// A file with more bad records than this, and more bad than good, is not a data file
 /// with defects but the wrong file (binary, another format): it is rejected whole.
-const MAX_REJECTS: i64 = 1000;
+const MAX_REJECTS: u64 = 1000;
 
 /// The blocking half: parse, canonicalise, check, hash, key and encode rows into COPY
-/// chunks, with inference beside it on a second thread. Bad records become staging
-/// rows with a reason, so they travel the same stream, or are held (into a table).
+/// chunks, with inference beside it on a second thread. Bad records are counted and
+/// the first few kept, to be written after the COPY.
 fn encode(
     source: Box<dyn Read + Send>,
     name: &str,
-    pinned: Option<Format>,
-    keys: KeySpec,
-    checks: Option<Checks>,
+    rules: Rules,
     target: Target,
     out: &Produce,
 ) -> Result<Staged, Stop> {
-    let (mut records, detected) = format::open(source, name, pinned)?;
-    let inferrer = checks.as_ref().map(|_| records.inferrer());
+    let (mut records, detected) = format::open(source, name, &rules.read)?;
+    if detected.certainty == Certainty::Unsure && rules.on_error != OnError::Continue {
+        return Err(LoadError::Rejected {
+            line: None,
+            reason: format!(
+                "cannot tell the file's encoding: it reads as {}, but the detector is \
+                 unsure; pin it with `bronze datasets set … --encoding NAME`",
+                detected.encoding.name()
+            ),
+        }
+        .into());
+    }
+    let inferrer = rules.checks.as_ref().map(|_| records.inferrer());
     std::thread::scope(|scope| {
         let mut inference = inferrer.map(|i| Background::spawn(scope, i));
         let stream = Stream {
-            keys,
-            checks,
+            keys: rules.keys,
+            checks: rules.checks,
+            on_error: rules.on_error,
             target,
-            held: Held::default(),
+            rejects: Rejects::new(rules.read.limits.stored_rejects),
             out,
         };
         let counts = stream.run(&mut records, &detected, inference.as_mut())?;
@@ -163,12 +159,12 @@ fn encode(
             .map_err(|e| LoadError::Transient(e.to_string()))?;
         Ok(Staged {
             records: counts.good,
-            rejects: counts.bad,
+            rejects: counts.rejects,
+            lines: records.lines(),
             keys_may_repeat: counts.keys_may_repeat,
             digest: counts.digest,
             detected,
             inferrer,
-            held: counts.held,
         })
     })
 }
@@ -177,18 +173,18 @@ fn encode(
 struct Stream<'a> {
     keys: KeySpec,
     checks: Option<Checks>,
+    on_error: OnError,
     target: Target,
-    held: Held,
+    rejects: Rejects,
     out: &'a Produce,
 }
 
-/// Records staged as good and as rejects.
+/// Records staged as good, and those refused.
 struct Counts {
     good: i64,
-    bad: i64,
+    rejects: Rejects,
     keys_may_repeat: bool,
     digest: [u8; 32],
-    held: Held,
 }
 
 impl Stream<'_> {
@@ -213,29 +209,33 @@ impl Stream<'_> {
         if let Some(header) = records.header() {
             self.keys.bind(header);
         }
-        let (mut good, mut bad, mut unreadable) = (0i64, 0i64, 0i64);
+        let (mut good, mut unreadable) = (0i64, 0u64);
         // Every record the reader returns, good or bad, takes the next ordinal: its
         // place in the file, counted the same way by the second read.
         let mut ordinal = 0i64;
-        while !self.held.overflowed() {
+        loop {
             ordinal += 1;
             let line = match records.next_into(&mut json) {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
-                Err(ReadError::Record { line, reason, raw }) => {
-                    bad += 1;
+                Err(ReadError::Record {
+                    line,
+                    lines,
+                    reason,
+                    raw,
+                }) => {
                     unreadable += 1;
-                    if unreadable > MAX_REJECTS && unreadable > good {
+                    let seen = u64::try_from(good).unwrap_or(0) + self.rejects.count + 1;
+                    if unreadable > MAX_REJECTS && unreadable > seen - unreadable {
                         let reason = format!(
-                            "{unreadable} of the first {} records are unreadable ({reason})",
-                            bad + good
+                            "{unreadable} of the first {seen} records are unreadable ({reason})"
                         );
                         return Err(ReadError::Malformed { line, reason }.into());
                     }
                     if let Some(inference) = inference.as_deref_mut() {
                         inference.rejected(line);
                     }
-                    self.reject(&mut encoder, line, ordinal, &reason, &raw);
+                    self.reject(line, lines, &reason, &raw, good)?;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -245,9 +245,8 @@ impl Stream<'_> {
             let spans = records.value_spans();
             let keyed = checked.and_then(|()| self.keys.record_key(&json, &hash, spans, &mut key));
             if let Err(reason) = keyed {
-                bad += 1;
-                let raw = String::from_utf8_lossy(&json);
-                self.reject(&mut encoder, line, ordinal, &reason, &raw);
+                let lines = records.lines().saturating_sub(line) + 1;
+                self.reject(line, lines, &reason, &Raw::of(&json), good)?;
                 continue;
             }
             if let Some(inference) = inference.as_deref_mut() {
@@ -263,8 +262,6 @@ impl Stream<'_> {
             match &self.target {
                 Target::Staging(payloads) => {
                     encoder.int8(ordinal);
-                    encoder.null();
-                    encoder.null();
                     if *payloads == Payloads::Staged {
                         encoder.jsonb(records.jsonb_text(&json, &mut wire));
                     }
@@ -281,34 +278,45 @@ impl Stream<'_> {
         self.out.send(encoder.finish())?;
         Ok(Counts {
             good,
-            bad,
+            rejects: self.rejects,
             keys_may_repeat: repeats.maybe(),
             digest: digest.finish(),
-            held: self.held,
         })
     }
 
+    /// Counts a refused record; stops the read when the error policy already skips
+    /// the file, whatever follows.
     fn reject(
         &mut self,
-        encoder: &mut CopyEncoder,
         line: u64,
-        ordinal: i64,
+        lines: u64,
         reason: &str,
-        raw: &str,
-    ) {
-        let Target::Staging(payloads) = self.target else {
-            self.held.hold(line, reason, raw);
-            return;
+        raw: &Raw,
+        good: i64,
+    ) -> Result<(), Stop> {
+        self.rejects.add(line, lines, reason, Some(raw));
+        let tally = Tally {
+            records: u64::try_from(good).unwrap_or(0) + self.rejects.count,
+            rejected_records: self.rejects.count,
+            lines,
+            rejected_lines: self.rejects.lines,
         };
-        encoder.row(self.target.fields());
-        encoder.null();
-        encoder.null();
-        encoder.int8(i64::try_from(line).unwrap_or(i64::MAX));
-        encoder.int8(ordinal);
-        encoder.text(reason.as_bytes());
-        encoder.text(raw.as_bytes());
-        if payloads == Payloads::Staged {
-            encoder.null();
+        if self.on_error.skip_early(&tally) {
+            return Err(LoadError::Rejected {
+                line: None,
+                reason: skipped(&self.on_error, &tally, &self.rejects),
+            }
+            .into());
         }
+        Ok(())
+    }
+}
+
+/// Why a file is skipped by its error policy, with its first bad record.
+pub(super) fn skipped(on_error: &OnError, tally: &Tally, rejects: &Rejects) -> String {
+    let verdict = on_error.verdict(tally).unwrap_or_default();
+    match rejects.first() {
+        Some(first) => format!("{verdict}; the first: {first}"),
+        None => verdict,
     }
 }

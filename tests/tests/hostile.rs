@@ -1,0 +1,169 @@
+//! Files as a hostile or careless producer sends them, through the real load function:
+//! nothing lost silently, nothing stuck, nothing retried that cannot heal.
+
+use std::time::SystemTime;
+
+use aws_sdk_s3::types::StorageClass;
+use bronze::load::Outcome;
+use bronze::pipeline::LoadError;
+use bronze::runner::{self, Stage};
+use bronze::store::MAX_DEATHS;
+use bronze::task::LoadTask;
+use bronze_tests::{load_bytes, Bench, Result, TestDb};
+
+/// A 200,001-line CSV whose line 2 opens a quote it never closes.
+fn stray_quote_file() -> Vec<u8> {
+    let mut csv = b"id,name,amount\n1,\"Bob,10\n".to_vec();
+    for i in 2..=200_000 {
+        csv.extend_from_slice(format!("{i},name{i},{}\n", i % 97).as_bytes());
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_stray_quote_loses_one_line_and_loads_the_rest() -> Result {
+    let db = TestDb::new().await?;
+    let csv = stray_quote_file();
+    let loaded = load_bytes(&db, "orders", "orders.csv", SystemTime::now(), &csv).await??;
+    assert_eq!(
+        (loaded.counts.inserted, loaded.counts.rejected),
+        (199_999, 1)
+    );
+    let row = db
+        .pg
+        .query_one("SELECT line, reason, raw FROM bronze.rejects", &[])
+        .await?;
+    assert_eq!(row.get::<_, i64>(0), 2);
+    assert!(row.get::<_, &str>(1).contains("opened on line 2"));
+    assert_eq!(row.get::<_, &str>(2), "1,Bob,10");
+    db.finish().await
+}
+
+#[tokio::test]
+async fn the_default_policy_never_calls_a_mostly_refused_file_loaded() -> Result {
+    let db = TestDb::new().await?;
+    // Half the records have no key: the file is skipped whole, with why, and its
+    // table is not even made.
+    bronze_tests::configure_key(&db, "keyed", "id").await?;
+    let csv = b"id,v\n1,a\n,b\n3,c\n,d\n";
+    let verdict = load_bytes(&db, "keyed", "k.csv", SystemTime::now(), csv).await?;
+    let Err(LoadError::Rejected { reason, .. }) = verdict else {
+        panic!("expected the file skipped, got {verdict:?}");
+    };
+    assert!(
+        reason.starts_with("2 of 4 records (2 of 5 lines, 50.0%) were rejected")
+            && reason.ends_with("the first: line 3: key column \"id\" is empty"),
+        "{reason}"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM bronze.loads").await?, 0);
+    db.finish().await
+}
+
+fn task(bench: &Bench, id: i64, key: &str) -> LoadTask {
+    LoadTask {
+        object_id: id,
+        bucket: bench.settings.bucket.clone(),
+        key: key.into(),
+        version_id: None,
+        etag: None,
+    }
+}
+
+async fn dispatched(bench: &Bench, key: &str, body: &[u8]) -> Result<i64> {
+    bench.put(key, body.to_vec()).await?;
+    runner::poll_once(
+        &bench.sqs,
+        &bench.queues.landing,
+        Stage::Dispatch(&bench.dispatcher()),
+        0,
+    )
+    .await?;
+    let id = bench
+        .pg
+        .query_one("SELECT id FROM bronze.objects WHERE key = $1", &[&key])
+        .await?
+        .get(0);
+    Ok(id)
+}
+
+#[tokio::test]
+async fn a_load_that_died_is_retried_with_the_reason_then_failed() -> Result {
+    let bench = Bench::new(30).await?;
+    let loader = bench.loader();
+    // An attempt that died leaves its row `loading`, locked by nobody.
+    let id = dispatched(&bench, "acme/orders/a.csv", b"id\n1\n").await?;
+    let died = "UPDATE bronze.objects SET status = 'loading', attempts = attempts + 1,
+                    deaths = $2 WHERE id = $1";
+    bench.pg.execute(died, &[&id, &0i32]).await?;
+    let outcome = loader.load(&task(&bench, id, "acme/orders/a.csv")).await?;
+    assert!(matches!(outcome, Outcome::Loaded(_)), "{outcome:?}");
+    let row = bench
+        .pg
+        .query_one(
+            "SELECT status, attempts, deaths FROM bronze.objects WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    assert_eq!(
+        (row.get::<_, &str>(0), row.get::<_, i32>(1), row.get(2)),
+        ("loaded", 2, 1)
+    );
+    // One that keeps dying is given up on, for a human, instead of the DLQ.
+    let id = dispatched(&bench, "acme/orders/b.csv", b"id\n1\n").await?;
+    bench.pg.execute(died, &[&id, &(MAX_DEATHS - 1)]).await?;
+    let outcome = loader.load(&task(&bench, id, "acme/orders/b.csv")).await?;
+    let Outcome::Failed { reason } = outcome else {
+        panic!("expected failed, got {outcome:?}");
+    };
+    assert!(reason.contains("3 attempts died"), "{reason}");
+    let status: String = bench
+        .pg
+        .query_one("SELECT status FROM bronze.objects WHERE id = $1", &[&id])
+        .await?
+        .get(0);
+    assert_eq!(status, "failed");
+    // A late duplicate of the task changes nothing.
+    let again = loader.load(&task(&bench, id, "acme/orders/b.csv")).await?;
+    assert!(matches!(again, Outcome::AlreadyDone(_)), "{again:?}");
+    bench.finish().await
+}
+
+#[tokio::test]
+async fn one_bad_file_delivered_twice_at_once_is_rejected_once() -> Result {
+    let bench = Bench::new(30).await?;
+    let key = "acme/orders/bad.json";
+    let id = dispatched(&bench, key, b"[{\"a\":1},{\"a\":tru}]").await?;
+    let (a, b) = (bench.loader(), bench.loader());
+    let t = task(&bench, id, key);
+    let (ra, rb) = tokio::join!(a.load(&t), b.load(&t));
+    let verdicts = [&ra, &rb]
+        .iter()
+        .filter(|r| matches!(r, Ok(Outcome::Rejected { .. })))
+        .count();
+    assert_eq!(verdicts, 1, "{ra:?} {rb:?}");
+    let rejected = "SELECT count(*) FROM bronze.loads WHERE status = 'rejected'";
+    assert_eq!(bench.count(rejected).await?, 1);
+    bench.finish().await
+}
+
+#[tokio::test]
+async fn an_archived_object_is_skipped_with_the_reason_not_retried() -> Result {
+    let bench = Bench::new(30).await?;
+    let key = "acme/orders/cold.csv";
+    let id = dispatched(&bench, key, b"id\n1\n").await?;
+    bench
+        .s3
+        .put_object()
+        .bucket(&bench.settings.bucket)
+        .key(key)
+        .storage_class(StorageClass::Glacier)
+        .body(b"id\n1\n".to_vec().into())
+        .send()
+        .await?;
+    let outcome = bench.loader().load(&task(&bench, id, key)).await?;
+    let Outcome::Skipped { reason } = outcome else {
+        panic!("expected skipped, got {outcome:?}");
+    };
+    assert!(reason.contains("archived"), "{reason}");
+    bench.finish().await
+}
