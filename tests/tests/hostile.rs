@@ -218,3 +218,39 @@ async fn a_gzip_bomb_is_rejected_before_it_inflates() -> Result {
     );
     db.finish().await
 }
+
+#[tokio::test]
+async fn a_task_that_cannot_be_read_goes_to_the_dead_letter_queue_at_once() -> Result {
+    let bench = Bench::new(30).await?;
+    bench
+        .sqs
+        .send_message()
+        .queue_url(&bench.queues.load.url)
+        .message_body("{\"object_id\": \"not a number\"}")
+        .send()
+        .await?;
+    let handled = runner::poll_once(
+        &bench.sqs,
+        &bench.queues.load,
+        Stage::Load(&bench.loader()),
+        1,
+    )
+    .await?;
+    assert_eq!(handled, 1);
+    let dead = bench
+        .sqs
+        .receive_message()
+        .queue_url(&bench.queues.load_dlq.url)
+        .message_attribute_names("All")
+        .wait_time_seconds(1)
+        .send()
+        .await?;
+    let message = &dead.messages()[0];
+    assert_eq!(message.body(), Some("{\"object_id\": \"not a number\"}"));
+    let error = message.message_attributes().and_then(|a| a.get("error"));
+    let reason = error.and_then(|e| e.string_value()).unwrap_or_default();
+    assert!(reason.starts_with("unreadable load task"), "{reason}");
+    // Deleted from the load queue: not retried.
+    assert_eq!(bench.visible(&bench.queues.load).await?, 0);
+    bench.finish().await
+}
