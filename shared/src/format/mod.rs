@@ -98,7 +98,7 @@ pub enum ReadError {
     Unsupported(String),
     /// Reading the source failed (network, S3): transient.
     #[error("reading the source failed: {0}")]
-    Source(io::Error),
+    Source(#[source] io::Error),
 }
 
 impl ReadError {
@@ -130,7 +130,7 @@ impl ReadError {
 /// Marks an I/O error as the source's fault rather than the content's.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct SourceFault(io::Error);
+pub struct SourceFault(#[source] io::Error);
 
 /// Wraps the raw object stream so that its own errors are told apart from decoding
 /// errors raised above it.
