@@ -22,7 +22,9 @@ use crate::task::LoadTask;
 
 /// What load needs, built once per process.
 pub struct Loader {
+    /// Reads the objects, by version or ETag.
     pub s3: aws_sdk_s3::Client,
+    /// The ledger and the bronze tables.
     pub db: Db,
     /// What one file may ask of this process (see [`Limits::from_env`]).
     pub limits: Limits,
@@ -33,7 +35,9 @@ pub struct Loader {
 
 /// The load queue's dead-letter queue (`LOAD_DLQ_URL` in Lambda).
 pub struct DeadLetters {
+    /// Sends to the queue.
     pub sqs: aws_sdk_sqs::Client,
+    /// The dead-letter queue's URL.
     pub url: String,
 }
 
@@ -45,17 +49,24 @@ pub struct BadTask(#[source] serde_json::Error);
 /// How one task ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// The object's rows are in their table.
     Loaded(Loaded),
+    /// The file is bad; the reason is recorded, and it is never retried.
     Rejected {
+        /// The line that condemned it, when one did.
         line: Option<u64>,
+        /// Why, as `bronze.rejects` and the ledger record it.
         reason: String,
     },
+    /// The object is not to be loaded (deleted, archived, no valid destination).
     Skipped {
+        /// Why, as the ledger records it.
         reason: String,
     },
     /// The object can never be loaded as things are (the function may not read it, or
     /// attempts at it keep dying): marked `failed` for a human, not retried.
     Failed {
+        /// Why, as the ledger records it.
         reason: String,
     },
     /// Another delivery of the task already reached a verdict.

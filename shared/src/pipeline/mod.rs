@@ -48,13 +48,19 @@ use job::{Decided, Job};
 /// What a successful load did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
+    /// The `bronze.loads` row.
     pub load_id: i64,
+    /// What the file was found to be.
     pub detected: Detected,
+    /// What the load did to the table's records.
     pub counts: LoadCounts,
+    /// How long the load took, reading included.
     pub duration_ms: i64,
     /// The schema version the load's rows belong to, and whether the load made it.
     pub schema_version: Option<i32>,
+    /// Whether this load made that version.
     pub new_version: bool,
+    /// The load's quality score, when it had records and checks.
     pub quality_score: Option<f64>,
 }
 
@@ -64,6 +70,7 @@ pub struct Options {
     /// Inference, the schema registry, contracts, JSON Schema validation and quality.
     /// Off only to measure what they cost (`bronze ingest --no-checks`).
     pub checks: bool,
+    /// The bounds the file is read within.
     pub limits: Limits,
 }
 
@@ -80,6 +87,7 @@ impl Default for Options {
 /// has rows reads it a second time for the payloads of the records that changed.
 /// An implementation must give the same bytes or fail (S3: the same version or ETag).
 pub trait Reopen: Send + Sync {
+    /// The file from its start, again: the same bytes or an error.
     fn reopen(&self) -> BoxFuture<'_, Result<Box<dyn Read + Send>, LoadError>>;
 }
 
@@ -107,6 +115,7 @@ pub async fn load(
     .await
 }
 
+/// [`load`], with `options` (`bronze ingest --no-checks`, bounds from the environment).
 pub async fn load_with(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
