@@ -254,3 +254,39 @@ async fn a_task_that_cannot_be_read_goes_to_the_dead_letter_queue_at_once() -> R
     assert_eq!(bench.visible(&bench.queues.load).await?, 0);
     bench.finish().await
 }
+
+#[tokio::test]
+async fn an_encoding_the_detector_is_unsure_of_is_refused_until_pinned() -> Result {
+    let db = TestDb::new().await?;
+    let latin1 = b"name,city\ncaf\xe9,Paris\n";
+    let verdict = load_bytes(&db, "cafes", "c.csv", SystemTime::now(), latin1).await?;
+    let Err(LoadError::Rejected { reason, .. }) = verdict else {
+        panic!("expected a rejection, got {verdict:?}");
+    };
+    assert!(reason.contains("--encoding"), "{reason}");
+    let mut client = bronze_tests::connect(&db.url).await?;
+    let pinned = bronze::store::DatasetSettings {
+        encoding: bronze::format::Encoding::parse("latin1"),
+        ..Default::default()
+    };
+    let dest = bronze::keys::Destination::new("acme", "cafes")?;
+    bronze::store::set_dataset(&mut client, &dest, &pinned).await?;
+    let loaded = load_bytes(&db, "cafes", "c.csv", SystemTime::now(), latin1).await??;
+    assert_eq!(loaded.counts.inserted, 1);
+    let name: String = db
+        .pg
+        .query_one("SELECT payload->>'name' FROM tenant_acme.cafes", &[])
+        .await?
+        .get(0);
+    assert_eq!(name, "café");
+    let certainty: String = db
+        .pg
+        .query_one(
+            "SELECT encoding || ' ' || encoding_certainty FROM bronze.loads WHERE status = 'loaded'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(certainty, "windows-1252 certain");
+    db.finish().await
+}
