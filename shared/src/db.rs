@@ -130,16 +130,54 @@ fn parse_secret(text: &str) -> Result<SecretValue, String> {
 pub struct Db {
     source: DbSource,
     client: Mutex<Option<Client>>,
+    /// Whether connecting applies the migrations; operator commands that only read
+    /// never change the database they are pointed at.
+    migrates: bool,
 }
 
 /// The default for local development: the machine's own PostgreSQL.
 pub const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 impl Db {
+    /// A connection that never migrates, for commands that only read: pointed at the
+    /// wrong database, they say so instead of creating bronze's tables in it.
+    pub fn read_only(self) -> Self {
+        Self {
+            migrates: false,
+            ..self
+        }
+    }
+
+    /// Which database this is, without its password: `host:port/dbname`, or the
+    /// secret it is read from.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            DbSource::Url(url) => match url.parse::<Config>() {
+                Ok(config) => {
+                    let host = config
+                        .get_hosts()
+                        .first()
+                        .map_or_else(String::new, |h| match h {
+                            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                        });
+                    let port = config.get_ports().first().copied().unwrap_or(5432);
+                    format!(
+                        "database {} at {host}:{port}",
+                        config.get_dbname().unwrap_or("?")
+                    )
+                }
+                Err(_) => "the database of DATABASE_URL".to_owned(),
+            },
+            DbSource::Secret { arn, .. } => format!("the database of secret {arn}"),
+        }
+    }
+
     pub fn new(source: DbSource) -> Self {
         Self {
             source,
             client: Mutex::new(None),
+            migrates: true,
         }
     }
 
@@ -165,9 +203,16 @@ impl Db {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
             let mut client = self.connect().await?;
-            let applied = migrate(&mut client).await?;
-            if !applied.is_empty() {
-                info!(?applied, "Applied database migrations.");
+            if self.migrates {
+                let applied = migrate(&mut client).await?;
+                if !applied.is_empty() {
+                    info!(?applied, "Applied database migrations.");
+                }
+            } else if !has_bronze_tables(&client).await? {
+                return Err(DbError::Config(format!(
+                    "{} has no bronze tables: `bronze migrate` creates them",
+                    self.describe()
+                )));
             }
             *guard = Some(client);
         }
@@ -267,6 +312,14 @@ impl std::ops::DerefMut for ConnGuard<'_> {
             .as_mut()
             .expect("connection slot filled by Db::client")
     }
+}
+
+/// Whether bronze's meta tables exist here.
+async fn has_bronze_tables(client: &Client) -> Result<bool, DbError> {
+    let row = client
+        .query_one("SELECT to_regclass('bronze.migrations') IS NOT NULL", &[])
+        .await?;
+    Ok(row.get(0))
 }
 
 #[cfg(test)]
