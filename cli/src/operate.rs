@@ -142,7 +142,11 @@ fn print_status(status: &status::Status) -> Result<(), String> {
             b.oldest_seconds.to_string(),
         ]);
     }
-    print_table(&backlog)?;
+    if backlog.is_empty() {
+        say!("ledger: nothing pending, loading or failed");
+    } else {
+        print_table(&backlog)?;
+    }
     let mut datasets = Table::new(&[
         Column::text("TENANT"),
         Column::text("DATASET"),
