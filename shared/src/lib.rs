@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod pipeline;
 pub mod policy;
+pub mod reconcile;
 pub mod registry;
 pub mod rejects;
 pub mod reload;
