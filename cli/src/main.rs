@@ -267,6 +267,23 @@ fn open(file: &Path) -> Result<Box<dyn io::Read + Send>, String> {
     Ok(Box::new(SourceRead(handle)))
 }
 
+/// Bytes read of `file`, their rate and the time left, on stderr while it is a
+/// terminal; nothing when it is not (a pipe, a log, CI).
+fn progress(file: &Path) -> indicatif::ProgressBar {
+    let size = std::fs::metadata(file).map_or(0, |m| m.len());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(size),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "{bytes}/{total_bytes} read, {bytes_per_sec}, {eta} left",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// A file on disk, opened again for a load's second read.
 struct LocalFile(PathBuf);
 
@@ -389,7 +406,8 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
 
 async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> Result<(), String> {
     let dest = Destination::new(tenant, dataset).map_err(|e| e.to_string())?;
-    let source = open(file)?;
+    let progress = progress(file);
+    let source: Box<dyn io::Read + Send> = Box::new(progress.wrap_read(open(file)?));
     let modified = std::fs::metadata(file).and_then(|m| m.modified());
     let lineage = Lineage {
         bucket: None,
@@ -405,7 +423,9 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
     let regular = std::fs::metadata(file).is_ok_and(|m| m.is_file());
     let local = LocalFile(file.to_path_buf());
     let again = regular.then_some(&local as &dyn Reopen);
-    match pipeline::load_with(&tx, source, again, &dest, &lineage, None, options).await {
+    let result = pipeline::load_with(&tx, source, again, &dest, &lineage, None, options).await;
+    progress.finish_and_clear();
+    match result {
         Ok(loaded) => {
             tx.commit().await.map_err(|e| e.to_string())?;
             let c = &loaded.counts;
