@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::canonical::members;
-use crate::format::Detected;
+use crate::format::{Detected, Records};
 use crate::rejects::cut;
 use crate::schema::FieldType;
 pub use background::{Background, Failed};
@@ -810,6 +810,20 @@ pub trait Observe {
     fn json(&mut self, line: u64, json: &[u8]);
     /// A record that could not be read.
     fn rejected(&mut self, line: u64);
+
+    /// The record `records` returned last (on `line`, as canonical `json`), handed
+    /// over the way its format reads best: a delimited record as the fields its reader
+    /// split, which inference reads as text, a JSON record whole. The reader knows
+    /// nothing of inference; inference knows the readers.
+    fn record(&mut self, records: &Records, line: u64, json: &[u8]) {
+        match records {
+            Records::Csv(r) => {
+                let (bytes, ends) = r.record();
+                self.delimited(line, bytes, ends);
+            }
+            Records::Ndjson(_) | Records::Json(_) => self.json(line, json),
+        }
+    }
 }
 
 impl Observe for Inferrer {
@@ -869,6 +883,16 @@ impl Inferrer {
             scratch: Vec::new(),
             keys,
             other_keys: 0,
+        }
+    }
+
+    /// For the file `records` reads: a delimited file's columns are known up front
+    /// from its header, a JSON file's keys are bounded by its reader's budget.
+    pub fn for_records(records: &Records) -> Self {
+        match records {
+            Records::Csv(r) => Self::with_columns(r.names()),
+            Records::Ndjson(r) => Self::with_key_budget(r.object_keys()),
+            Records::Json(r) => Self::with_key_budget(r.object_keys()),
         }
     }
 
