@@ -407,7 +407,7 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
             tx.commit().await.map_err(|e| e.to_string())?;
             Err(located(file, line, &reason))
         }
-        Err(LoadError::Transient(reason)) => Err(located(file, None, &reason)),
+        Err(e) => Err(located(file, None, &e.to_string())),
     }
 }
 

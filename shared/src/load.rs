@@ -128,12 +128,20 @@ impl Loader {
             source_ts: row.last_modified.unwrap_or_else(SystemTime::now),
         };
 
-        let result = self.load_claimed(&mut client, task, &dest, &lineage).await;
-        if let Err(LoadError::Transient(reason)) = &result {
-            // Best effort: the database may be what failed.
-            let _ = store::mark_retry(&*client, task.object_id, reason).await;
+        match self.load_claimed(&mut client, task, &dest, &lineage).await {
+            Err(e) if e.is_transient() => {
+                // Best effort: the database may be what failed.
+                let _ = store::mark_retry(&*client, task.object_id, &e.to_string()).await;
+                Err(e)
+            }
+            Err(broken) => {
+                let reason = format!("{broken}; a human must look, then reload it");
+                let id = task.object_id;
+                store::set_status(&*client, id, Status::Failed, None, Some(&reason)).await?;
+                Ok(Outcome::Failed { reason })
+            }
+            ok => ok,
         }
-        result
     }
 
     async fn load_claimed(
