@@ -257,7 +257,7 @@ impl Stream<'_> {
                 continue;
             }
             if let Some(inference) = inference.as_deref_mut() {
-                inference.record(&records, line, &json);
+                inference.record(records, line, &json);
             }
             repeats.note(&key);
             digest.add(&key, &hash);
