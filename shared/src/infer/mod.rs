@@ -16,6 +16,7 @@ mod report;
 pub mod semantic;
 pub mod temporal;
 
+use std::cmp::Ordering as Order;
 use std::collections::HashMap;
 use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,7 +156,69 @@ struct Fits {
     time: bool,
     timestamp: bool,
     /// Its value, when it is a number: parsed once, where its shape was read.
-    value: Option<f64>,
+    value: Option<Number>,
+}
+
+/// A number's value, as a column's min and max compare it: integers exactly, whatever
+/// their size, other numbers by their nearest `f64`.
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    /// An integer of 64 bits.
+    Integer(i64),
+    /// An integer beyond 64 bits, of `digits` digits: compared by sign, length and
+    /// digits (its text), or by its nearest `f64` against a decimal.
+    Huge { nearest: f64, digits: usize },
+    /// A decimal, an exponent, NaN or an infinity.
+    Float(f64),
+}
+
+/// The digits of an integer as a column keeps its text: without its sign, within
+/// [`KEPT`] bytes.
+fn kept_digits(text: &str) -> &str {
+    cut(text, KEPT).trim_start_matches(['-', '+'])
+}
+
+impl Number {
+    fn nearest(self) -> f64 {
+        match self {
+            Number::Integer(v) => v as f64,
+            Number::Huge { nearest, .. } | Number::Float(nearest) => nearest,
+        }
+    }
+
+    /// Orders `self` (written `text`) against `other` (written `other_text`); `None`
+    /// against NaN. Huge integers of one length whose first [`KEPT`] bytes agree are
+    /// equal: that is all a column keeps of them.
+    fn cmp(self, text: &str, other: Number, other_text: &str) -> Option<Order> {
+        use Number::{Huge, Integer};
+        match (self, other) {
+            (Integer(a), Integer(b)) => Some(a.cmp(&b)),
+            // Beyond 64 bits, an integer is further from zero than any 64-bit one.
+            (Huge { nearest, .. }, Integer(_)) => nearest.partial_cmp(&0.0),
+            (Integer(_), Huge { nearest, .. }) => 0.0.partial_cmp(&nearest),
+            (
+                Huge {
+                    nearest: a,
+                    digits: x,
+                },
+                Huge {
+                    nearest: b,
+                    digits: y,
+                },
+            ) if (a < 0.0) == (b < 0.0) => {
+                let magnitude = x
+                    .cmp(&y)
+                    .then_with(|| kept_digits(text).cmp(kept_digits(other_text)));
+                Some(if a < 0.0 {
+                    magnitude.reverse()
+                } else {
+                    magnitude
+                })
+            }
+            // Opposite signs, or a decimal on either side.
+            _ => self.nearest().partial_cmp(&other.nearest()),
+        }
+    }
 }
 
 impl Fits {
@@ -197,8 +260,8 @@ struct Column {
     with_zone: u64,
     times: Times,
     semantic: semantic::Counts,
-    min_number: Option<(f64, String)>,
-    max_number: Option<(f64, String)>,
+    min_number: Option<(Number, String)>,
+    max_number: Option<(Number, String)>,
     min_text: Option<String>,
     max_text: Option<String>,
     max_length: usize,
@@ -386,16 +449,14 @@ impl Column {
 
     fn observed(&mut self, line: u64, fits: Fits, text: &str) {
         self.count_fits(line, fits);
-        if fits.number {
-            if let Some(n) = fits.value {
-                if !n.is_nan() {
-                    if self.min_number.as_ref().is_none_or(|(m, _)| n < *m) {
-                        self.min_number = Some((n, kept(text)));
-                    }
-                    if self.max_number.as_ref().is_none_or(|(m, _)| n > *m) {
-                        self.max_number = Some((n, kept(text)));
-                    }
-                }
+        if let Some(n) = fits.value.filter(|n| !n.nearest().is_nan()) {
+            let below = |(m, t): &(Number, String)| n.cmp(text, *m, t) == Some(Order::Less);
+            let above = |(m, t): &(Number, String)| n.cmp(text, *m, t) == Some(Order::Greater);
+            if self.min_number.as_ref().is_none_or(below) {
+                self.min_number = Some((n, kept(text)));
+            }
+            if self.max_number.as_ref().is_none_or(above) {
+                self.max_number = Some((n, kept(text)));
             }
         }
     }
@@ -656,7 +717,7 @@ impl Column {
     /// The smallest and largest value: numbers as written, dates in ISO form, text in
     /// byte order; none for booleans and JSON objects and arrays.
     fn range(&self, kind: Option<Kind>, formats: &[String]) -> (Option<String>, Option<String>) {
-        let text = |n: &Option<(f64, String)>| n.as_ref().map(|(_, t)| t.clone());
+        let text = |n: &Option<(Number, String)>| n.as_ref().map(|(_, t)| t.clone());
         match kind {
             Some(Kind::Integer | Kind::Number) => (text(&self.min_number), text(&self.max_number)),
             Some(Kind::Date) => {
@@ -819,14 +880,20 @@ fn number_fits(column: &mut Column, shape: NumberShape, text: &str) -> Fits {
         NumberShape::NotNumber | NumberShape::LeadingZeros => {}
         NumberShape::Special | NumberShape::Decimal => {
             fits.number = true;
-            fits.value = text.parse().ok();
+            fits.value = text.parse().ok().map(Number::Float);
         }
         // An integer column is one of 64-bit integers (`bigint`); larger ones are numbers.
         NumberShape::Integer(value) => {
             fits.number = true;
             fits.integer = value.is_some();
-            // Precision beyond 2⁵³ is lost either way: min and max keep their text.
-            fits.value = value.map(|v| v as f64).or_else(|| text.parse().ok());
+            fits.value = Some(match value {
+                Some(v) => Number::Integer(v),
+                // Digits alone, after an optional sign: always an `f64`, if infinite.
+                None => Number::Huge {
+                    nearest: text.parse().unwrap_or(f64::NAN),
+                    digits: text.trim_start_matches(['-', '+']).len(),
+                },
+            });
         }
     }
     fits

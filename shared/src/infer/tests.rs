@@ -317,6 +317,62 @@ fn the_report_prints_as_the_document_loads_have_stored() {
     );
 }
 
+/// Integers beyond 64 bits are compared exactly (by sign, length and digits), and so
+/// are those within 64 bits that an `f64` cannot tell apart: min and max are values
+/// of the column, as written.
+#[test]
+fn integers_beyond_64_bits_keep_their_exact_range() {
+    let values: Vec<String> = (0..5000u128)
+        .map(|i| ((1u128 << 70) + i).to_string())
+        .collect();
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let c = column_report(&refs);
+    assert_eq!(
+        (c.kind, c.beyond_i64, c.min.as_deref(), c.max.as_deref()),
+        (
+            FieldType::Number,
+            5000,
+            Some("1180591620717411303424"),
+            Some("1180591620717411308423")
+        )
+    );
+    let mixed = column_report(&[
+        "99999999999999999999",
+        "-1180591620717411303424",
+        "12",
+        "-1180591620717411303425",
+        "100000000000000000000",
+        "-99999999999999999999",
+        "2.5",
+    ]);
+    assert_eq!(
+        (mixed.min.as_deref(), mixed.max.as_deref()),
+        (
+            Some("-1180591620717411303425"),
+            Some("100000000000000000000")
+        )
+    );
+    let near = column_report(&["9007199254740993", "9007199254740992", "9007199254740994"]);
+    assert_eq!(
+        (near.kind, near.min.as_deref(), near.max.as_deref()),
+        (
+            FieldType::Integer,
+            Some("9007199254740992"),
+            Some("9007199254740994")
+        )
+    );
+
+    let mut json = Inferrer::default();
+    json.observe_json(1, br#"{"n":1180591620717411303425}"#);
+    json.observe_json(2, br#"{"n":1180591620717411303424}"#);
+    json.observe_json(3, br#"{"n":-5}"#);
+    let n = json.report(&detected()).columns.remove(0);
+    assert_eq!(
+        (n.min.as_deref(), n.max.as_deref()),
+        (Some("-5"), Some("1180591620717411303425"))
+    );
+}
+
 /// The schema registry reads a file's schema off the typed report.
 #[test]
 fn a_report_gives_the_schema_of_its_file() {
