@@ -11,6 +11,7 @@ use bronze::dispatch::Dispatcher;
 use bronze::format::{
     self, Certainty, Detected, Encoding, Format, ReadError, ReadSettings, SourceRead,
 };
+use bronze::infer::{Inferrer, Observe};
 use bronze::keys::Destination;
 use bronze::limits::Limits;
 use bronze::load::{DeadLetters, Loader};
@@ -388,11 +389,11 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
     let (mut records, detected) =
         format::open(open(file)?, &name, read).map_err(|e| read_error(file, e))?;
     warn_unsure(file, &detected);
-    let mut inferrer = records.inferrer();
+    let mut inferrer = Inferrer::for_records(&records);
     let mut json = Vec::with_capacity(4096);
     loop {
         match records.next_into(&mut json) {
-            Ok(Some(line)) => records.observe(line, &json, &mut inferrer),
+            Ok(Some(line)) => inferrer.record(&records, line, &json),
             Ok(None) => break,
             Err(ReadError::Record { line, .. }) => inferrer.rejected(line),
             Err(e) => return Err(read_error(file, e)),
