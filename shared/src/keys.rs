@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn unicode_look_alikes_never_reach_a_tenant() {
         // The Kelvin sign lower-cases to an ASCII `k`: exactly the alias to refuse.
-        assert_eq!(folds_into("\u{212A}cme/orders/x.csv").as_deref(), Some("kcme"));
+        assert_eq!(
+            folds_into("\u{212A}cme/orders/x.csv").as_deref(),
+            Some("kcme")
+        );
         let err = Destination::from_key("\u{212A}cme/orders/x.csv").unwrap_err();
         assert!(
             err.to_string().contains("tenant name \"\\u{212a}cme\""),
@@ -210,13 +213,19 @@ mod tests {
         ));
         assert!(matches!(
             Destination::from_key("acme/\u{130}tems/x.csv"),
-            Err(KeyError::BadName { what: "dataset", .. })
+            Err(KeyError::BadName {
+                what: "dataset",
+                ..
+            })
         ));
         // U+017F (long s) is already lower case; it upper-cases to `S`, never folds to `s`
         // here, and is refused like any other non-ASCII letter.
         assert!(matches!(
             Destination::from_key("acme/\u{17F}ales/x.csv"),
-            Err(KeyError::BadName { what: "dataset", .. })
+            Err(KeyError::BadName {
+                what: "dataset",
+                ..
+            })
         ));
         // Fullwidth letters (what NFKC would fold to ASCII) and their upper case.
         for key in [
@@ -241,7 +250,10 @@ mod tests {
             );
         }
         // Upper-case look-alikes that Unicode folds into ASCII are refused as folds.
-        assert_eq!(folds_into("acme/\u{212A}eys/x.csv").as_deref(), Some("keys"));
+        assert_eq!(
+            folds_into("acme/\u{212A}eys/x.csv").as_deref(),
+            Some("keys")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod events;
 pub mod format;
 pub mod hash;
+pub mod iam;
 pub mod identity;
 pub mod infer;
 pub mod jsonb_order;

@@ -447,7 +447,13 @@ async fn look_alike_tenants_are_skipped_not_folded() -> Result {
         ledger
             .iter()
             .find(|r| r.get::<_, String>(0) == key)
-            .map(|r| (r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, Option<String>>(3)))
+            .map(|r| {
+                (
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2),
+                    r.get::<_, Option<String>>(3),
+                )
+            })
     };
     let (status, reason, tenant) = by_key(kelvin).ok_or("no ledger row for the Kelvin key")?;
     assert_eq!((status.as_str(), tenant), ("skipped", None));
@@ -459,10 +465,15 @@ async fn look_alike_tenants_are_skipped_not_folded() -> Result {
     assert_eq!(status, "skipped");
     assert!(reason.contains("\"Acme\""), "{reason}");
     let (status, _, tenant) = by_key(good).ok_or("no ledger row for the good key")?;
-    assert_eq!((status.as_str(), tenant.as_deref()), ("loaded", Some("kcme")));
+    assert_eq!(
+        (status.as_str(), tenant.as_deref()),
+        ("loaded", Some("kcme"))
+    );
     assert_eq!(
         bench
-            .count("SELECT count(*) FROM tenant_kcme.orders WHERE source_key <> 'kcme/orders/z.csv'")
+            .count(
+                "SELECT count(*) FROM tenant_kcme.orders WHERE source_key <> 'kcme/orders/z.csv'"
+            )
             .await?,
         0,
         "only the key spelled `kcme` reached tenant kcme"
