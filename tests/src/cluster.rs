@@ -122,7 +122,7 @@ impl Cluster {
                 .arg("postgres:")
                 .arg(&self.dir))?;
         }
-        run(&mut self.command("initdb").arg("-D").arg(&data).args([
+        run(self.command("initdb").arg("-D").arg(&data).args([
             "-U",
             "postgres",
             "-A",
@@ -146,7 +146,7 @@ impl Cluster {
                  host all all 127.0.0.1/32 trust\n"
             ),
         )?;
-        run(&mut self
+        run(self
             .command("pg_ctl")
             .arg("-D")
             .arg(&data)
