@@ -540,24 +540,14 @@ impl Db {
 
     /// A fresh token for the host, port and user `config` names.
     async fn iam_token(&self, config: &Config) -> Result<String, DbError> {
-        let setup = |reason: &str| DbError::IamSetup(reason.to_owned());
-        let host = match config.get_hosts() {
-            [Host::Tcp(host)] => host.as_str(),
-            [] => return Err(setup("the connection settings name no host")),
-            [_] => return Err(setup("a Unix socket takes no IAM token: name the RDS host")),
-            _ => return Err(setup("a token is for one host: name only one")),
-        };
-        let port = config.get_ports().first().copied().unwrap_or(5432);
-        let user = config
-            .get_user()
-            .ok_or_else(|| setup("the connection settings name no user"))?;
+        let (host, port, user) = token_endpoint(config)?;
         let aws = self.aws.get_or_init(crate::aws::sdk_config).await;
         let region = aws
             .region()
-            .ok_or_else(|| setup("no AWS region (AWS_REGION) to sign for"))?;
+            .ok_or_else(|| DbError::IamSetup("no AWS region (AWS_REGION) to sign for".into()))?;
         let credentials = aws
             .credentials_provider()
-            .ok_or_else(|| setup("no AWS credentials provider"))?
+            .ok_or_else(|| DbError::IamSetup("no AWS credentials provider".into()))?
             .provide_credentials()
             .await
             .map_err(|e| {
@@ -571,6 +561,23 @@ impl Db {
         };
         Ok(iam::auth_token(&target, credentials, SystemTime::now())?)
     }
+}
+
+/// The endpoint and user a token is signed for: the one TCP host the settings name (a
+/// `hostaddr` only says where to connect, RDS checks the name), its port, the user.
+fn token_endpoint(config: &Config) -> Result<(&str, u16, &str), DbError> {
+    let setup = |reason: &str| DbError::IamSetup(reason.to_owned());
+    let host = match config.get_hosts() {
+        [Host::Tcp(host)] => host.as_str(),
+        [] => return Err(setup("the connection settings name no host")),
+        [_] => return Err(setup("a Unix socket takes no IAM token: name the RDS host")),
+        _ => return Err(setup("a token is for one host: name only one")),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config
+        .get_user()
+        .ok_or_else(|| setup("the connection settings name no user"))?;
+    Ok((host, port, user))
 }
 
 /// Names a certificate the roots do not vouch for as such, with what to change.
@@ -920,5 +927,29 @@ mod tests {
         let config = secret_config(&value);
         assert_eq!(config.get_password(), None);
         assert_eq!(config.get_user(), Some("bronze"));
+    }
+
+    #[test]
+    fn a_token_is_for_the_named_host_not_the_address() {
+        let config: Config =
+            "postgres://bronze_loader@db.example.rds.amazonaws.com:6543/bronze?hostaddr=10.0.0.5"
+                .parse()
+                .unwrap();
+        let (host, port, user) = token_endpoint(&config).unwrap();
+        assert_eq!(
+            (host, port, user),
+            ("db.example.rds.amazonaws.com", 6543, "bronze_loader")
+        );
+        let default_port: Config = "host=db user=u".parse().unwrap();
+        assert_eq!(token_endpoint(&default_port).unwrap().1, 5432);
+        for (conn, reason) in [
+            ("host=a,b user=u", "one host"),
+            ("host=/run/postgresql user=u", "Unix socket"),
+            ("host=db", "no user"),
+        ] {
+            let config: Config = conn.parse().unwrap();
+            let err = token_endpoint(&config).unwrap_err().to_string();
+            assert!(err.contains(reason), "{conn}: {err}");
+        }
     }
 }
