@@ -2,6 +2,9 @@
 //! against the local server (TLS on with its own self-signed certificate) and against
 //! a throwaway cluster whose certificate and CA the test makes.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bronze::db::{Db, DbError, DbSource};
@@ -130,18 +133,102 @@ async fn verify_full_checks_chain_and_name_verify_ca_the_chain_only() -> Result 
     Ok(())
 }
 
+/// Secrets Manager's `GetSecretValue`, served from memory on a port of the test's own,
+/// so the rotation test needs no emulator (LocalStack runs here with S3 and SQS only)
+/// and can count the reads.
+struct FakeSecrets {
+    url: String,
+    value: Arc<Mutex<String>>,
+    reads: Arc<AtomicUsize>,
+}
+
+impl FakeSecrets {
+    fn start(value: String) -> Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let value = Arc::new(Mutex::new(value));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let (served, counted) = (Arc::clone(&value), Arc::clone(&reads));
+        // Lives as long as the test process: one connection at a time, keep-alive.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = serve(stream, &served, &counted);
+            }
+        });
+        Ok(Self { url, value, reads })
+    }
+
+    fn set(&self, value: String) {
+        *self.value.lock().unwrap() = value;
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    fn client(&self) -> aws_sdk_secretsmanager::Client {
+        use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url(&self.url)
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+}
+
+/// Answers each request on `stream` with the secret's current value.
+fn serve(
+    stream: std::net::TcpStream,
+    value: &Mutex<String>,
+    reads: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut length = 0;
+        let mut target = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, field)) = line.split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = field.trim().parse().unwrap_or(0),
+                    "x-amz-target" => target = field.trim().to_owned(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        assert_eq!(target, "secretsmanager.GetSecretValue");
+        reads.fetch_add(1, Ordering::SeqCst);
+        let answer = serde_json::json!({
+            "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bronze/db-AbCdEf",
+            "Name": "bronze/db",
+            "SecretString": *value.lock().unwrap(),
+        })
+        .to_string();
+        write!(
+            writer,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        )?;
+        writer.flush()?;
+    }
+}
+
 /// A secret rotated under a running process: the reconnect tries the password it
 /// read before, is refused (28P01), reads the secret again once and gets in.
 #[tokio::test]
 async fn a_rotated_secret_is_read_again_after_an_authentication_failure() -> Result {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none()
-        && std::env::var_os("BRONZE_USE_AWS").is_none()
-    {
-        return Err(
-            "no Secrets Manager endpoint: run with `bash infra/dev/test.sh` (it starts moto)"
-                .into(),
-        );
-    }
     let cluster = Cluster::start()?;
     let admin = connect(&cluster.url("postgres", "localhost", "sslmode=disable")).await?;
     admin
@@ -149,6 +236,7 @@ async fn a_rotated_secret_is_read_again_after_an_authentication_failure() -> Res
             "CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD 'first-pw'"
         ))
         .await?;
+    // Its own database: bronze migrates on connect, which takes CREATE.
     admin
         .batch_execute(&format!("CREATE DATABASE rotated OWNER {PASSWORD_ROLE}"))
         .await?;
@@ -158,34 +246,21 @@ async fn a_rotated_secret_is_read_again_after_an_authentication_failure() -> Res
             "password": password,
             "host": "127.0.0.1",
             "port": cluster.port,
-            // Its own database: bronze migrates on connect, which takes CREATE.
             "dbname": "rotated",
         })
         .to_string()
     };
-    let config = bronze::aws::sdk_config().await;
-    let secrets = bronze::aws::secrets(&config);
-    let name = format!(
-        "bronze-test-rotation-{}-{}",
-        std::process::id(),
-        cluster.port
-    );
-    let created = secrets
-        .create_secret()
-        .name(&name)
-        .secret_string(secret("first-pw"))
-        .send()
-        .await?;
-    let arn = created.arn().ok_or("no ARN for the new secret")?.to_owned();
+    let secrets = FakeSecrets::start(secret("first-pw"))?;
     let db = Db::new(DbSource::Secret {
-        arn: arn.clone(),
-        client: secrets.clone(),
+        arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:bronze/db-AbCdEf".into(),
+        client: secrets.client(),
     });
 
-    // Rotation: the password changes in the database and in the secret, and the
-    // connection the process holds drops.
+    // Rotation: the password changes in the database (and, if `in_secret`, in the
+    // secret), and the connection the process holds drops.
     let rotate = |password: &'static str, in_secret: bool| {
-        let (admin, secrets, arn, db, value) = (&admin, &secrets, &arn, &db, secret(password));
+        let (admin, secrets, db) = (&admin, &secrets, &db);
+        let value = secret(password);
         async move {
             let client = db.client().await?;
             let pid: i32 = client
@@ -196,12 +271,7 @@ async fn a_rotated_secret_is_read_again_after_an_authentication_failure() -> Res
                 .batch_execute(&format!("ALTER ROLE {PASSWORD_ROLE} PASSWORD '{password}'"))
                 .await?;
             if in_secret {
-                secrets
-                    .put_secret_value()
-                    .secret_id(arn)
-                    .secret_string(value)
-                    .send()
-                    .await?;
+                secrets.set(value);
             }
             admin
                 .execute("SELECT pg_terminate_backend($1)", &[&pid])
@@ -215,22 +285,29 @@ async fn a_rotated_secret_is_read_again_after_an_authentication_failure() -> Res
             Err("the terminated connection never closed".into())
         }
     };
+    let current_user = || async {
+        let user: String = db
+            .client()
+            .await?
+            .query_one("SELECT current_user::text", &[])
+            .await?
+            .get(0);
+        Ok::<String, Box<dyn std::error::Error + Send + Sync>>(user)
+    };
 
-    let user: String = db
-        .client()
-        .await?
-        .query_one("SELECT current_user::text", &[])
-        .await?
-        .get(0);
-    assert_eq!(user, PASSWORD_ROLE);
+    assert_eq!(current_user().await?, PASSWORD_ROLE);
+    assert_eq!(secrets.reads(), 1);
     rotate("second-pw", true).await?;
-    let user: String = db
-        .client()
-        .await?
-        .query_one("SELECT current_user::text", &[])
-        .await?
-        .get(0);
-    assert_eq!(user, PASSWORD_ROLE, "the rotated secret was read again");
+    assert_eq!(
+        current_user().await?,
+        PASSWORD_ROLE,
+        "the rotated secret was read again"
+    );
+    assert_eq!(
+        secrets.reads(),
+        2,
+        "the reconnect used the secret as read before, then read it once more"
+    );
 
     // A password the secret does not have: one more read, then the refusal is the error.
     rotate("third-pw", false).await?;
@@ -242,12 +319,6 @@ async fn a_rotated_secret_is_read_again_after_an_authentication_failure() -> Res
         err.to_string().contains("password authentication failed"),
         "{err}"
     );
-
-    secrets
-        .delete_secret()
-        .secret_id(&arn)
-        .force_delete_without_recovery(true)
-        .send()
-        .await?;
+    assert_eq!(secrets.reads(), 3, "read again once, not more");
     Ok(())
 }
