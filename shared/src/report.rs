@@ -407,8 +407,76 @@ fn column_figures(row: &Row) -> ColumnQuality {
     }
 }
 
-/// The statuses a load ends with.
-pub const LOAD_STATUSES: [&str; 2] = ["loaded", "rejected"];
+/// The statuses a load ends with, and those of objects in the ledger that have no
+/// load yet: waiting (`pending`), being loaded or left by an attempt that died
+/// (`loading`), given up on (`failed`).
+pub const LOAD_STATUSES: [&str; 5] = ["loaded", "rejected", "pending", "loading", "failed"];
+
+/// Whether `status` is an object's in the ledger rather than a load's.
+pub fn is_ledger_status(status: &str) -> bool {
+    matches!(status, "pending" | "loading" | "failed")
+}
+
+/// An object of the ledger that is not loaded, rejected or skipped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectRow {
+    pub object_id: i64,
+    pub bucket: String,
+    pub key: String,
+    pub tenant: Option<String>,
+    pub dataset: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    /// Attempts that died before they finished.
+    pub deaths: i32,
+    /// Seconds since the row last changed: a `loading` row this old, with no worker
+    /// holding it, was left by an attempt that died.
+    pub age_seconds: i64,
+    pub error: Option<String>,
+}
+
+/// `bronze loads --status pending|loading|failed`: the ledger's objects in that state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectList {
+    pub objects: Vec<ObjectRow>,
+}
+
+/// The ledger's objects in a state without a load, oldest first.
+pub async fn unfinished(
+    db: &impl GenericClient,
+    filter: &LoadFilter,
+) -> Result<ObjectList, ReportError> {
+    let tenant = filter.tenant.as_deref().map(str::to_lowercase);
+    let dataset = filter.dataset.as_deref().map(str::to_lowercase);
+    let rows = db
+        .query(
+            "SELECT id, bucket, key, tenant, dataset, status, attempts, deaths,
+                    extract(epoch FROM now() - updated_at)::bigint, error
+             FROM bronze.objects
+             WHERE status = $1
+               AND ($2::text IS NULL OR tenant = $2)
+               AND ($3::text IS NULL OR dataset = $3)
+             ORDER BY updated_at LIMIT $4",
+            &[&filter.status, &tenant, &dataset, &filter.last],
+        )
+        .await?;
+    let objects = rows
+        .iter()
+        .map(|row| ObjectRow {
+            object_id: row.get(0),
+            bucket: row.get(1),
+            key: row.get(2),
+            tenant: row.get(3),
+            dataset: row.get(4),
+            status: row.get(5),
+            attempts: row.get(6),
+            deaths: row.get(7),
+            age_seconds: row.get(8),
+            error: row.get(9),
+        })
+        .collect();
+    Ok(ObjectList { objects })
+}
 
 /// Which loads `bronze loads` lists; `None` matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -167,3 +167,54 @@ async fn an_archived_object_is_skipped_with_the_reason_not_retried() -> Result {
     assert!(reason.contains("archived"), "{reason}");
     bench.finish().await
 }
+
+#[tokio::test]
+async fn keys_that_are_data_make_no_columns_and_no_new_versions() -> Result {
+    let db = TestDb::new().await?;
+    let start = SystemTime::now();
+    for (n, name) in [(0u32, "a.ndjson"), (5_000, "b.ndjson")] {
+        let body: String = (n..n + 5_000)
+            .map(|i| format!("{{\"u{i}\":{{\"score\":{i}}}}}\n"))
+            .collect();
+        let at = start + std::time::Duration::from_secs(u64::from(n));
+        let loaded = load_bytes(&db, "events", name, at, body.as_bytes()).await??;
+        assert_eq!(
+            (loaded.schema_version, loaded.counts.inserted),
+            (Some(1), 5_000)
+        );
+    }
+    let fields = "SELECT count(*), max(jsonb_array_length(fields))::bigint FROM bronze.schemas";
+    let row = db.pg.query_one(fields, &[]).await?;
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1, 0));
+    let map = "SELECT inference->'map'->>'values' FROM bronze.loads ORDER BY id LIMIT 1";
+    let values: String = db.pg.query_one(map, &[]).await?.get(0);
+    assert_eq!(values, "object");
+    db.finish().await
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_rejected_before_it_inflates() -> Result {
+    use std::io::Write;
+    let db = TestDb::new().await?;
+    // One member of 1 MiB of blanks, repeated: gzip readers read members one after
+    // another, so 96 of them inflate to 96 MiB, all one NDJSON line.
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip.write_all(&b" ".repeat(1 << 20))?;
+    let member = gzip.finish()?;
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(b"{\"a\":\"")?;
+    let mut bomb = bomb.finish()?;
+    for _ in 0..96 {
+        bomb.extend_from_slice(&member);
+    }
+    assert!(bomb.len() < 300 << 10, "{} bytes", bomb.len());
+    let verdict = load_bytes(&db, "bomb", "bomb.ndjson.gz", SystemTime::now(), &bomb).await?;
+    let Err(LoadError::Rejected { reason, .. }) = verdict else {
+        panic!("expected a rejection, got {verdict:?}");
+    };
+    assert!(
+        reason.contains("inflate to more than 100 times"),
+        "{reason}"
+    );
+    db.finish().await
+}

@@ -8,7 +8,7 @@ use super::stage::Staged;
 use super::{payloads, LoadError, Reopen};
 use crate::format::ReadSettings;
 use crate::keys::Destination;
-use crate::store::{self, Lineage};
+use crate::store::{self, Lineage, QuotedTable};
 
 /// Versions of a key are ordered by source order, `(source_ts, load_id, source_line)`:
 /// the object's last-modified time first, arrival only to break ties. A record is a
@@ -19,7 +19,7 @@ use crate::store::{self, Lineage};
 pub(super) struct Merge<'a> {
     pub tx: &'a Transaction<'a>,
     pub dest: &'a Destination,
-    pub table: String,
+    pub table: QuotedTable,
     pub lineage: &'a Lineage,
     pub load_id: i64,
     pub schema_version: i32,
@@ -322,7 +322,7 @@ impl Merge<'_> {
                     &self.dest.dataset.as_str(),
                     &&staged.digest[..],
                     &self.load_id,
-                    &self.table,
+                    &self.table.as_str(),
                 ],
             )
             .await?;
