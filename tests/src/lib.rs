@@ -266,6 +266,10 @@ impl Bench {
             s3: self.s3.clone(),
             db: self.db(),
             limits: bronze::limits::Limits::default(),
+            dead_letters: Some(bronze::load::DeadLetters {
+                sqs: self.sqs.clone(),
+                url: self.queues.load_dlq.url.clone(),
+            }),
         }
     }
 
