@@ -40,7 +40,9 @@ pub enum DbSource {
     /// keys read). Read at the first connect, and again when the server refuses its
     /// password, so rotation is picked up.
     Secret {
+        /// The secret's ARN (or name).
         arn: String,
+        /// Reads it.
         client: aws_sdk_secretsmanager::Client,
     },
 }
@@ -48,14 +50,23 @@ pub enum DbSource {
 /// Why no connection could be had. Always transient from a message's point of view.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// The settings cannot work (bad URL, unknown `sslmode`, missing roots): fixed by
+    /// a deploy, reported at start-up and by every connect.
     #[error("invalid database settings: {0}")]
     Config(String),
+    /// The secret could not be read, or is not in the layout bronze reads.
     #[error("reading database secret {arn} failed: {reason}")]
-    Secret { arn: String, reason: String },
+    Secret {
+        /// The secret's ARN.
+        arn: String,
+        /// What went wrong, naming a key but never quoting a value.
+        reason: String,
+    },
     /// The message carries the server's reason (`database "x" does not exist`), which
     /// tokio-postgres keeps in the error's source, behind a bare "db error".
     #[error("database: {}", crate::aws::describe(.0))]
     Postgres(tokio_postgres::Error),
+    /// TLS could not be set up (root certificates unreadable).
     #[error("database: {0}")]
     Tls(#[from] crate::tls::TlsError),
     /// Said apart from other connection failures because the fix is in the settings:
@@ -64,13 +75,19 @@ pub enum DbError {
         "database: the server's certificate failed sslmode={mode} against {roots} ({reason}){hint}"
     )]
     Certificate {
+        /// The `sslmode` in force.
         mode: SslMode,
+        /// The roots the chain was checked against.
         roots: RootCert,
+        /// rustls's verdict (`UnknownIssuer`, `certificate not valid for name …`).
         reason: String,
+        /// What to change, when the roots are the system's: empty otherwise.
         hint: &'static str,
     },
+    /// The IAM auth token could not be signed.
     #[error("database: {0}")]
     Iam(#[from] crate::iam::IamError),
+    /// IAM auth lacks what a token needs (host, user, region, credentials).
     #[error("database: DATABASE_AUTH=iam: {0}")]
     IamSetup(String),
 }

@@ -36,11 +36,16 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// Why no token could be signed.
 #[derive(Debug, thiserror::Error)]
 pub enum IamError {
+    /// aws-sigv4 could not sign the request.
     #[error("signing the RDS IAM auth token for {user}@{host}:{port}: {reason}")]
     Sign {
+        /// The database user.
         user: String,
+        /// The endpoint's host.
         host: String,
+        /// The endpoint's port.
         port: u16,
+        /// aws-sigv4's reason.
         reason: String,
     },
 }
@@ -50,9 +55,13 @@ pub enum IamError {
 /// the database user, in the database's region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenFor<'a> {
+    /// The endpoint's host name, as the client names it.
     pub host: &'a str,
+    /// The endpoint's port.
     pub port: u16,
+    /// The database user to log in as.
     pub user: &'a str,
+    /// The database's AWS region.
     pub region: &'a str,
 }
 

@@ -6,7 +6,9 @@ use std::fmt;
 /// rule, so they are safe to quote into SQL identifiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
+    /// The tenant: its schema is `tenant_<tenant>`.
     pub tenant: Name,
+    /// The dataset: its table in the tenant's schema.
     pub dataset: Name,
 }
 
@@ -27,24 +29,40 @@ pub struct Name(String);
 /// Why a key names no valid destination; recorded as the ledger's `skipped` reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// Fewer than three parts: no tenant, dataset and file.
     #[error("key has no <tenant>/<dataset>/ prefix")]
     NoPrefix,
+    /// The name breaks the rule, and no case folding would mend it.
     #[error("{what} name \"{}\" must be ASCII and match ^[a-z][a-z0-9_]*$ as written", shown(.name))]
-    BadName { what: &'static str, name: String },
+    BadName {
+        /// `tenant` or `dataset`.
+        what: &'static str,
+        /// The name as written.
+        name: String,
+    },
     /// Named apart from [`KeyError::BadName`] because it is the alias the rule exists
     /// for: the name is only valid once case-folded, and folding is never done.
     #[error("{what} name \"{}\" is not written in lower-case ASCII; it would fold into \"{folded}\", but a tenant or dataset has one spelling: write it as \"{folded}\" if that is meant", shown(.name))]
     Folds {
+        /// `tenant` or `dataset`.
         what: &'static str,
+        /// The name as written.
         name: String,
+        /// The valid name Unicode lower-casing would make of it.
         folded: String,
     },
+    /// A dataset named like another dataset's typed view: the dataset, then the one
+    /// whose view it would be.
     #[error("dataset name {0:?} ends in `_typed`, which names the typed view of dataset {1:?}")]
     Reserved(String, String),
+    /// Past the byte limit of its kind.
     #[error("{what} name {name:?} is longer than {max} bytes (PostgreSQL identifiers built from it would be truncated)")]
     TooLong {
+        /// `tenant` or `dataset`.
         what: &'static str,
+        /// The name as written.
         name: String,
+        /// The limit: 56 for a tenant, 57 for a dataset.
         max: usize,
     },
 }
@@ -99,6 +117,7 @@ impl Name {
         Ok(Self(name.to_owned()))
     }
 
+    /// The name, as written and checked.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -32,16 +32,27 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// The root certificate file cannot be read, or holds no certificate.
     #[error("reading root certificate {path}: {reason}")]
-    RootCert { path: String, reason: String },
+    RootCert {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The system's store holds no usable certificate.
     #[error("reading the system's root certificates: {0}")]
     SystemRoots(String),
+    /// An `sslmode` value libpq would not take, or `allow`.
     #[error("unknown sslmode {0:?}: use disable, prefer, require, verify-ca or verify-full")]
     Mode(String),
+    /// `verify-ca` or `verify-full` with nothing to verify against.
     #[error("sslmode={0} checks the server's certificate, so it needs root certificates: set DATABASE_SSL_ROOT_CERT (or sslrootcert) to a PEM file such as RDS's global-bundle.pem, or to `system` for the system's store")]
     NoRoots(SslMode),
+    /// rustls refused the configuration or a certificate in the roots.
     #[error("TLS set-up: {0}")]
     Rustls(#[from] rustls::Error),
+    /// rustls could not build the certificate verifier from the roots.
     #[error("TLS set-up: {0}")]
     Verifier(#[from] VerifierBuilderError),
 }
@@ -50,14 +61,20 @@ pub enum TlsError {
 /// certificates (`allow`, plain text first, is not offered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
+    /// No TLS.
     Disable,
+    /// TLS if the server offers it.
     Prefer,
+    /// TLS; the certificate checked only when roots are given.
     Require,
+    /// TLS; the chain checked, not the host name.
     VerifyCa,
+    /// TLS; the chain and the host name checked.
     VerifyFull,
 }
 
 impl SslMode {
+    /// The value as libpq spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
@@ -101,6 +118,7 @@ pub enum RootCert {
 }
 
 impl RootCert {
+    /// `system`, or else a path.
     pub fn parse(text: &str) -> Self {
         match text.trim() {
             "system" => RootCert::System,
