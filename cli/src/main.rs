@@ -38,6 +38,7 @@ macro_rules! say {
 }
 
 // After `say!`, which they use.
+mod operate;
 mod ops;
 mod table;
 
@@ -111,6 +112,17 @@ enum Command {
     Loads(ops::LoadsArgs),
     /// The records a load refused, with their line and reason.
     Rejects(ops::RejectsArgs),
+    /// What needs a human: the ledger's backlog, each dataset's last load, recent
+    /// rejects, queue depths and dead letters; --check exits 1 when something does.
+    Status(operate::StatusArgs),
+    /// Load the objects of a bucket the ledger does not know (existing files, lost
+    /// notifications), through the same dispatch as a notification. Run twice, the
+    /// second run queues nothing.
+    Backfill(operate::BackfillArgs),
+    /// Move dead-lettered messages back to their queue once the fault is mended.
+    Replay(operate::ReplayArgs),
+    /// Put objects back through load (after a contract was relaxed, a fault fixed).
+    Reload(operate::ReloadArgs),
 }
 
 #[derive(Subcommand)]
@@ -209,6 +221,10 @@ async fn main() -> ExitCode {
         Command::Quality(args) => ops::quality(args).await,
         Command::Loads(args) => ops::loads(args).await,
         Command::Rejects(args) => ops::rejects(args).await,
+        Command::Status(args) => operate::status(args).await,
+        Command::Backfill(args) => operate::backfill(args).await,
+        Command::Replay(args) => operate::replay(args).await,
+        Command::Reload(args) => operate::reload(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -415,12 +415,57 @@ pub struct Db {
     /// them.
     aws: OnceCell<SdkConfig>,
     client: Mutex<Option<Client>>,
+    /// Whether connecting applies the migrations; operator commands that only read
+    /// never change the database they are pointed at.
+    migrates: bool,
 }
 
 /// The default for local development: the machine's own PostgreSQL.
 pub const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 impl Db {
+    /// A connection that never migrates, for commands that only read: pointed at the
+    /// wrong database, they say so instead of creating bronze's tables in it.
+    pub fn read_only(self) -> Self {
+        Self {
+            migrates: false,
+            ..self
+        }
+    }
+
+    /// Which database this is, without its password: `host:port/dbname`, or the
+    /// secret it is read from.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            // Parsed without its TLS keys, which tokio-postgres would refuse.
+            DbSource::Url(url) => match self
+                .settings
+                .as_ref()
+                .ok()
+                .and_then(|settings| settings.conn.as_deref())
+                .unwrap_or(url)
+                .parse::<Config>()
+            {
+                Ok(config) => {
+                    let host = config
+                        .get_hosts()
+                        .first()
+                        .map_or_else(String::new, |h| match h {
+                            Host::Tcp(h) => h.clone(),
+                            Host::Unix(p) => p.display().to_string(),
+                        });
+                    let port = config.get_ports().first().copied().unwrap_or(5432);
+                    format!(
+                        "database {} at {host}:{port}",
+                        config.get_dbname().unwrap_or("?")
+                    )
+                }
+                Err(_) => "the database of DATABASE_URL".to_owned(),
+            },
+            DbSource::Secret { arn, .. } => format!("the database of secret {arn}"),
+        }
+    }
+
     /// Settles the TLS and auth settings now, so that start-up logs say what will be
     /// checked and a bad setting is reported at once (and again by every connect).
     pub fn new(source: DbSource) -> Self {
@@ -435,6 +480,7 @@ impl Db {
             secret: Mutex::new(None),
             aws: OnceCell::new(),
             client: Mutex::new(None),
+            migrates: true,
         }
     }
 
@@ -460,9 +506,16 @@ impl Db {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
             let mut client = self.connect().await?;
-            let applied = migrate(&mut client).await?;
-            if !applied.is_empty() {
-                info!(?applied, "Applied database migrations.");
+            if self.migrates {
+                let applied = migrate(&mut client).await?;
+                if !applied.is_empty() {
+                    info!(?applied, "Applied database migrations.");
+                }
+            } else if !has_bronze_tables(&client).await? {
+                return Err(DbError::Config(format!(
+                    "{} has no bronze tables: `bronze migrate` creates them",
+                    self.describe()
+                )));
             }
             *guard = Some(client);
         }
@@ -676,6 +729,14 @@ impl std::ops::DerefMut for ConnGuard<'_> {
             .as_mut()
             .expect("connection slot filled by Db::client")
     }
+}
+
+/// Whether bronze's meta tables exist here.
+async fn has_bronze_tables(client: &Client) -> Result<bool, DbError> {
+    let row = client
+        .query_one("SELECT to_regclass('bronze.migrations') IS NOT NULL", &[])
+        .await?;
+    Ok(row.get(0))
 }
 
 #[cfg(test)]
@@ -968,5 +1029,13 @@ mod tests {
             let err = token_endpoint(&config).unwrap_err().to_string();
             assert!(err.contains(reason), "{conn}: {err}");
         }
+    }
+
+    #[test]
+    fn a_url_with_tls_keys_is_described_by_its_database() {
+        let db = Db::new(url(
+            "postgres://u:pw@db.example:6543/bronze?sslmode=verify-full&sslrootcert=system",
+        ));
+        assert_eq!(db.describe(), "database bronze at db.example:6543");
     }
 }

@@ -25,6 +25,17 @@ pub struct Dispatcher {
     pub db: Db,
 }
 
+/// What dispatch did with one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dispatched {
+    /// Recorded (or found pending) and its load task sent.
+    Queued,
+    /// The ledger had it already, with this status: nothing sent.
+    Known(Status),
+    /// Recorded as `skipped`, for this reason (no valid destination, gone).
+    Skipped(String),
+}
+
 /// A failure worth a retry: the object stays unrecorded or unqueued.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -71,7 +82,7 @@ impl Dispatcher {
 
     async fn dispatch_all(&self, objects: &[ObjectCreated]) -> Result<(), Transient> {
         for object in objects {
-            if let Err(e) = self.dispatch(object).await {
+            if let Err(e) = self.dispatch(object).await.map(drop) {
                 warn!(bucket = %object.bucket, key = %object.key, error = %e, "Dispatch failed, will retry.");
                 return Err(e);
             }
@@ -79,7 +90,9 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn dispatch(&self, object: &ObjectCreated) -> Result<(), Transient> {
+    /// Records one object in the ledger and queues its load task, as a notification
+    /// of it would; `bronze backfill` sends listed objects this same way.
+    pub async fn dispatch(&self, object: &ObjectCreated) -> Result<Dispatched, Transient> {
         let destination = Destination::from_key(&object.key);
         let head = self.head(object).await?;
         let skip = match (&destination, &head) {
@@ -128,7 +141,10 @@ impl Dispatcher {
             info!(bucket = %object.bucket, key = %object.key, object_id = recorded.id,
                 status = recorded.status.as_str(), reason = skip.as_deref(), new = recorded.new,
                 "Object not queued.");
-            return Ok(());
+            return Ok(match skip {
+                Some(reason) if recorded.new => Dispatched::Skipped(reason),
+                _ => Dispatched::Known(recorded.status),
+            });
         }
         // A pending row seen again may be one whose task was never sent (a crash
         // between the two steps): send it again; load ignores a second delivery.
@@ -142,7 +158,7 @@ impl Dispatcher {
         self.send(&task).await?;
         info!(bucket = %object.bucket, key = %object.key, object_id = recorded.id,
             new = recorded.new, "Object queued for load.");
-        Ok(())
+        Ok(Dispatched::Queued)
     }
 
     /// HEADs the object: `None` when it is gone (deleted or overwritten since).
