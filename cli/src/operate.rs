@@ -211,6 +211,7 @@ pub async fn backfill(args: BackfillArgs) -> Result<(), String> {
         sqs,
         load_queue_url: queues.load.url.clone(),
         db: Db::from_env(None),
+        metrics: bronze::metrics::Metrics::default(),
     };
     let listing = Listing {
         bucket,

@@ -10,6 +10,7 @@ use crate::aws::describe;
 use crate::db::Db;
 use crate::events::{self, ObjectCreated};
 use crate::keys::Destination;
+use crate::metrics::{Metrics, ObjectFigures, Verdict};
 use crate::store::{self, NewObject, Status};
 use crate::task::LoadTask;
 
@@ -23,6 +24,8 @@ pub struct Dispatcher {
     pub load_queue_url: String,
     /// The ledger.
     pub db: Db,
+    /// Where skipped objects are counted (EMF in Lambda, `/metrics` locally).
+    pub metrics: Metrics,
 }
 
 /// What dispatch did with one object.
@@ -57,6 +60,7 @@ impl Dispatcher {
     /// Handles one invocation. SQS deliveries that failed are listed for retry; for the
     /// other sources a failure fails the invocation, so Lambda retries it.
     pub async fn handle(&self, event: &Value) -> Result<SqsBatchResponse, Transient> {
+        self.metrics.invoked("dispatch");
         let mut response = SqsBatchResponse::default();
         for delivery in events::deliveries(event) {
             let outcome = match delivery.objects {
@@ -142,7 +146,16 @@ impl Dispatcher {
                 status = recorded.status.as_str(), reason = skip.as_deref(), new = recorded.new,
                 "Object not queued.");
             return Ok(match skip {
-                Some(reason) if recorded.new => Dispatched::Skipped(reason),
+                Some(reason) if recorded.new => {
+                    self.metrics.object(&ObjectFigures {
+                        function: "dispatch",
+                        tenant,
+                        dataset,
+                        verdict: Some(Verdict::Skipped),
+                        ..ObjectFigures::default()
+                    });
+                    Dispatched::Skipped(reason)
+                }
                 _ => Dispatched::Known(recorded.status),
             });
         }

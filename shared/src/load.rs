@@ -2,7 +2,7 @@
 //! partial batch response listing only what is worth retrying.
 
 use std::io::Read;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -16,6 +16,7 @@ use crate::db::Db;
 use crate::format::SourceRead;
 use crate::keys::Destination;
 use crate::limits::Limits;
+use crate::metrics::{Metrics, ObjectFigures, Verdict};
 use crate::pipeline::{self, LoadError, Loaded, Options, Reopen};
 use crate::store::{self, Attempt, Claim, Lineage, Status};
 use crate::task::LoadTask;
@@ -31,6 +32,8 @@ pub struct Loader {
     /// Where a task that cannot be read is sent at once; without one it goes there
     /// by its queue's redrive, after its receives are spent.
     pub dead_letters: Option<DeadLetters>,
+    /// Where each object's figures go (EMF in Lambda, `/metrics` locally).
+    pub metrics: Metrics,
 }
 
 /// The load queue's dead-letter queue (`LOAD_DLQ_URL` in Lambda).
@@ -76,6 +79,7 @@ pub enum Outcome {
 impl Loader {
     /// Handles a batch, one message after another on the process's connection.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.metrics.invoked("load");
         let mut response = SqsBatchResponse::default();
         for message in event.records {
             if self.handle_message(&message).await.is_err() {
@@ -143,7 +147,31 @@ impl Loader {
         let started = Instant::now();
         let result = self.load_task(task).await;
         log_outcome(task, &result, started);
+        self.count(task, &result, started.elapsed());
         result
+    }
+
+    /// The object's figures, to wherever this process sends them.
+    fn count(&self, task: &LoadTask, result: &Result<Outcome, LoadError>, took: Duration) {
+        let dest = Destination::from_key(&task.key).ok();
+        let (verdict, loaded) = match result {
+            Ok(Outcome::Loaded(loaded)) => (Some(Verdict::Loaded), Some(loaded)),
+            Ok(Outcome::Rejected { .. }) => (Some(Verdict::Rejected), None),
+            Ok(Outcome::Skipped { .. }) => (Some(Verdict::Skipped), None),
+            Ok(Outcome::Failed { .. }) => (Some(Verdict::Failed), None),
+            // A duplicate counted nothing new; a transient fault is retried.
+            Ok(Outcome::AlreadyDone(_)) | Err(_) => return,
+        };
+        self.metrics.object(&ObjectFigures {
+            function: "load",
+            tenant: dest.as_ref().map(|d| d.tenant.as_str()),
+            dataset: dest.as_ref().map(|d| d.dataset.as_str()),
+            verdict,
+            counts: loaded.map(|l| &l.counts),
+            duration: took,
+            lag: loaded.and_then(|l| SystemTime::now().duration_since(l.source_ts).ok()),
+            quality_score: loaded.and_then(|l| l.quality_score),
+        });
     }
 
     async fn load_task(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
