@@ -505,7 +505,9 @@ impl Db {
     pub async fn client(&self) -> Result<ConnGuard<'_>, DbError> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
-            let mut client = self.connect().await?;
+            // Boxed: connecting (TLS set-up, IAM's AWS credential chain) is a deep
+            // future, and unboxed its layout would sit in every caller's future.
+            let mut client = Box::pin(self.connect()).await?;
             if self.migrates {
                 let applied = migrate(&mut client).await?;
                 if !applied.is_empty() {
