@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod events;
 pub mod format;
 pub mod hash;
+pub mod iam;
 pub mod identity;
 pub mod infer;
 pub mod jsonb_order;
