@@ -50,7 +50,12 @@ pub struct Counts {
 pub enum BackfillError {
     /// Listing the bucket failed.
     #[error("listing s3://{bucket}: {reason}")]
-    List { bucket: String, reason: String },
+    List {
+        /// The bucket.
+        bucket: String,
+        /// S3's error.
+        reason: String,
+    },
     /// The ledger could not be read.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -60,8 +65,11 @@ pub enum BackfillError {
     /// Dispatching an object failed (S3, SQS or the database).
     #[error("dispatching s3://{bucket}/{key}: {reason}")]
     Dispatch {
+        /// The bucket.
         bucket: String,
+        /// The object's key.
         key: String,
+        /// Why dispatch failed.
         reason: String,
     },
 }
