@@ -134,6 +134,7 @@ pub async fn backfill(
                     etag,
                     version_id: None,
                     sequencer: None,
+                    principal: None,
                 });
             }
         }

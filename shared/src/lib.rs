@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod aws;
 pub mod backfill;
 pub mod canonical;

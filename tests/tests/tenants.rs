@@ -3,10 +3,11 @@
 
 use std::time::SystemTime;
 
+use bronze::admission::Admission;
 use bronze::keys::Destination;
 use bronze::pipeline;
 use bronze::store::Lineage;
-use bronze_tests::{connect, InMemory, Result, TestDb};
+use bronze_tests::{connect, Bench, InMemory, Result, TestDb};
 
 fn lineage(key: &str) -> Lineage {
     Lineage {
@@ -53,4 +54,69 @@ async fn a_tenants_first_load_does_not_wait_for_anothers() -> Result {
     assert_eq!(loaded.counts.inserted, 1);
     open.rollback().await?;
     db.finish().await
+}
+
+/// A notification of `key` written by `principal`.
+fn written_by(bench: &Bench, key: &str, etag: &str, principal: &str) -> serde_json::Value {
+    let mut event = bench.notification(key, etag);
+    event["Records"][0]["userIdentity"] = serde_json::json!({ "principalId": principal });
+    event
+}
+
+#[tokio::test]
+async fn only_allowed_tenants_and_writers_load_within_their_quotas() -> Result {
+    let bench = Bench::new(30).await?;
+    let mut dispatcher = bench.dispatcher();
+    dispatcher.admission = Admission {
+        tenants: Some(["acme".to_owned()].into()),
+        writers: [("acme".to_owned(), ["AWS:AIDAACME".to_owned()].into())].into(),
+        max_datasets: Some(1),
+        max_objects_per_day: Some(2),
+    };
+    let cases = [
+        ("acme/orders/1.csv", "AWS:AIDAACME", None),
+        (
+            "acme/orders/2.csv",
+            "AWS:AIDAOTHER",
+            Some("may not write tenant \"acme\""),
+        ),
+        (
+            "globex/orders/1.csv",
+            "AWS:AIDAACME",
+            Some("not on the allow-list"),
+        ),
+        (
+            "acme/invoices/1.csv",
+            "AWS:AIDAACME",
+            Some("its quota (BRONZE_MAX_DATASETS"),
+        ),
+        ("acme/orders/3.csv", "AIDAACME", None),
+        (
+            "acme/orders/4.csv",
+            "AWS:AIDAACME",
+            Some("its quota (BRONZE_MAX_OBJECTS"),
+        ),
+    ];
+    for (key, principal, refused) in cases {
+        let etag = bench.put(key, "id\n1\n").await?;
+        dispatcher
+            .handle(&written_by(&bench, key, &etag, principal))
+            .await?;
+        let row = bench
+            .pg
+            .query_one(
+                "SELECT status, coalesce(error, '') FROM bronze.objects WHERE key = $1",
+                &[&key],
+            )
+            .await?;
+        let (status, error): (String, String) = (row.get(0), row.get(1));
+        match refused {
+            None => assert_eq!(status, "pending", "{key}: {error}"),
+            Some(reason) => {
+                assert_eq!(status, "skipped", "{key}");
+                assert!(error.contains(reason), "{key}: {error}");
+            }
+        }
+    }
+    bench.finish().await
 }
