@@ -130,6 +130,9 @@ enum Command {
     Replay(operate::ReplayArgs),
     /// Put objects back through load (after a contract was relaxed, a fault fixed).
     Reload(operate::ReloadArgs),
+    /// Tenants' reader roles: each sees its schema and its own rows, nothing else.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
 }
 
 #[derive(Subcommand)]
@@ -167,6 +170,14 @@ enum DatasetsCommand {
     },
     /// Show a dataset's settings.
     Show { tenant: String, dataset: String },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Make the tenant's reader role `bronze_reader_<tenant>` (NOLOGIN) and its grants.
+    Create { tenant: String },
+    /// Let a login role read the tenant's data.
+    Grant { tenant: String, role: String },
 }
 
 #[derive(Args)]
@@ -236,6 +247,7 @@ async fn main() -> ExitCode {
         Command::Backfill(args) => operate::backfill(args).await,
         Command::Replay(args) => operate::replay(args).await,
         Command::Reload(args) => operate::reload(args).await,
+        Command::Tenants(command) => tenants(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -455,6 +467,31 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
         }
         Err(e) => Err(located(file, None, &e.to_string())),
     }
+}
+
+async fn tenants(command: TenantsCommand) -> Result<(), String> {
+    let db = Db::from_env(None);
+    let client = db.client().await.map_err(|e| e.to_string())?;
+    let name = |tenant: &str| {
+        Destination::new(tenant, "dataset")
+            .map(|d| d.tenant)
+            .map_err(|e| e.to_string())
+    };
+    match command {
+        TenantsCommand::Create { tenant } => {
+            let role = bronze::tenants::create(&*client, &name(&tenant)?)
+                .await
+                .map_err(|e| bronze::aws::describe(&e))?;
+            say!("{role}");
+        }
+        TenantsCommand::Grant { tenant, role } => {
+            bronze::tenants::grant(&*client, &name(&tenant)?, &role)
+                .await
+                .map_err(|e| bronze::aws::describe(&e))?;
+            say!("{role} may read tenant {tenant}");
+        }
+    }
+    Ok(())
 }
 
 async fn migrate_db() -> Result<(), String> {

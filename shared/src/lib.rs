@@ -42,5 +42,6 @@ pub mod serve;
 pub mod status;
 pub mod store;
 pub mod task;
+pub mod tenants;
 pub mod tls;
 pub mod typed;

@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "reconcile",
         include_str!("../../infra/migrations/0008_reconcile.sql"),
     ),
+    (
+        9,
+        "tenant_readers",
+        include_str!("../../infra/migrations/0009_tenant_readers.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

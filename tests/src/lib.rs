@@ -83,6 +83,11 @@ impl TestDb {
         })
     }
 
+    /// The server's own database, where databases and roles are made and dropped.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
     pub fn db(&self) -> Db {
         Db::new(DbSource::Url(self.url.clone()))
     }
@@ -187,10 +192,35 @@ async fn load_source(
     bytes: &[u8],
     again: Option<&dyn Reopen>,
 ) -> Result<std::result::Result<Loaded, LoadError>> {
-    let dest = Destination::new("acme", dataset)?;
+    load_into(db, "acme", dataset, name, source_ts, bytes, again).await
+}
+
+/// [`load_bytes`] into tenant `tenant`'s dataset.
+pub async fn load_for(
+    db: &TestDb,
+    tenant: &str,
+    dataset: &str,
+    name: &str,
+    source_ts: std::time::SystemTime,
+    bytes: &[u8],
+) -> Result<std::result::Result<Loaded, LoadError>> {
+    let again = InMemory(bytes.to_vec());
+    load_into(db, tenant, dataset, name, source_ts, bytes, Some(&again)).await
+}
+
+async fn load_into(
+    db: &TestDb,
+    tenant: &str,
+    dataset: &str,
+    name: &str,
+    source_ts: std::time::SystemTime,
+    bytes: &[u8],
+    again: Option<&dyn Reopen>,
+) -> Result<std::result::Result<Loaded, LoadError>> {
+    let dest = Destination::new(tenant, dataset)?;
     let lineage = Lineage {
         bucket: Some("bucket".into()),
-        key: format!("acme/{dataset}/{name}"),
+        key: format!("{tenant}/{dataset}/{name}"),
         version_id: None,
         etag: None,
         source_ts,
