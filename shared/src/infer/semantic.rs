@@ -12,15 +12,25 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Semantic {
+    /// `user@example.com`
     Email,
+    /// `https://example.com/a`: http, https, ftp or s3, `://` and a host.
     Url,
+    /// `123e4567-e89b-12d3-a456-426614174000`
     Uuid,
+    /// `192.0.2.1`
     Ipv4,
+    /// `2001:db8::1`
     Ipv6,
+    /// `+1 (555) 010-9999`: 10 to 15 digits (8 after a `+`), with separators.
     Phone,
+    /// `$12.50`, `12,50 €`, `CHF 20`: an amount with a currency sign or code.
     Currency,
+    /// `12.5%`
     Percentage,
+    /// Postal codes: US (`02134`, `02134-1234`), Canadian and UK (`SW1A 1AA`).
     Zip,
+    /// ISO 3166 country codes, two or three letters: `DE`, `USA`.
     Country,
 }
 
