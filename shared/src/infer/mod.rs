@@ -350,9 +350,7 @@ impl Column {
                     self.count_temporal(temporal);
                 }
                 self.count_fits(line, fits);
-                for s in semantic::ALL {
-                    self.semantic[s] += u64::from(semantic.contains(s));
-                }
+                self.semantic.add(semantic);
             }
         }
     }
@@ -519,10 +517,10 @@ impl Column {
         for s in semantic::ALL {
             let digits_only = matches!(s, Semantic::Phone | Semantic::Zip);
             if (!typed || digits_only) && s.matches(text) {
-                self.semantic[s] += 1;
                 matched.insert(s);
             }
         }
+        self.semantic.add(matched);
         matched
     }
 
