@@ -14,14 +14,17 @@ use bronze::format::{
 use bronze::infer::{Inferrer, Observe};
 use bronze::keys::Destination;
 use bronze::limits::Limits;
-use bronze::load::Loader;
+use bronze::load::{DeadLetters, Loader};
+use bronze::metrics::{Metrics, Registry};
 use bronze::pipeline::{self, LoadError, Options, Reopen};
 use bronze::policy::OnError;
 use bronze::runner::{self, Settings};
+use bronze::serve::Health;
 use bronze::store::{self, DatasetSettings, Lineage};
 use bronze::{aws, logging};
 use clap::{Args, Parser, Subcommand};
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
 
 /// Prints a line to stdout; a closed pipe (`bronze infer x | head`) is not an error,
 /// and nothing here panics on a failed write as `println!` would.
@@ -39,6 +42,7 @@ macro_rules! say {
 }
 
 // After `say!`, which they use.
+mod operate;
 mod ops;
 mod table;
 
@@ -102,6 +106,9 @@ enum Command {
         /// Stop after this many seconds without messages (default: run until killed).
         #[arg(long, value_name = "SECONDS")]
         until_idle: Option<u64>,
+        /// Serve Prometheus metrics at /metrics and a health check at /health here.
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// A dataset's schema versions: one version's columns, the history, what changed.
     #[command(subcommand)]
@@ -112,6 +119,17 @@ enum Command {
     Loads(ops::LoadsArgs),
     /// The records a load refused, with their line and reason.
     Rejects(ops::RejectsArgs),
+    /// What needs a human: the ledger's backlog, each dataset's last load, recent
+    /// rejects, queue depths and dead letters; --check exits 1 when something does.
+    Status(operate::StatusArgs),
+    /// Load the objects of a bucket the ledger does not know (existing files, lost
+    /// notifications), through the same dispatch as a notification. Run twice, the
+    /// second run queues nothing.
+    Backfill(operate::BackfillArgs),
+    /// Move dead-lettered messages back to their queue once the fault is mended.
+    Replay(operate::ReplayArgs),
+    /// Put objects back through load (after a contract was relaxed, a fault fixed).
+    Reload(operate::ReloadArgs),
 }
 
 #[derive(Subcommand)]
@@ -205,11 +223,19 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate_db().await,
         Command::Datasets(command) => datasets(command).await,
         Command::Setup(args) => setup(&args).await,
-        Command::Run { runner, until_idle } => run(&runner, until_idle).await,
+        Command::Run {
+            runner,
+            until_idle,
+            metrics_addr,
+        } => run(&runner, until_idle, metrics_addr).await,
         Command::Schema(command) => ops::schema(command).await,
         Command::Quality(args) => ops::quality(args).await,
         Command::Loads(args) => ops::loads(args).await,
         Command::Rejects(args) => ops::rejects(args).await,
+        Command::Status(args) => operate::status(args).await,
+        Command::Backfill(args) => operate::backfill(args).await,
+        Command::Replay(args) => operate::replay(args).await,
+        Command::Reload(args) => operate::reload(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,6 +266,23 @@ fn read_error(file: &Path, e: ReadError) -> String {
 fn open(file: &Path) -> Result<Box<dyn io::Read + Send>, String> {
     let handle = std::fs::File::open(file).map_err(|e| located(file, None, &e.to_string()))?;
     Ok(Box::new(SourceRead(handle)))
+}
+
+/// Bytes read of `file`, their rate and the time left, on stderr while it is a
+/// terminal; nothing when it is not (a pipe, a log, CI).
+fn progress(file: &Path) -> indicatif::ProgressBar {
+    let size = std::fs::metadata(file).map_or(0, |m| m.len());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(size),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "{bytes}/{total_bytes} read, {bytes_per_sec}, {eta} left",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// A file on disk, opened again for a load's second read.
@@ -364,7 +407,8 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
 
 async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> Result<(), String> {
     let dest = Destination::new(tenant, dataset).map_err(|e| e.to_string())?;
-    let source = open(file)?;
+    let progress = progress(file);
+    let source: Box<dyn io::Read + Send> = Box::new(progress.wrap_read(open(file)?));
     let modified = std::fs::metadata(file).and_then(|m| m.modified());
     let lineage = Lineage {
         bucket: None,
@@ -380,7 +424,9 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
     let regular = std::fs::metadata(file).is_ok_and(|m| m.is_file());
     let local = LocalFile(file.to_path_buf());
     let again = regular.then_some(&local as &dyn Reopen);
-    match pipeline::load_with(&tx, source, again, &dest, &lineage, None, options).await {
+    let result = pipeline::load_with(&tx, source, again, &dest, &lineage, None, options).await;
+    progress.finish_and_clear();
+    match result {
         Ok(loaded) => {
             tx.commit().await.map_err(|e| e.to_string())?;
             let c = &loaded.counts;
@@ -494,22 +540,57 @@ async fn setup(args: &RunnerArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn run(args: &RunnerArgs, until_idle: Option<u64>) -> Result<(), String> {
+async fn run(
+    args: &RunnerArgs,
+    until_idle: Option<u64>,
+    metrics_addr: Option<std::net::SocketAddr>,
+) -> Result<(), String> {
     let config = aws::sdk_config().await;
     let (s3, sqs) = (aws::s3(&config), aws::sqs(&config));
     let queues = runner::provision(&s3, &sqs, &args.settings())
         .await
         .map_err(|e| e.to_string())?;
+    let registry = match metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+            let registry = Arc::new(Registry::default());
+            let health = Arc::new(Health {
+                db: Db::from_env(None),
+                sqs: sqs.clone(),
+                queues: queues.clone(),
+            });
+            tokio::spawn(bronze::serve::serve(
+                listener,
+                Arc::clone(&registry),
+                health,
+            ));
+            Some(registry)
+        }
+        None => None,
+    };
+    let metrics = || {
+        registry
+            .clone()
+            .map_or_else(Metrics::default, Metrics::prometheus)
+    };
     let dispatcher = Dispatcher {
         s3: s3.clone(),
         sqs: sqs.clone(),
         load_queue_url: queues.load.url.clone(),
         db: Db::from_env(None),
+        metrics: metrics(),
     };
     let loader = Loader {
         s3,
         db: Db::from_env(None),
         limits: Limits::from_env().map_err(|e| e.to_string())?,
+        dead_letters: Some(DeadLetters {
+            sqs: sqs.clone(),
+            url: queues.load_dlq.url.clone(),
+        }),
+        metrics: metrics(),
     };
     tracing::info!(bucket = %args.bucket, landing = %queues.landing.url, load = %queues.load.url, "Runner polling.");
     runner::run(

@@ -4,7 +4,10 @@
 //! handlers here take their clients as arguments so that tests and the local runner
 //! drive exactly the code that runs in Lambda.
 
+#![warn(missing_docs)]
+
 pub mod aws;
+pub mod backfill;
 pub mod canonical;
 pub mod contract;
 pub mod copy;
@@ -13,6 +16,7 @@ pub mod dispatch;
 pub mod events;
 pub mod format;
 pub mod hash;
+pub mod iam;
 pub mod identity;
 pub mod infer;
 pub mod jsonb_order;
@@ -20,15 +24,21 @@ pub mod keys;
 pub mod limits;
 pub mod load;
 pub mod logging;
+pub mod metrics;
 pub mod migrate;
 pub mod pipeline;
 pub mod policy;
+pub mod reconcile;
 pub mod registry;
 pub mod rejects;
+pub mod reload;
 pub mod repeats;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod schema;
+pub mod serve;
+pub mod status;
 pub mod store;
 pub mod task;
 pub mod tls;

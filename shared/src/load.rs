@@ -2,46 +2,74 @@
 //! partial batch response listing only what is worth retrying.
 
 use std::io::Read;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use futures_util::future::BoxFuture;
 use tokio_util::io::SyncIoBridge;
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Instrument};
 
 use crate::aws::describe;
 use crate::db::Db;
 use crate::format::SourceRead;
 use crate::keys::Destination;
 use crate::limits::Limits;
+use crate::metrics::{Metrics, ObjectFigures, Verdict};
 use crate::pipeline::{self, LoadError, Loaded, Options, Reopen};
 use crate::store::{self, Attempt, Claim, Lineage, Status};
 use crate::task::LoadTask;
 
 /// What load needs, built once per process.
 pub struct Loader {
+    /// Reads the objects, by version or ETag.
     pub s3: aws_sdk_s3::Client,
+    /// The ledger and the bronze tables.
     pub db: Db,
     /// What one file may ask of this process (see [`Limits::from_env`]).
     pub limits: Limits,
+    /// Where a task that cannot be read is sent at once; without one it goes there
+    /// by its queue's redrive, after its receives are spent.
+    pub dead_letters: Option<DeadLetters>,
+    /// Where each object's figures go (EMF in Lambda, `/metrics` locally).
+    pub metrics: Metrics,
 }
+
+/// The load queue's dead-letter queue (`LOAD_DLQ_URL` in Lambda).
+pub struct DeadLetters {
+    /// Sends to the queue.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The dead-letter queue's URL.
+    pub url: String,
+}
+
+/// Why a message is no load task: it never will be, whatever the retries.
+#[derive(Debug, thiserror::Error)]
+#[error("unreadable load task: {0}")]
+pub struct BadTask(#[source] serde_json::Error);
 
 /// How one task ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// The object's rows are in their table.
     Loaded(Loaded),
+    /// The file is bad; the reason is recorded, and it is never retried.
     Rejected {
+        /// The line that condemned it, when one did.
         line: Option<u64>,
+        /// Why, as `bronze.rejects` and the ledger record it.
         reason: String,
     },
+    /// The object is not to be loaded (deleted, archived, no valid destination).
     Skipped {
+        /// Why, as the ledger records it.
         reason: String,
     },
     /// The object can never be loaded as things are (the function may not read it, or
     /// attempts at it keep dying): marked `failed` for a human, not retried.
     Failed {
+        /// Why, as the ledger records it.
         reason: String,
     },
     /// Another delivery of the task already reached a verdict.
@@ -51,6 +79,7 @@ pub enum Outcome {
 impl Loader {
     /// Handles a batch, one message after another on the process's connection.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.metrics.invoked("load");
         let mut response = SqsBatchResponse::default();
         for message in event.records {
             if self.handle_message(&message).await.is_err() {
@@ -64,21 +93,98 @@ impl Loader {
 
     async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, LoadError> {
         let body = message.body.as_deref().unwrap_or_default();
-        let task: LoadTask = serde_json::from_str(body).map_err(|e| {
-            // A task that does not parse never will: it goes to the DLQ for a human.
-            error!(message_id = ?message.message_id, body, error = %e, "Unreadable load task.");
-            LoadError::Transient(format!("unreadable load task: {e}"))
-        })?;
-        self.load(&task).await
+        match serde_json::from_str::<LoadTask>(body) {
+            Ok(task) => self.load(&task).await,
+            Err(e) => self.dead_letter(message, body, BadTask(e)).await,
+        }
+    }
+
+    /// Sends a task that can never be read to the dead-letter queue for a human, now,
+    /// instead of retrying it until its receives are spent.
+    async fn dead_letter(
+        &self,
+        message: &SqsMessage,
+        body: &str,
+        bad: BadTask,
+    ) -> Result<Outcome, LoadError> {
+        let reason = bad.to_string();
+        let id = message.message_id.as_deref();
+        let Some(dlq) = &self.dead_letters else {
+            error!(message_id = id, body, reason, "Unreadable load task; it reaches the dead-letter queue when its receives are spent.");
+            return Err(LoadError::Transient(reason));
+        };
+        let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(&reason)
+            .build()
+            .map_err(|e| LoadError::Transient(e.to_string()))?;
+        let sent = dlq
+            .sqs
+            .send_message()
+            .queue_url(&dlq.url)
+            .message_body(body)
+            .message_attributes("error", attribute)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {
+                error!(
+                    message_id = id,
+                    body, reason, "Unreadable load task sent to the dead-letter queue."
+                );
+                Ok(Outcome::Skipped { reason })
+            }
+            Err(e) => Err(LoadError::Transient(format!(
+                "{reason}; sending it to the dead-letter queue failed: {}",
+                describe(&e)
+            ))),
+        }
     }
 
     /// Loads the object a task names, exactly once however often the task arrives,
     /// and logs one line about it.
     pub async fn load(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
         let started = Instant::now();
-        let result = self.load_task(task).await;
+        // Every line logged for this object carries what names it; the load id is
+        // added once the load has one.
+        let dest = Destination::from_key(&task.key).ok();
+        let span = tracing::info_span!(
+            "object",
+            object_id = task.object_id,
+            bucket = %task.bucket,
+            key = %task.key,
+            tenant = dest.as_ref().map(|d| d.tenant.as_str()),
+            dataset = dest.as_ref().map(|d| d.dataset.as_str()),
+            load_id = tracing::field::Empty,
+        );
+        let result = self.load_task(task).instrument(span.clone()).await;
+        let _entered = span.enter();
         log_outcome(task, &result, started);
+        self.count(task, &result, started.elapsed());
         result
+    }
+
+    /// The object's figures, to wherever this process sends them.
+    fn count(&self, task: &LoadTask, result: &Result<Outcome, LoadError>, took: Duration) {
+        let dest = Destination::from_key(&task.key).ok();
+        let (verdict, loaded) = match result {
+            Ok(Outcome::Loaded(loaded)) => (Some(Verdict::Loaded), Some(loaded)),
+            Ok(Outcome::Rejected { .. }) => (Some(Verdict::Rejected), None),
+            Ok(Outcome::Skipped { .. }) => (Some(Verdict::Skipped), None),
+            Ok(Outcome::Failed { .. }) => (Some(Verdict::Failed), None),
+            // A duplicate counted nothing new; a transient fault is retried.
+            Ok(Outcome::AlreadyDone(_)) | Err(_) => return,
+        };
+        self.metrics.object(&ObjectFigures {
+            function: "load",
+            tenant: dest.as_ref().map(|d| d.tenant.as_str()),
+            dataset: dest.as_ref().map(|d| d.dataset.as_str()),
+            verdict,
+            counts: loaded.map(|l| &l.counts),
+            duration: took,
+            lag: loaded.and_then(|l| SystemTime::now().duration_since(l.source_ts).ok()),
+            quality_score: loaded.and_then(|l| l.quality_score),
+        });
     }
 
     async fn load_task(&self, task: &LoadTask) -> Result<Outcome, LoadError> {

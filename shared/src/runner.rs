@@ -22,6 +22,7 @@ use crate::load::Loader;
 /// Names and timings of the local set-up.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The landing bucket.
     pub bucket: String,
     /// Prefix of the queue names: `<prefix>-landing`, `<prefix>-load` and their DLQs.
     pub queue_prefix: String,
@@ -45,21 +46,28 @@ impl Default for Settings {
 /// A queue's URL and ARN.
 #[derive(Debug, Clone)]
 pub struct Queue {
+    /// What the SDK calls it by.
     pub url: String,
+    /// What policies and redrive name it by.
     pub arn: String,
 }
 
 /// The provisioned queues.
 #[derive(Debug, Clone)]
 pub struct Queues {
+    /// S3 notifications, for dispatch.
     pub landing: Queue,
+    /// Notifications dispatch could not handle.
     pub landing_dlq: Queue,
+    /// Load tasks, for load.
     pub load: Queue,
+    /// Load tasks load could not handle, and unreadable ones.
     pub load_dlq: Queue,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
+/// Why the local set-up or polling failed, with the AWS error's text.
 pub struct RunnerError(String);
 
 fn fail(what: &str, e: &(dyn std::error::Error + 'static)) -> RunnerError {
@@ -107,6 +115,48 @@ pub async fn provision(
     })
 }
 
+/// The queues `provision` made under `prefix`, found without creating anything: for
+/// the operator commands, which change no infrastructure.
+pub async fn find_queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> Result<Queues, RunnerError> {
+    Ok(Queues {
+        landing: find_queue(sqs, &format!("{prefix}-landing")).await?,
+        landing_dlq: find_queue(sqs, &format!("{prefix}-landing-dlq")).await?,
+        load: find_queue(sqs, &format!("{prefix}-load")).await?,
+        load_dlq: find_queue(sqs, &format!("{prefix}-load-dlq")).await?,
+    })
+}
+
+async fn find_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Queue, RunnerError> {
+    let found = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| fail(&format!("finding queue {name}"), &e))?;
+    let url = found.queue_url().unwrap_or_default().to_owned();
+    queue_arn(sqs, name, url).await
+}
+
+async fn queue_arn(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    url: String,
+) -> Result<Queue, RunnerError> {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| fail(&format!("reading queue {name}"), &e))?;
+    let arn = attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    Ok(Queue { url, arn })
+}
+
 async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), RunnerError> {
     let region = s3.config().region().map(|r| r.to_string());
     let mut request = s3.create_bucket().bucket(bucket);
@@ -150,25 +200,15 @@ async fn create_queue(
         .await
         .map_err(|e| fail(&format!("creating queue {name}"), &e))?;
     let url = created.queue_url().unwrap_or_default().to_owned();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| fail(&format!("reading queue {name}"), &e))?;
-    let arn = attributes
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
-    Ok(Queue { url, arn })
+    queue_arn(sqs, name, url).await
 }
 
 /// Which handler a queue feeds.
 #[derive(Clone, Copy)]
 pub enum Stage<'a> {
+    /// The landing queue's handler.
     Dispatch(&'a Dispatcher),
+    /// The load queue's handler.
     Load(&'a Loader),
 }
 

@@ -2,6 +2,8 @@
 //! PostgreSQL and the S3/SQS endpoint the environment names (moto, then LocalStack,
 //! under `infra/dev/test.sh`; or AWS).
 
+pub mod cluster;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -256,6 +258,7 @@ impl Bench {
             sqs: self.sqs.clone(),
             load_queue_url: self.queues.load.url.clone(),
             db: self.db(),
+            metrics: bronze::metrics::Metrics::default(),
         }
     }
 
@@ -264,6 +267,11 @@ impl Bench {
             s3: self.s3.clone(),
             db: self.db(),
             limits: bronze::limits::Limits::default(),
+            dead_letters: Some(bronze::load::DeadLetters {
+                sqs: self.sqs.clone(),
+                url: self.queues.load_dlq.url.clone(),
+            }),
+            metrics: bronze::metrics::Metrics::default(),
         }
     }
 

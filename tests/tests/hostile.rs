@@ -218,3 +218,75 @@ async fn a_gzip_bomb_is_rejected_before_it_inflates() -> Result {
     );
     db.finish().await
 }
+
+#[tokio::test]
+async fn a_task_that_cannot_be_read_goes_to_the_dead_letter_queue_at_once() -> Result {
+    let bench = Bench::new(30).await?;
+    bench
+        .sqs
+        .send_message()
+        .queue_url(&bench.queues.load.url)
+        .message_body("{\"object_id\": \"not a number\"}")
+        .send()
+        .await?;
+    let handled = runner::poll_once(
+        &bench.sqs,
+        &bench.queues.load,
+        Stage::Load(&bench.loader()),
+        1,
+    )
+    .await?;
+    assert_eq!(handled, 1);
+    let dead = bench
+        .sqs
+        .receive_message()
+        .queue_url(&bench.queues.load_dlq.url)
+        .message_attribute_names("All")
+        .wait_time_seconds(1)
+        .send()
+        .await?;
+    let message = &dead.messages()[0];
+    assert_eq!(message.body(), Some("{\"object_id\": \"not a number\"}"));
+    let error = message.message_attributes().and_then(|a| a.get("error"));
+    let reason = error.and_then(|e| e.string_value()).unwrap_or_default();
+    assert!(reason.starts_with("unreadable load task"), "{reason}");
+    // Deleted from the load queue: not retried.
+    assert_eq!(bench.visible(&bench.queues.load).await?, 0);
+    bench.finish().await
+}
+
+#[tokio::test]
+async fn an_encoding_the_detector_is_unsure_of_is_refused_until_pinned() -> Result {
+    let db = TestDb::new().await?;
+    let latin1 = b"name,city\ncaf\xe9,Paris\n";
+    let verdict = load_bytes(&db, "cafes", "c.csv", SystemTime::now(), latin1).await?;
+    let Err(LoadError::Rejected { reason, .. }) = verdict else {
+        panic!("expected a rejection, got {verdict:?}");
+    };
+    assert!(reason.contains("--encoding"), "{reason}");
+    let mut client = bronze_tests::connect(&db.url).await?;
+    let pinned = bronze::store::DatasetSettings {
+        encoding: bronze::format::Encoding::parse("latin1"),
+        ..Default::default()
+    };
+    let dest = bronze::keys::Destination::new("acme", "cafes")?;
+    bronze::store::set_dataset(&mut client, &dest, &pinned).await?;
+    let loaded = load_bytes(&db, "cafes", "c.csv", SystemTime::now(), latin1).await??;
+    assert_eq!(loaded.counts.inserted, 1);
+    let name: String = db
+        .pg
+        .query_one("SELECT payload->>'name' FROM tenant_acme.cafes", &[])
+        .await?
+        .get(0);
+    assert_eq!(name, "café");
+    let certainty: String = db
+        .pg
+        .query_one(
+            "SELECT encoding || ' ' || encoding_certainty FROM bronze.loads WHERE status = 'loaded'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(certainty, "windows-1252 certain");
+    db.finish().await
+}

@@ -10,7 +10,12 @@ use crate::registry::RegistryError;
 pub enum LoadError {
     /// The file is bad: record the reason, never retry.
     #[error("{}", located(*.line, .reason))]
-    Rejected { line: Option<u64>, reason: String },
+    Rejected {
+        /// The line that condemned the file, when one did.
+        line: Option<u64>,
+        /// Why, as `bronze.rejects` and the ledger record it.
+        reason: String,
+    },
     /// The database failed: retry later.
     #[error("database: {}", crate::aws::describe(.0))]
     Database(#[source] tokio_postgres::Error),

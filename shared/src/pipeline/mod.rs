@@ -48,14 +48,22 @@ use job::{Decided, Job};
 /// What a successful load did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
+    /// The `bronze.loads` row.
     pub load_id: i64,
+    /// What the file was found to be.
     pub detected: Detected,
+    /// What the load did to the table's records.
     pub counts: LoadCounts,
+    /// How long the load took, reading included.
     pub duration_ms: i64,
     /// The schema version the load's rows belong to, and whether the load made it.
     pub schema_version: Option<i32>,
+    /// Whether this load made that version.
     pub new_version: bool,
+    /// The load's quality score, when it had records and checks.
     pub quality_score: Option<f64>,
+    /// When the file was last modified: its lag to the load's commit is measured from it.
+    pub source_ts: std::time::SystemTime,
 }
 
 /// How much a load does beyond loading, within which bounds.
@@ -64,6 +72,7 @@ pub struct Options {
     /// Inference, the schema registry, contracts, JSON Schema validation and quality.
     /// Off only to measure what they cost (`bronze ingest --no-checks`).
     pub checks: bool,
+    /// The bounds the file is read within.
     pub limits: Limits,
 }
 
@@ -80,6 +89,7 @@ impl Default for Options {
 /// has rows reads it a second time for the payloads of the records that changed.
 /// An implementation must give the same bytes or fail (S3: the same version or ETag).
 pub trait Reopen: Send + Sync {
+    /// The file from its start, again: the same bytes or an error.
     fn reopen(&self) -> BoxFuture<'_, Result<Box<dyn Read + Send>, LoadError>>;
 }
 
@@ -107,6 +117,7 @@ pub async fn load(
     .await
 }
 
+/// [`load`], with `options` (`bronze ingest --no-checks`, bounds from the environment).
 pub async fn load_with(
     tx: &Transaction<'_>,
     source: Box<dyn Read + Send>,
@@ -122,6 +133,7 @@ pub async fn load_with(
     let settings = store::dataset_settings(tx, dest).await?;
     let current = registry::current(tx, dest).await?;
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
+    tracing::Span::current().record("load_id", load_id);
     let job = Job {
         tx,
         dest,
@@ -182,6 +194,7 @@ pub async fn load_with(
         schema_version,
         new_version: matches!(decision, Decision::New { .. }),
         quality_score,
+        source_ts: lineage.source_ts,
     })
 }
 

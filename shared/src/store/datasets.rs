@@ -28,6 +28,7 @@ pub struct DatasetSettings {
     pub encoding: Option<Encoding>,
 }
 
+/// The dataset's settings, or the defaults when it has none.
 pub async fn dataset_settings(
     db: &impl GenericClient,
     dest: &Destination,
@@ -62,12 +63,17 @@ pub enum SettingsError {
     #[error(
         "{table} already holds {rows} rows keyed by {old:?}; a different key needs a new dataset"
     )]
+    /// The key of a dataset that holds rows cannot change: its keys would stop matching.
     KeyInUse {
+        /// The dataset's table.
         table: super::QuotedTable,
+        /// The rows it holds.
         rows: i64,
+        /// The key they are keyed by.
         old: Vec<String>,
     },
     #[error("database: {0}")]
+    /// Reading or writing the settings failed.
     Postgres(#[from] tokio_postgres::Error),
 }
 

@@ -8,15 +8,22 @@ use tokio_postgres::{GenericClient, Transaction};
 /// Ledger status of an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Recorded, a load task sent or to be sent; also after a fault that may pass.
     Pending,
+    /// An attempt holds it, or one left it by dying.
     Loading,
+    /// Its rows are in its table.
     Loaded,
+    /// The file is bad: never retried.
     Rejected,
+    /// Not to be loaded: no valid destination, deleted or archived.
     Skipped,
+    /// Given up on: a human must look (`bronze reload`).
     Failed,
 }
 
 impl Status {
+    /// The name stored in `bronze.objects.status`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -52,14 +59,23 @@ impl Status {
 /// An object as dispatch records it.
 #[derive(Debug, Clone)]
 pub struct NewObject<'a> {
+    /// The bucket it landed in.
     pub bucket: &'a str,
+    /// Its key, decoded.
     pub key: &'a str,
+    /// Its version id, on a versioned bucket.
     pub version_id: Option<&'a str>,
+    /// Its ETag.
     pub etag: Option<&'a str>,
+    /// Its size in bytes.
     pub size: Option<i64>,
+    /// S3's ordering of events for one key.
     pub sequencer: Option<&'a str>,
+    /// When S3 last modified it: the source order of its records' versions.
     pub last_modified: Option<std::time::SystemTime>,
+    /// The tenant its key names, when valid.
     pub tenant: Option<&'a str>,
+    /// The dataset its key names, when valid.
     pub dataset: Option<&'a str>,
     /// `Some(reason)` records the object as skipped.
     pub skip: Option<&'a str>,
@@ -68,8 +84,11 @@ pub struct NewObject<'a> {
 /// The ledger row for an object, newly made or found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
+    /// The ledger row's id: what load tasks name.
     pub id: i64,
+    /// Its status now.
     pub status: Status,
+    /// Whether this call made it (a repeat finds the first).
     pub new: bool,
 }
 
@@ -134,9 +153,13 @@ pub async fn record_object(
 /// A ledger row as load needs it.
 #[derive(Debug, Clone)]
 pub struct ObjectRow {
+    /// Its status after the attempt began.
     pub status: Status,
+    /// The tenant recorded at dispatch.
     pub tenant: Option<String>,
+    /// The dataset recorded at dispatch.
     pub dataset: Option<String>,
+    /// When S3 last modified the object.
     pub last_modified: Option<SystemTime>,
 }
 
@@ -156,6 +179,7 @@ pub enum Attempt {
     Done(Status),
     /// Attempts at it kept dying: now `failed`, with this reason.
     GaveUp(String),
+    /// No ledger row has the task's id.
     Missing,
 }
 
@@ -244,6 +268,7 @@ pub async fn mark_retry(
 /// Whether this transaction now owns the object's load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
+    /// This transaction holds the row until it ends.
     Owned,
     /// Another worker holds it right now; try again later.
     Busy,

@@ -14,9 +14,13 @@ use crate::rejects::Sample;
 /// Where a load's rows came from.
 #[derive(Debug, Clone)]
 pub struct Lineage {
+    /// The bucket, for objects from S3.
     pub bucket: Option<String>,
+    /// The key, or a local file's path.
     pub key: String,
+    /// The S3 version id read.
     pub version_id: Option<String>,
+    /// The ETag read.
     pub etag: Option<String>,
     /// The source order: the object's last-modified time (a local file's mtime).
     /// Versions of a record are ordered by it, whatever order the files arrive in.
@@ -55,15 +59,23 @@ pub async fn start_load(
 /// The figures of a finished load.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadCounts {
+    /// Records read, good and rejected.
     pub records_in: i64,
+    /// Records that were new keys.
     pub inserted: i64,
+    /// Records that were new versions of known keys.
     pub updated: i64,
+    /// Records equal to their key's version before.
     pub unchanged: i64,
+    /// Keys a snapshot lacked, given a `delete` version.
     pub deleted: i64,
+    /// Records refused.
     pub rejected: i64,
+    /// Bytes read from the source, as stored (compressed).
     pub bytes: i64,
 }
 
+/// Fills in a load's `bronze.loads` row with what it did; `error` says why a rejected file was.
 pub async fn finish_load(
     db: &impl GenericClient,
     load_id: i64,
