@@ -167,7 +167,7 @@ enum Number {
     Integer(i64),
     /// An integer beyond 64 bits, of `digits` digits: compared by sign, length and
     /// digits (its text), or by its nearest `f64` against a decimal.
-    Huge { nearest: f64, digits: usize },
+    Huge { nearest: f64, digits: u32 },
     /// A decimal, an exponent, NaN or an infinity.
     Float(f64),
 }
@@ -189,10 +189,22 @@ impl Number {
     /// Orders `self` (written `text`) against `other` (written `other_text`); `None`
     /// against NaN. Huge integers of one length whose first [`KEPT`] bytes agree are
     /// equal: that is all a column keeps of them.
+    #[inline(always)]
     fn cmp(self, text: &str, other: Number, other_text: &str) -> Option<Order> {
+        // Numbers of one kind first, inline: min and max meet every number a column
+        // has not seen lately.
+        match (self, other) {
+            (Number::Integer(a), Number::Integer(b)) => Some(a.cmp(&b)),
+            (Number::Float(a), Number::Float(b)) => a.partial_cmp(&b),
+            _ => self.cmp_mixed(text, other, other_text),
+        }
+    }
+
+    /// [`Number::cmp`] where an integer beyond 64 bits or a decimal meets an integer.
+    #[inline(never)]
+    fn cmp_mixed(self, text: &str, other: Number, other_text: &str) -> Option<Order> {
         use Number::{Huge, Integer};
         match (self, other) {
-            (Integer(a), Integer(b)) => Some(a.cmp(&b)),
             // Beyond 64 bits, an integer is further from zero than any 64-bit one.
             (Huge { nearest, .. }, Integer(_)) => nearest.partial_cmp(&0.0),
             (Integer(_), Huge { nearest, .. }) => 0.0.partial_cmp(&nearest),
@@ -215,21 +227,8 @@ impl Number {
                     magnitude
                 })
             }
-            // Opposite signs, or a decimal on either side.
+            // Opposite signs, or a decimal and an integer.
             _ => self.nearest().partial_cmp(&other.nearest()),
-        }
-    }
-}
-
-impl Fits {
-    fn get(self, kind: Kind) -> bool {
-        match kind {
-            Kind::Boolean => self.boolean,
-            Kind::Integer => self.integer,
-            Kind::Number => self.number,
-            Kind::Date => self.date,
-            Kind::Time => self.time,
-            Kind::Timestamp => self.timestamp,
         }
     }
 }
@@ -351,9 +350,7 @@ impl Column {
                     self.count_temporal(temporal);
                 }
                 self.count_fits(line, fits);
-                for s in semantic::ALL {
-                    self.semantic[s] += u64::from(semantic.contains(s));
-                }
+                self.semantic.add(semantic);
             }
         }
     }
@@ -463,13 +460,21 @@ impl Column {
 
     fn count_fits(&mut self, line: u64, fits: Fits) {
         self.values += 1;
-        for kind in KINDS {
-            if fits.get(kind) {
+        // Type by type, each spelled out: with the type a constant, every `[kind]` is
+        // a field, and this runs for every value of the file.
+        let mut count = |kind: Kind, fit: bool| {
+            if fit {
                 self.fits[kind] += 1;
             } else if self.failed_at[kind].len() < FIRST_LINES {
                 self.failed_at[kind].push(line);
             }
-        }
+        };
+        count(Kind::Boolean, fits.boolean);
+        count(Kind::Integer, fits.integer);
+        count(Kind::Number, fits.number);
+        count(Kind::Date, fits.date);
+        count(Kind::Time, fits.time);
+        count(Kind::Timestamp, fits.timestamp);
     }
 
     /// Length, distinct values, examples, text range and semantic types; returns the
@@ -512,10 +517,10 @@ impl Column {
         for s in semantic::ALL {
             let digits_only = matches!(s, Semantic::Phone | Semantic::Zip);
             if (!typed || digits_only) && s.matches(text) {
-                self.semantic[s] += 1;
                 matched.insert(s);
             }
         }
+        self.semantic.add(matched);
         matched
     }
 
@@ -891,7 +896,8 @@ fn number_fits(column: &mut Column, shape: NumberShape, text: &str) -> Fits {
                 // Digits alone, after an optional sign: always an `f64`, if infinite.
                 None => Number::Huge {
                     nearest: text.parse().unwrap_or(f64::NAN),
-                    digits: text.trim_start_matches(['-', '+']).len(),
+                    digits: u32::try_from(text.trim_start_matches(['-', '+']).len())
+                        .unwrap_or(u32::MAX),
                 },
             });
         }
