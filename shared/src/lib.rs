@@ -11,6 +11,7 @@ pub mod copy;
 pub mod db;
 pub mod dispatch;
 pub mod events;
+pub mod fault;
 pub mod format;
 pub mod hash;
 pub mod identity;

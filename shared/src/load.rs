@@ -170,6 +170,7 @@ impl Loader {
                 return Ok(Outcome::Failed { reason });
             }
         };
+        crate::fault::point("open").await;
         // Pinned to the ETag these bytes came with, a second read gets them again or fails.
         object.etag = etag.or(object.etag);
         let id = Some(task.object_id);
@@ -202,7 +203,9 @@ impl Loader {
             None,
         )
         .await?;
+        crate::fault::point("commit").await;
         tx.commit().await?;
+        crate::fault::point("committed").await;
         Ok(Outcome::Loaded(loaded))
     }
 }

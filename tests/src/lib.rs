@@ -2,6 +2,8 @@
 //! PostgreSQL and the S3/SQS endpoint the environment names (moto under
 //! `infra/dev/test.sh`, or LocalStack, or AWS).
 
+pub mod faults;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -87,6 +87,7 @@ impl Merge<'_> {
         // A file with rejected records is not a complete snapshot: deleting the keys of
         // the records it failed to read would lose data.
         let whole = snapshot && staged.rejects.count == 0;
+        crate::fault::point("merge").await;
         if new_table {
             let filled = if self.keys_repeat {
                 None
