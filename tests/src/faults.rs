@@ -376,6 +376,8 @@ struct Rule {
     method: &'static str,
     path_contains: String,
     fault: S3Fault,
+    /// Matching requests let through before the fault applies.
+    skip: usize,
     remaining: usize,
 }
 
@@ -425,10 +427,23 @@ impl S3Proxy {
 
     /// The next `times` requests `method` whose path contains `path_contains` get `fault`.
     pub fn inject(&self, method: &'static str, path_contains: &str, fault: S3Fault, times: usize) {
+        self.inject_after(method, path_contains, fault, 0, times);
+    }
+
+    /// [`S3Proxy::inject`], once `skip` matching requests have passed unharmed.
+    pub fn inject_after(
+        &self,
+        method: &'static str,
+        path_contains: &str,
+        fault: S3Fault,
+        skip: usize,
+        times: usize,
+    ) {
         self.rules.lock().unwrap().push(Rule {
             method,
             path_contains: path_contains.to_owned(),
             fault,
+            skip,
             remaining: times,
         });
     }
@@ -490,9 +505,13 @@ async fn serve(
         rules
             .iter_mut()
             .find(|r| r.remaining > 0 && r.method == method && path.contains(&r.path_contains))
-            .map(|r| {
+            .and_then(|r| {
+                if r.skip > 0 {
+                    r.skip -= 1;
+                    return None;
+                }
                 r.remaining -= 1;
-                r.fault.clone()
+                Some(r.fault.clone())
             })
     };
     seen.lock().unwrap().push(Seen {
