@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use bronze_tests::faults::{
-    await_load_queue_empty, await_verdicts, ledger, loads_by_key, table_snapshot, Process,
+    self, await_load_queue_empty, await_verdicts, ledger, loads_by_key, orders_a, orders_b,
+    orders_bench, table_snapshot, Process,
 };
-use bronze_tests::{configure_key, Bench, Result};
+use bronze_tests::{Bench, Result};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bronze");
 /// Short, so that a killed runner's message comes back soon.
@@ -18,46 +19,20 @@ const A: &str = "acme/orders/a.csv";
 const B: &str = "acme/orders/b.csv";
 const ROWS: usize = 12_000;
 
-/// The first file: ROWS orders (about 300 KB, several COPY chunks).
 fn file_a() -> String {
-    let mut text = String::from("order_id,customer,amount\n");
-    for i in 1..=ROWS {
-        text.push_str(&format!("{i},customer number {i},{i}.00\n"));
-    }
-    text
+    orders_a(ROWS)
 }
 
-/// The second: the first half of A's orders changed, the second half as they were,
-/// and a quarter more new.
 fn file_b() -> String {
-    let mut text = String::from("order_id,customer,amount\n");
-    for i in 1..=ROWS + ROWS / 4 {
-        let cents = if i <= ROWS / 2 { 50 } else { 0 };
-        text.push_str(&format!("{i},customer number {i},{i}.{cents:02}\n"));
-    }
-    text
+    orders_b(ROWS)
 }
 
 async fn world() -> Result<Bench> {
-    let bench = Bench::new(VISIBILITY).await?;
-    configure_key(&bench, "orders", "order_id").await?;
-    bench
-        .pg
-        .batch_execute("SET statement_timeout = '20s'")
-        .await?;
-    Ok(bench)
+    orders_bench(VISIBILITY).await
 }
 
-/// What the table holds after a clean run of `files`, one after the other.
 async fn clean_run(files: &[(&str, String)]) -> Result<Vec<String>> {
-    let bench = world().await?;
-    for (key, body) in files {
-        bench.put(key, body.clone()).await?;
-        bench.drain(&bench.dispatcher(), &bench.loader()).await?;
-    }
-    let snapshot = table_snapshot(&bench.pg, TABLE).await?;
-    bench.finish().await?;
-    Ok(snapshot)
+    faults::clean_run(TABLE, files).await
 }
 
 /// The table as another session sees it now (empty while it does not exist).

@@ -129,7 +129,13 @@ fn parse_secret(text: &str) -> Result<SecretValue, String> {
 /// The connection, opened lazily and migrated once per process.
 pub struct Db {
     source: DbSource,
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<Conn>>,
+}
+
+/// A client and the task that drives its connection.
+struct Conn {
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// The default for local development: the machine's own PostgreSQL.
@@ -163,15 +169,24 @@ impl Db {
     /// of work; messages are handled one after another on it.
     pub async fn client(&self) -> Result<ConnGuard<'_>, DbError> {
         let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            let mut client = self.connect().await?;
-            let applied = migrate(&mut client).await?;
+        if guard.as_ref().is_none_or(|conn| conn.client.is_closed()) {
+            let mut conn = self.connect().await?;
+            let applied = migrate(&mut conn.client).await?;
             if !applied.is_empty() {
                 info!(?applied, "Applied database migrations.");
             }
-            *guard = Some(client);
+            *guard = Some(conn);
         }
         Ok(ConnGuard(guard))
+    }
+
+    /// Closes the connection (the next [`Db::client`] opens a new one): for a caller
+    /// that gave up on it mid-request, when it stopped answering. Its socket is closed
+    /// at once, so a server that still hears it rolls its transaction back.
+    pub async fn discard(&self) {
+        if let Some(conn) = self.client.lock().await.take() {
+            conn.task.abort();
+        }
     }
 
     async fn config(&self) -> Result<Config, DbError> {
@@ -184,12 +199,23 @@ impl Db {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
+        // A peer that vanished (a failover, a NAT that dropped the flow) is noticed in
+        // about a minute rather than the two hours of the system's keepalive default.
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config
+                .keepalives_idle(Duration::from_secs(30))
+                .keepalives_interval(Duration::from_secs(10))
+                .keepalives_retries(3);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(60));
+        }
         config.application_name("bronze");
         Ok(config)
     }
 
     /// Connects with TLS when `sslmode=require` or a root certificate asks for it.
-    async fn connect(&self) -> Result<Client, DbError> {
+    async fn connect(&self) -> Result<Conn, DbError> {
         let mut config = self.config().await?;
         let root_cert = std::env::var_os("DATABASE_SSL_ROOT_CERT").map(PathBuf::from);
         if root_cert.is_some() {
@@ -197,13 +223,13 @@ impl Db {
         }
         if config.get_ssl_mode() != SslMode::Require {
             let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(watch(connection));
-            return Ok(client);
+            let task = tokio::spawn(watch(connection));
+            return Ok(Conn { client, task });
         }
         let tls = crate::tls::connector(root_cert.as_deref())?;
         let (client, connection) = config.connect(tls).await?;
-        tokio::spawn(watch(connection));
-        Ok(client)
+        let task = tokio::spawn(watch(connection));
+        Ok(Conn { client, task })
     }
 }
 
@@ -249,23 +275,27 @@ async fn secret_config(
 }
 
 /// Exclusive use of the process's connection.
-pub struct ConnGuard<'a>(MutexGuard<'a, Option<Client>>);
+pub struct ConnGuard<'a>(MutexGuard<'a, Option<Conn>>);
 
 impl std::ops::Deref for ConnGuard<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
         // `Db::client` only hands out a guard after filling the slot.
-        self.0
+        &self
+            .0
             .as_ref()
             .expect("connection slot filled by Db::client")
+            .client
     }
 }
 
 impl std::ops::DerefMut for ConnGuard<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.0
+        &mut self
+            .0
             .as_mut()
             .expect("connection slot filled by Db::client")
+            .client
     }
 }
 

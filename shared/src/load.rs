@@ -2,7 +2,7 @@
 //! partial batch response listing only what is worth retrying.
 
 use std::io::Read;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -76,9 +76,51 @@ impl Loader {
     /// and logs one line about it.
     pub async fn load(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
         let started = Instant::now();
-        let result = self.load_task(task).await;
+        let budget = Duration::from_secs(self.limits.load_seconds);
+        let result = match tokio::time::timeout(budget, self.load_task(task)).await {
+            Ok(result) => result,
+            Err(_) => Err(self.gave_up(task).await),
+        };
         log_outcome(task, &result, started);
         result
+    }
+
+    /// An attempt past its budget: its connection may be waiting for an answer that
+    /// never comes (a stalled proxy, a half-dead peer), so it is closed, and the server
+    /// ends that session's transaction itself (the load's statement and idle timeouts)
+    /// if it does not hear the close. The object waits for its retry.
+    async fn gave_up(&self, task: &LoadTask) -> LoadError {
+        self.db.discard().await;
+        let reason = format!(
+            "the attempt did not finish within {} s (BRONZE_MAX_LOAD_SECONDS): the database \
+             or S3 stopped answering, or the file needs more time than that; retrying",
+            self.limits.load_seconds
+        );
+        self.note_retry(task.object_id, &reason).await;
+        LoadError::Transient(reason)
+    }
+
+    /// Notes a transient failure in the ledger (the row back to `pending`, with the
+    /// reason), on a new connection when the fault closed the attempt's own: a row left
+    /// `loading` would read, at the next delivery, as an attempt that died.
+    async fn note_retry(&self, id: i64, reason: &str) {
+        let noted = async {
+            let mut client = self
+                .db
+                .client()
+                .await
+                .map_err(|e| LoadError::Transient(e.to_string()))?;
+            let tx = client.transaction().await?;
+            // The session of an attempt that stalled may hold the row until the server
+            // ends it: wait a little, never for ever.
+            tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+            store::mark_retry(&tx, id, reason).await?;
+            tx.commit().await?;
+            Ok::<(), LoadError>(())
+        };
+        if let Err(e) = noted.await {
+            warn!(object_id = id, error = %e, "Could not note the retry in the ledger.");
+        }
     }
 
     async fn load_task(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
@@ -130,8 +172,8 @@ impl Loader {
 
         let result = self.load_claimed(&mut client, task, &dest, &lineage).await;
         if let Err(LoadError::Transient(reason)) = &result {
-            // Best effort: the database may be what failed.
-            let _ = store::mark_retry(&*client, task.object_id, reason).await;
+            drop(client);
+            self.note_retry(task.object_id, reason).await;
         }
         result
     }
@@ -144,6 +186,15 @@ impl Loader {
         lineage: &Lineage,
     ) -> Result<Outcome, LoadError> {
         let tx = client.transaction().await?;
+        // The server ends the transaction of an attempt past its budget, or one whose
+        // client went quiet, even when it never hears the connection close.
+        let budget = self.limits.load_seconds;
+        let idle = budget.min(MAX_IDLE_SECONDS);
+        tx.batch_execute(&format!(
+            "SET LOCAL statement_timeout = '{budget}s'; \
+             SET LOCAL idle_in_transaction_session_timeout = '{idle}s'"
+        ))
+        .await?;
         match store::claim(&tx, task.object_id).await? {
             Claim::Owned => {}
             Claim::Busy => return Err(busy()),
@@ -209,6 +260,10 @@ impl Loader {
         Ok(Outcome::Loaded(loaded))
     }
 }
+
+/// The longest a load's transaction may sit idle (its client reading S3 again between
+/// two statements, say) before the server ends it.
+const MAX_IDLE_SECONDS: u64 = 120;
 
 fn busy() -> LoadError {
     LoadError::Transient("another worker is loading this object".into())

@@ -31,6 +31,7 @@ impl Process {
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -280,7 +281,8 @@ pub struct TcpProxy {
 }
 
 impl TcpProxy {
-    pub async fn start(upstream: u16) -> Result<Self> {
+    pub async fn start(upstream: &str) -> Result<Self> {
+        let upstream = upstream.to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let (cut, _) = watch::channel(0u64);
@@ -290,7 +292,7 @@ impl TcpProxy {
             (cut.clone(), Arc::clone(&stalled_below), Arc::clone(&opened));
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                let Ok(server) = TcpStream::connect(upstream.as_str()).await else {
                     continue;
                 };
                 let id = count.fetch_add(1, Ordering::SeqCst) + 1;
@@ -686,4 +688,48 @@ pub async fn loads_by_key(pg: &Client) -> Result<Vec<(String, String)>> {
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// The first file of the fault tests: `rows` orders, keyed by `order_id`.
+pub fn orders_a(rows: usize) -> String {
+    let mut text = String::from("order_id,customer,amount\n");
+    for i in 1..=rows {
+        text.push_str(&format!("{i},customer number {i},{i}.00\n"));
+    }
+    text
+}
+
+/// The second: the first half of [`orders_a`]'s orders changed, the second half as
+/// they were, and a quarter more new.
+pub fn orders_b(rows: usize) -> String {
+    let mut text = String::from("order_id,customer,amount\n");
+    for i in 1..=rows + rows / 4 {
+        let cents = if i <= rows / 2 { 50 } else { 0 };
+        text.push_str(&format!("{i},customer number {i},{i}.{cents:02}\n"));
+    }
+    text
+}
+
+/// A bench whose dataset `acme/orders` is keyed by `order_id`.
+pub async fn orders_bench(visibility: u32) -> Result<Bench> {
+    let bench = Bench::new(visibility).await?;
+    crate::configure_key(&bench, "orders", "order_id").await?;
+    bench
+        .pg
+        .batch_execute("SET statement_timeout = '20s'")
+        .await?;
+    Ok(bench)
+}
+
+/// What `table` holds after a clean run of `files` (key, body), one after the other,
+/// through dispatch and load in process.
+pub async fn clean_run(table: &str, files: &[(&str, String)]) -> Result<Vec<String>> {
+    let bench = orders_bench(30).await?;
+    for (key, body) in files {
+        bench.put(key, body.clone()).await?;
+        bench.drain(&bench.dispatcher(), &bench.loader()).await?;
+    }
+    let snapshot = table_snapshot(&bench.pg, table).await?;
+    bench.finish().await?;
+    Ok(snapshot)
 }
