@@ -136,6 +136,15 @@ pub struct Db {
 struct Conn {
     client: Client,
     task: tokio::task::JoinHandle<()>,
+    session: Option<Session>,
+}
+
+/// A server session, as `pg_stat_activity` knows it: its process and when it began
+/// (a process id alone may have been reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pid: i32,
+    started: std::time::SystemTime,
 }
 
 /// The default for local development: the machine's own PostgreSQL.
@@ -171,6 +180,18 @@ impl Db {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|conn| conn.client.is_closed()) {
             let mut conn = self.connect().await?;
+            conn.session = conn
+                .client
+                .query_opt(
+                    "SELECT pg_backend_pid(), backend_start FROM pg_stat_activity
+                     WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .await?
+                .map(|row| Session {
+                    pid: row.get(0),
+                    started: row.get(1),
+                });
             let applied = migrate(&mut conn.client).await?;
             if !applied.is_empty() {
                 info!(?applied, "Applied database migrations.");
@@ -182,11 +203,29 @@ impl Db {
 
     /// Closes the connection (the next [`Db::client`] opens a new one): for a caller
     /// that gave up on it mid-request, when it stopped answering. Its socket is closed
-    /// at once, so a server that still hears it rolls its transaction back.
-    pub async fn discard(&self) {
-        if let Some(conn) = self.client.lock().await.take() {
-            conn.task.abort();
-        }
+    /// at once, so a server that still hears it rolls its transaction back; one that
+    /// does not (a stalled proxy in between) is told by [`Db::end`] with the session
+    /// returned here.
+    pub async fn discard(&self) -> Option<Session> {
+        let conn = self.client.lock().await.take()?;
+        conn.task.abort();
+        conn.session
+    }
+
+    /// Ends `session` from a new connection (`pg_terminate_backend`, allowed on the
+    /// sessions of one's own role): its transaction is rolled back and its locks let go,
+    /// even when it waits for a client it no longer hears (in a COPY, which no
+    /// statement timeout interrupts).
+    pub async fn end(&self, session: Session) -> Result<(), DbError> {
+        self.client()
+            .await?
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE pid = $1 AND backend_start = $2",
+                &[&session.pid, &session.started],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn config(&self) -> Result<Config, DbError> {
@@ -224,12 +263,20 @@ impl Db {
         if config.get_ssl_mode() != SslMode::Require {
             let (client, connection) = config.connect(NoTls).await?;
             let task = tokio::spawn(watch(connection));
-            return Ok(Conn { client, task });
+            return Ok(Conn {
+                client,
+                task,
+                session: None,
+            });
         }
         let tls = crate::tls::connector(root_cert.as_deref())?;
         let (client, connection) = config.connect(tls).await?;
         let task = tokio::spawn(watch(connection));
-        Ok(Conn { client, task })
+        Ok(Conn {
+            client,
+            task,
+            session: None,
+        })
     }
 }
 

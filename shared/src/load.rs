@@ -86,11 +86,16 @@ impl Loader {
     }
 
     /// An attempt past its budget: its connection may be waiting for an answer that
-    /// never comes (a stalled proxy, a half-dead peer), so it is closed, and the server
-    /// ends that session's transaction itself (the load's statement and idle timeouts)
-    /// if it does not hear the close. The object waits for its retry.
+    /// never comes (a stalled proxy, a half-dead peer), so it is closed, and its server
+    /// session, which may not hear the close, is ended from a new connection (the
+    /// load's idle timeout would end it too, but not while it waits in a COPY). The
+    /// object waits for its retry.
     async fn gave_up(&self, task: &LoadTask) -> LoadError {
-        self.db.discard().await;
+        if let Some(session) = self.db.discard().await {
+            if let Err(e) = self.db.end(session).await {
+                warn!(object_id = task.object_id, error = %e, "Could not end the stalled session.");
+            }
+        }
         let reason = format!(
             "the attempt did not finish within {} s (BRONZE_MAX_LOAD_SECONDS): the database \
              or S3 stopped answering, or the file needs more time than that; retrying",
