@@ -48,12 +48,40 @@ pub enum Outcome {
     AlreadyDone(Status),
 }
 
+/// The `Instant` of a deadline given in milliseconds since the Unix epoch (Lambda's
+/// `Context::deadline`); a deadline already past is now.
+pub fn deadline_at(epoch_millis: u64) -> Instant {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_millis);
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    Instant::now() + left
+}
+
 impl Loader {
     /// Handles a batch, one message after another on the process's connection.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_until(event, None).await
+    }
+
+    /// [`Loader::handle`] within an invocation that ends at `deadline` (Lambda's): each
+    /// attempt gets what is left of it, less a margin to give up cleanly, and a
+    /// message with no time left is not started but left for its redelivery.
+    pub async fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<Instant>,
+    ) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         for message in event.records {
-            if self.handle_message(&message).await.is_err() {
+            let handled = match self.budget(deadline) {
+                Some(budget) => self.handle_message(&message, budget).await,
+                None => {
+                    warn!(message_id = ?message.message_id, "No time left in this invocation; the task waits for its redelivery.");
+                    Err(LoadError::Transient(
+                        "no time left in the invocation".into(),
+                    ))
+                }
+            };
+            if handled.is_err() {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message.message_id.clone().unwrap_or_default();
                 response.batch_item_failures.push(failure);
@@ -62,24 +90,51 @@ impl Loader {
         response
     }
 
-    async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, LoadError> {
+    /// The time an attempt may take: `BRONZE_MAX_LOAD_SECONDS`, or less when the
+    /// invocation ends sooner; `None` when what is left is not worth starting.
+    fn budget(&self, deadline: Option<Instant>) -> Option<Duration> {
+        let most = Duration::from_secs(self.limits.load_seconds);
+        let Some(deadline) = deadline else {
+            return Some(most);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Kept back to close the connection, end its session, note the retry and answer.
+        let margin = (left / 10).clamp(Duration::from_secs(1), Duration::from_secs(15));
+        let budget = left.checked_sub(margin)?.min(most);
+        (budget >= Duration::from_secs(1)).then_some(budget)
+    }
+
+    async fn handle_message(
+        &self,
+        message: &SqsMessage,
+        budget: Duration,
+    ) -> Result<Outcome, LoadError> {
         let body = message.body.as_deref().unwrap_or_default();
         let task: LoadTask = serde_json::from_str(body).map_err(|e| {
             // A task that does not parse never will: it goes to the DLQ for a human.
             error!(message_id = ?message.message_id, body, error = %e, "Unreadable load task.");
             LoadError::Transient(format!("unreadable load task: {e}"))
         })?;
-        self.load(&task).await
+        self.load_within(&task, budget).await
     }
 
     /// Loads the object a task names, exactly once however often the task arrives,
     /// and logs one line about it.
     pub async fn load(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
-        let started = Instant::now();
         let budget = Duration::from_secs(self.limits.load_seconds);
-        let result = match tokio::time::timeout(budget, self.load_task(task)).await {
+        self.load_within(task, budget).await
+    }
+
+    /// [`Loader::load`], giving up after `budget`.
+    pub async fn load_within(
+        &self,
+        task: &LoadTask,
+        budget: Duration,
+    ) -> Result<Outcome, LoadError> {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(budget, self.load_task(task, budget)).await {
             Ok(result) => result,
-            Err(_) => Err(self.gave_up(task).await),
+            Err(_) => self.gave_up(task, budget).await,
         };
         log_outcome(task, &result, started);
         result
@@ -90,19 +145,48 @@ impl Loader {
     /// session, which may not hear the close, is ended from a new connection (the
     /// load's idle timeout would end it too, but not while it waits in a COPY). The
     /// object waits for its retry.
-    async fn gave_up(&self, task: &LoadTask) -> LoadError {
+    /// Three attempts out of time make the object `failed`, with advice, instead of a
+    /// task retried into the dead-letter queue unseen.
+    async fn gave_up(&self, task: &LoadTask, budget: Duration) -> Result<Outcome, LoadError> {
         if let Some(session) = self.db.discard().await {
             if let Err(e) = self.db.end(session).await {
                 warn!(object_id = task.object_id, error = %e, "Could not end the stalled session.");
             }
         }
         let reason = format!(
-            "the attempt did not finish within {} s (BRONZE_MAX_LOAD_SECONDS): the database \
-             or S3 stopped answering, or the file needs more time than that; retrying",
+            "the attempt did not finish within {:.1} s (what was left of the invocation, at \
+             most BRONZE_MAX_LOAD_SECONDS={}): the database or S3 stopped answering, or the \
+             file needs more time than that; retrying",
+            budget.as_secs_f64(),
             self.limits.load_seconds
         );
-        self.note_retry(task.object_id, &reason).await;
-        LoadError::Transient(reason)
+        let advice = format!(
+            "{} attempts ran out of time (the last had {:.1} s): the file is too large for \
+             the function, or the database or S3 kept stalling; raise the function's timeout \
+             (at most 900 s) and memory, and BRONZE_MAX_LOAD_SECONDS, then reload it",
+            store::MAX_DEATHS,
+            budget.as_secs_f64()
+        );
+        let noted = async {
+            let mut client = self
+                .db
+                .client()
+                .await
+                .map_err(|e| LoadError::Transient(e.to_string()))?;
+            let tx = client.transaction().await?;
+            tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+            let failed = store::mark_out_of_time(&tx, task.object_id, &reason, &advice).await?;
+            tx.commit().await?;
+            Ok::<bool, LoadError>(failed)
+        };
+        match noted.await {
+            Ok(true) => Ok(Outcome::Failed { reason: advice }),
+            Ok(false) => Err(LoadError::Transient(reason)),
+            Err(e) => {
+                warn!(object_id = task.object_id, error = %e, "Could not note the retry in the ledger.");
+                Err(LoadError::Transient(reason))
+            }
+        }
     }
 
     /// Notes a transient failure in the ledger (the row back to `pending`, with the
@@ -128,7 +212,7 @@ impl Loader {
         }
     }
 
-    async fn load_task(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
+    async fn load_task(&self, task: &LoadTask, budget: Duration) -> Result<Outcome, LoadError> {
         let mut client = self
             .db
             .client()
@@ -175,7 +259,9 @@ impl Loader {
             source_ts: row.last_modified.unwrap_or_else(SystemTime::now),
         };
 
-        let result = self.load_claimed(&mut client, task, &dest, &lineage).await;
+        let result = self
+            .load_claimed(&mut client, task, &dest, &lineage, budget)
+            .await;
         if let Err(LoadError::Transient(reason)) = &result {
             drop(client);
             self.note_retry(task.object_id, reason).await;
@@ -189,15 +275,19 @@ impl Loader {
         task: &LoadTask,
         dest: &Destination,
         lineage: &Lineage,
+        budget: Duration,
     ) -> Result<Outcome, LoadError> {
         let tx = client.transaction().await?;
         // The server ends the transaction of an attempt past its budget, or one whose
         // client went quiet, even when it never hears the connection close.
-        let budget = self.limits.load_seconds;
-        let idle = budget.min(MAX_IDLE_SECONDS);
+        // The statement timeout is a backstop a little past the budget: the attempt's
+        // own clock should stop it first, so that it is counted as out of time.
+        let budget = budget.as_millis().max(1);
+        let statement = budget + 10_000;
+        let idle = budget.min(u128::from(MAX_IDLE_SECONDS) * 1000);
         tx.batch_execute(&format!(
-            "SET LOCAL statement_timeout = '{budget}s'; \
-             SET LOCAL idle_in_transaction_session_timeout = '{idle}s'"
+            "SET LOCAL statement_timeout = {statement}; \
+             SET LOCAL idle_in_transaction_session_timeout = {idle}"
         ))
         .await?;
         match store::claim(&tx, task.object_id).await? {

@@ -371,6 +371,8 @@ pub enum S3Fault {
     Status(u16, &'static str),
     /// Asks S3, then sends the response head and half its body, and closes.
     ResetHalfway,
+    /// Reads the request and never answers, the connection left open.
+    Stall,
 }
 
 #[derive(Debug, Clone)]
@@ -521,6 +523,12 @@ async fn serve(
         path: path.clone(),
         faulted: fault.is_some(),
     });
+    if let Some(S3Fault::Stall) = fault {
+        // The connection stays open, unanswered, until the proxy's runtime ends.
+        std::future::pending::<()>().await;
+        drop(client);
+        return Ok(());
+    }
     if let Some(S3Fault::Status(status, code)) = fault {
         let body = if method == "HEAD" {
             String::new()
