@@ -241,3 +241,66 @@ async fn a_visibility_timeout_shorter_than_the_load_never_loads_twice() -> Resul
     drop((first, second));
     bench.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_is_lost_is_found_done_by_the_retry() -> Result {
+    let expected = clean_run(TABLE, &files()).await?;
+    let bench = orders_bench(VISIBILITY).await?;
+    let proxy = TcpProxy::start(&server(&bench)).await?;
+    let url = through(&bench, &proxy);
+    load_a_then_drop_b(&bench, &bench.url).await?;
+    // GIVEN the runner about to commit B, with a budget of 4 s
+    let env = [("BRONZE_FAULT", "commit"), ("BRONZE_MAX_LOAD_SECONDS", "4")];
+    let mut runner = Process::runner(BIN, &bench, &url, &env)?;
+    runner.paused_at("commit").await?;
+    // WHEN the COMMIT reaches the server but its answer never comes back
+    proxy.stall_replies();
+    runner.resume()?;
+    // THEN the attempt gives up not knowing; the retry finds B loaded and does nothing
+    runner
+        .wait_for("Load failed, will retry", Duration::from_secs(30))
+        .await?;
+    runner
+        .wait_for("Object already handled", Duration::from_secs(30))
+        .await?;
+    let rows = await_verdicts(&bench.pg, 2, Duration::from_secs(30)).await?;
+    await_load_queue_empty(&bench, Duration::from_secs(30)).await?;
+    let b = rows.iter().find(|r| r.key == B).ok_or("no B")?;
+    assert_eq!(
+        (b.status.as_str(), b.attempts, b.deaths),
+        ("loaded", 1, 0),
+        "{b:?}"
+    );
+    assert!(b.error.is_none(), "{b:?}");
+    assert_eq!(loads_by_key(&bench.pg).await?.len(), 2, "one load per file");
+    assert!(table_snapshot(&bench.pg, TABLE).await? == expected);
+    drop(runner);
+    bench.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_whose_handled_message_was_redelivered_meanwhile_goes_on() -> Result {
+    let bench = orders_bench(VISIBILITY).await?;
+    load_a_then_drop_b(&bench, &bench.url).await?;
+    // GIVEN a runner that committed B and is paused before deleting its message, past
+    // the visibility timeout, and a second runner that got the message again
+    let mut first = Process::runner(BIN, &bench, &bench.url, &[("BRONZE_FAULT", "committed")])?;
+    first.paused_at("committed").await?;
+    let mut second = Process::runner(BIN, &bench, &bench.url, &[])?;
+    second
+        .wait_for("Object already handled", Duration::from_secs(30))
+        .await?;
+    second.kill()?;
+    // WHEN the first deletes the message with its old receipt handle, and a new file comes
+    first.resume()?;
+    let c = "acme/orders/c.csv";
+    bench.put(c, orders_a(10)).await?;
+    // THEN the first runner is still there and loads it
+    let rows = await_verdicts(&bench.pg, 3, Duration::from_secs(30))
+        .await
+        .map_err(|e| format!("{e}\nfirst runner:\n{}", first.log()))?;
+    assert!(rows.iter().all(|r| r.status == "loaded"), "{rows:?}");
+    assert_eq!(loads_by_key(&bench.pg).await?.len(), 3);
+    drop(first);
+    bench.finish().await
+}

@@ -165,3 +165,36 @@ async fn killed_just_before_commit() -> Result {
 async fn killed_after_commit_before_the_sqs_delete() -> Result {
     killed_at("committed", true).await
 }
+
+#[tokio::test]
+async fn killed_in_dispatch_between_the_ledger_row_and_the_load_task() -> Result {
+    let files = vec![(A, file_a())];
+    let expected = clean_run(&files).await?;
+    let bench = world().await?;
+    // GIVEN a runner paused in dispatch: A's ledger row written, its load task not sent
+    bench.put(A, file_a()).await?;
+    let mut first = Process::runner(BIN, &bench, &bench.url, &[("BRONZE_FAULT", "recorded")])?;
+    first.paused_at("recorded").await?;
+    let rows = ledger(&bench.pg).await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("pending", 0));
+    assert_eq!(
+        bench.visible(&bench.queues.load).await?,
+        0,
+        "no task sent yet"
+    );
+    // WHEN it is killed and another runner takes over
+    first.kill()?;
+    let mut second = Process::runner(BIN, &bench, &bench.url, &[])?;
+    // THEN the redelivered notification finds the pending row and sends its task again
+    let rows = await_verdicts(&bench.pg, 1, Duration::from_secs(60)).await?;
+    await_load_queue_empty(&bench, Duration::from_secs(30)).await?;
+    second.kill()?;
+    assert_eq!(
+        (rows[0].status.as_str(), rows[0].attempts, rows[0].deaths),
+        ("loaded", 1, 0)
+    );
+    assert_eq!(loads_by_key(&bench.pg).await?.len(), 1);
+    assert!(table_snapshot(&bench.pg, TABLE).await? == expected);
+    bench.finish().await
+}

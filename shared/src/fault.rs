@@ -1,11 +1,12 @@
 //! Fault injection for the fault suite (`docs/faults.md`), in debug builds only: a
 //! release build compiles [`point`] to nothing.
 //!
-//! `BRONZE_FAULT=<point>[,<point>…]` makes the first load of the process that reaches
+//! `BRONZE_FAULT=<point>[,<point>…]` makes the first task of the process that reaches
 //! one of those points print `bronze-fault: paused at <point>` on stderr and wait for
 //! a line on stdin: the test then kills the process (SIGKILL), restarts or cuts the
 //! database, and lets it go on (a line) or not. Each point pauses once per process.
 //!
+//! Dispatch has one point, `recorded` (the ledger row written, the load task not sent).
 //! Points, in the order a load meets them: `open` (the object's GET answered, its body
 //! not read), `copy` (the first chunk of a COPY sent, the COPY not finished), `merge`
 //! (staged, the merge not run), `commit` (all written, before COMMIT), `committed`

@@ -276,6 +276,7 @@ pub struct TcpProxy {
     pub port: u16,
     cut: watch::Sender<u64>,
     stalled_below: Arc<AtomicU64>,
+    replies_stalled_below: Arc<AtomicU64>,
     opened: Arc<AtomicU64>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -287,7 +288,9 @@ impl TcpProxy {
         let port = listener.local_addr()?.port();
         let (cut, _) = watch::channel(0u64);
         let stalled_below = Arc::new(AtomicU64::new(0));
+        let replies_stalled_below = Arc::new(AtomicU64::new(0));
         let opened = Arc::new(AtomicU64::new(0));
+        let replies = Arc::clone(&replies_stalled_below);
         let (cut_tx, stalled, count) =
             (cut.clone(), Arc::clone(&stalled_below), Arc::clone(&opened));
         let accept = tokio::spawn(async move {
@@ -298,9 +301,13 @@ impl TcpProxy {
                 let id = count.fetch_add(1, Ordering::SeqCst) + 1;
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                for (from, to) in [(client_read, server_write), (server_read, client_write)] {
-                    let (cut, stalled) = (cut_tx.subscribe(), Arc::clone(&stalled));
-                    tokio::spawn(pump(from, to, id, cut, stalled));
+                let directions = [
+                    (client_read, server_write, Arc::clone(&stalled)),
+                    (server_read, client_write, Arc::clone(&replies)),
+                ];
+                for (from, to, replies_too) in directions {
+                    let stalled = [Arc::clone(&stalled), replies_too];
+                    tokio::spawn(pump(from, to, id, cut_tx.subscribe(), stalled));
                 }
             }
         });
@@ -308,6 +315,7 @@ impl TcpProxy {
             port,
             cut,
             stalled_below,
+            replies_stalled_below,
             opened,
             accept,
         })
@@ -321,6 +329,13 @@ impl TcpProxy {
     /// Every connection open now stops passing bytes, and stays open.
     pub fn stall(&self) {
         self.stalled_below
+            .store(self.opened.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+    }
+
+    /// Every connection open now still carries the client's bytes to the server, but
+    /// none of the server's back: a request is done, its answer never arrives.
+    pub fn stall_replies(&self) {
+        self.replies_stalled_below
             .store(self.opened.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
     }
 
@@ -342,7 +357,7 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     id: u64,
     mut cut: watch::Receiver<u64>,
-    stalled_below: Arc<AtomicU64>,
+    stalled_below: [Arc<AtomicU64>; 2],
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -353,7 +368,7 @@ async fn pump(
                 Ok(n) => n,
             },
         };
-        if id < stalled_below.load(Ordering::SeqCst) {
+        if stalled_below.iter().any(|s| id < s.load(Ordering::SeqCst)) {
             // Held: nothing more passes, the sockets stay open until a cut.
             let _ = cut.changed().await;
             return;
