@@ -15,6 +15,7 @@ Environment knobs (all optional):
 import csv
 import ctypes
 import io
+import json
 import os
 import platform
 import shutil
@@ -31,7 +32,12 @@ import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, ".dev", "bench")
-BIN = os.path.join(REPO, "target", "release", "bronze")
+# The binary to measure: BRONZE_BIN (another build, for a before/after table), else
+# this checkout's release build, wherever cargo puts it (CARGO_TARGET_DIR included).
+BIN = os.environ.get("BRONZE_BIN") or os.path.join(
+    json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
+                              cwd=REPO, capture_output=True, check=True).stdout)["target_directory"],
+    "release", "bronze")
 PY = sys.executable
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))

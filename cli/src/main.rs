@@ -13,7 +13,7 @@ use bronze::format::{
 };
 use bronze::keys::Destination;
 use bronze::limits::Limits;
-use bronze::load::Loader;
+use bronze::load::{DeadLetters, Loader};
 use bronze::pipeline::{self, LoadError, Options, Reopen};
 use bronze::policy::OnError;
 use bronze::runner::{self, Settings};
@@ -406,7 +406,7 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
             tx.commit().await.map_err(|e| e.to_string())?;
             Err(located(file, line, &reason))
         }
-        Err(LoadError::Transient(reason)) => Err(located(file, None, &reason)),
+        Err(e) => Err(located(file, None, &e.to_string())),
     }
 }
 
@@ -509,6 +509,10 @@ async fn run(args: &RunnerArgs, until_idle: Option<u64>) -> Result<(), String> {
         s3,
         db: Db::from_env(None),
         limits: Limits::from_env().map_err(|e| e.to_string())?,
+        dead_letters: Some(DeadLetters {
+            sqs: sqs.clone(),
+            url: queues.load_dlq.url.clone(),
+        }),
     };
     tracing::info!(bucket = %args.bucket, landing = %queues.landing.url, load = %queues.load.url, "Runner polling.");
     runner::run(

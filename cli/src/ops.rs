@@ -5,7 +5,8 @@
 use bronze::db::Db;
 use bronze::keys::Destination;
 use bronze::report::{
-    self, LoadFilter, LoadList, QualityReport, RejectList, SchemaDiff, SchemaHistory, SchemaView,
+    self, LoadFilter, LoadList, ObjectList, QualityReport, RejectList, SchemaDiff, SchemaHistory,
+    SchemaView,
 };
 use bronze::schema::Change;
 use clap::{Args, Subcommand};
@@ -59,7 +60,8 @@ pub struct QualityArgs {
 
 #[derive(Args)]
 pub struct LoadsArgs {
-    /// Only loads that ended so.
+    /// Only loads that ended so (loaded, rejected), or the ledger's objects that have
+    /// no load yet: pending, loading (an attempt running, or one that died), failed.
     #[arg(long, value_parser = report::LOAD_STATUSES)]
     status: Option<String>,
     /// Only this tenant's loads.
@@ -345,6 +347,20 @@ pub async fn loads(args: LoadsArgs) -> Result<(), String> {
     };
     let db = Db::from_env(None);
     let client = db.client().await.map_err(|e| e.to_string())?;
+    if filter
+        .status
+        .as_deref()
+        .is_some_and(report::is_ledger_status)
+    {
+        let objects = report::unfinished(&*client, &filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        return if args.json {
+            print_json(serde_json::to_string_pretty(&objects))
+        } else {
+            print_objects(&objects)
+        };
+    }
     let loads = report::loads(&*client, &filter)
         .await
         .map_err(|e| e.to_string())?;
@@ -353,6 +369,38 @@ pub async fn loads(args: LoadsArgs) -> Result<(), String> {
     } else {
         print_loads(&loads)
     }
+}
+
+fn print_objects(list: &ObjectList) -> Result<(), String> {
+    if list.objects.is_empty() {
+        say!("no objects match");
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        Column::number("OBJECT"),
+        Column::text("TENANT"),
+        Column::text("DATASET"),
+        Column::text("KEY").max_keep_end(40),
+        Column::text("STATUS"),
+        Column::number("ATTEMPTS"),
+        Column::number("DIED"),
+        Column::number("AGE S"),
+        Column::text("ERROR").max(60),
+    ]);
+    for o in &list.objects {
+        table.row([
+            o.object_id.to_string(),
+            or_dash(o.tenant.as_deref()),
+            or_dash(o.dataset.as_deref()),
+            o.key.clone(),
+            o.status.clone(),
+            o.attempts.to_string(),
+            o.deaths.to_string(),
+            o.age_seconds.to_string(),
+            or_dash(o.error.as_deref()),
+        ]);
+    }
+    print_table(&table)
 }
 
 fn print_loads(list: &LoadList) -> Result<(), String> {

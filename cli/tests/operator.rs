@@ -433,7 +433,36 @@ async fn unknown_datasets_versions_and_loads_exit_1_with_the_reason() -> Result 
         stderr.contains(&format!("unknown load {missing}")),
         "{stderr}"
     );
-    let out = bronze(&db, &["loads", "--status", "pending"]);
+    let out = bronze(&db, &["loads", "--status", "done"]);
     assert_eq!(out.status.code(), Some(2), "clap refuses unknown statuses");
+    db.finish().await
+}
+
+/// GIVEN a ledger with an object left `loading` by an attempt that died and one given
+/// up on, WHEN `bronze loads --status loading|failed`, THEN each is listed with its
+/// attempts, deaths, age and reason.
+#[tokio::test]
+async fn loads_lists_objects_stuck_or_failed_in_the_ledger() -> Result {
+    let db = TestDb::new().await?;
+    ok(&db, &["migrate"]);
+    db.pg
+        .batch_execute(
+            "INSERT INTO bronze.objects (bucket, key, version_key, tenant, dataset, status,
+                 attempts, deaths, error, updated_at)
+             VALUES ('b', 'acme/orders/big.csv', 'v1', 'acme', 'orders', 'loading', 1, 0,
+                     NULL, now() - interval '20 minutes'),
+                    ('b', 'acme/orders/huge.csv', 'v1', 'acme', 'orders', 'failed', 4, 3,
+                     '3 attempts died before they finished', now())",
+        )
+        .await?;
+    let loading = json(&db, &["loads", "--status", "loading"]);
+    let stuck = &loading["objects"][0];
+    assert_eq!(stuck["key"], "acme/orders/big.csv");
+    assert!(stuck["age_seconds"].as_i64().unwrap() >= 1200, "{stuck}");
+    let failed = json(&db, &["loads", "--status", "failed", "--tenant", "acme"]);
+    assert_eq!(failed["objects"].as_array().unwrap().len(), 1);
+    assert_eq!(failed["objects"][0]["deaths"], 3);
+    let table = ok(&db, &["loads", "--status", "failed"]);
+    assert!(table.contains("3 attempts died"), "{table}");
     db.finish().await
 }

@@ -29,7 +29,7 @@ fn read_all(
     header: bool,
     len: usize,
 ) -> Vec<Outcome> {
-    let mut records = match CsvRecords::new(input, delimiter, header) {
+    let mut records = match CsvRecords::new(input, delimiter, header, &common::limits()) {
         Ok(records) => records,
         Err(e) => return vec![Outcome::Fatal(e.to_string())],
     };

@@ -61,13 +61,19 @@ fuzz_target!(|data: &[u8]| {
     let chunk = usize::from(data.last().copied().unwrap_or(0) & 31) + 1;
 
     let [whole, chunked] = inputs(data, chunk);
-    let (mut a, mut b) = (JsonRecords::new(whole), JsonRecords::new(chunked));
+    let (mut a, mut b) = (
+        JsonRecords::new(whole, &common::limits()),
+        JsonRecords::new(chunked, &common::limits()),
+    );
     let whole = common::drain("json", data.len(), |out| a.next_into(out));
     let chunked = common::drain("json", data.len(), |out| b.next_into(out));
     assert_same("json", chunk, &whole, &chunked);
 
     let [whole, chunked] = inputs(data, chunk);
-    let (mut a, mut b) = (NdjsonRecords::new(whole), NdjsonRecords::new(chunked));
+    let (mut a, mut b) = (
+        NdjsonRecords::new(whole, &common::limits()),
+        NdjsonRecords::new(chunked, &common::limits()),
+    );
     let whole = common::drain("ndjson", data.len(), |out| a.next_into(out));
     let chunked = common::drain("ndjson", data.len(), |out| b.next_into(out));
     assert_same("ndjson", chunk, &whole, &chunked);

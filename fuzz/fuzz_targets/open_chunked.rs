@@ -21,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 const NAMES: [&str; 6] = ["x.csv", "x.tsv", "x.json", "x.ndjson", "x", "x.csv.gz"];
 
 fn read_all(source: Box<dyn Read + Send>, name: &str) -> (String, Vec<Outcome>) {
-    let (mut records, detected) = match format::open(source, name, None) {
+    let (mut records, detected) = match format::open(source, name, &common::read_settings()) {
         Ok(opened) => opened,
         Err(e) => return (String::new(), vec![Outcome::Fatal(e.to_string())]),
     };

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn read_all(source: Box<dyn Read + Send>, name: &str, len: usize) {
-    let Ok((mut records, detected)) = format::open(source, name, None) else {
+    let Ok((mut records, detected)) = format::open(source, name, &common::read_settings()) else {
         return;
     };
     let mut inf = records.inferrer();

@@ -21,10 +21,12 @@ pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
+/// An SQS client, for the queues of the runner and of dispatch.
 pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
 }
 
+/// A Secrets Manager client, for the database secret read at each connect.
 pub fn secrets(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(config)
 }

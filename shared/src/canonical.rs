@@ -21,7 +21,9 @@ const NUMERIC_MAX_SCALE: i64 = 16_383;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason} at byte {offset}")]
 pub struct JsonError {
+    /// Byte offset in the input where the fault is.
     pub offset: usize,
+    /// What is wrong there, for the reject's reason.
     pub reason: String,
 }
 
@@ -29,8 +31,10 @@ pub struct JsonError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
     #[error("invalid UTF-8 at byte {0} of the value")]
+    /// Not UTF-8 from this byte of the value on.
     InvalidUtf8(usize),
     #[error("NUL character (U+0000), which PostgreSQL jsonb cannot store")]
+    /// A NUL character, which PostgreSQL's text and jsonb cannot store.
     Nul,
 }
 
@@ -672,10 +676,12 @@ pub fn string_text<'a>(value: &'a [u8], scratch: &'a mut Vec<u8>) -> Option<&'a 
     std::str::from_utf8(bytes).ok()
 }
 
+/// The members of a canonical JSON object, in order, without parsing it again: keys and values are read off it for record keys and checks.
 pub fn members(json: &[u8]) -> Members<'_> {
     Members { json, pos: 1 }
 }
 
+/// Iterator over `(escaped key, value)` of a canonical JSON object.
 pub struct Members<'a> {
     json: &'a [u8],
     pos: usize,

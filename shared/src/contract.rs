@@ -22,6 +22,7 @@ pub enum Contract {
 }
 
 impl Contract {
+    /// The contract a name (as in `bronze.datasets.contract`) stands for.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "evolve" => Some(Contract::Evolve),
@@ -31,6 +32,7 @@ impl Contract {
         }
     }
 
+    /// The name stored in `bronze.datasets.contract` and printed.
     pub fn name(self) -> &'static str {
         match self {
             Contract::Evolve => "evolve",

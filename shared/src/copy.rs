@@ -33,6 +33,7 @@ impl CopyEncoder {
         self.buf.put_i16(fields);
     }
 
+    /// A `text` field: its UTF-8 bytes.
     pub fn text(&mut self, value: &[u8]) {
         self.bytes(value);
     }
@@ -44,10 +45,12 @@ impl CopyEncoder {
         self.buf.put_slice(json);
     }
 
+    /// A `bytea` field: its bytes.
     pub fn bytea(&mut self, value: &[u8]) {
         self.bytes(value);
     }
 
+    /// A `bigint` field.
     pub fn int8(&mut self, value: i64) {
         self.buf.put_i32(8);
         self.buf.put_i64(value);
@@ -89,6 +92,7 @@ pub struct Constant {
 }
 
 impl Constant {
+    /// Encodes `value` as a field of type `ty`, once for every row.
     pub fn push(
         &mut self,
         value: &(dyn ToSql + Sync),

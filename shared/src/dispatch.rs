@@ -15,9 +15,13 @@ use crate::task::LoadTask;
 
 /// What dispatch needs, built once per process.
 pub struct Dispatcher {
+    /// HEADs each object for its version, ETag and size.
     pub s3: aws_sdk_s3::Client,
+    /// Sends the load tasks.
     pub sqs: aws_sdk_sqs::Client,
+    /// The queue load tasks go to.
     pub load_queue_url: String,
+    /// The ledger.
     pub db: Db,
 }
 

@@ -11,11 +11,17 @@ use serde_json::Value;
 /// One object that landed in a bucket, with its key decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectCreated {
+    /// The bucket the object landed in.
     pub bucket: String,
+    /// The object's key, decoded (`+` and `%20` are spaces).
     pub key: String,
+    /// Its size, when the event says.
     pub size: Option<i64>,
+    /// Its ETag, when the event says: the version a bucket without versioning has.
     pub etag: Option<String>,
+    /// Its version id, on a versioned bucket.
     pub version_id: Option<String>,
+    /// S3's ordering of events for one key, kept in the ledger.
     pub sequencer: Option<String>,
 }
 
@@ -23,7 +29,9 @@ pub struct ObjectCreated {
 /// partial batch response) or the whole invocation for the other sources.
 #[derive(Debug)]
 pub struct Delivery {
+    /// The SQS message it came in, to report a failure for; `None` when not from SQS.
     pub message_id: Option<String>,
+    /// Its objects, or why the delivery cannot be read.
     pub objects: Result<Vec<ObjectCreated>, EventError>,
 }
 
@@ -31,13 +39,20 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error("message body is not JSON: {0}")]
+    /// The body is not JSON.
     NotJson(String),
     #[error("not an S3, SQS, SNS or EventBridge event: {0}")]
+    /// JSON of no event shape bronze knows.
     Unrecognised(String),
     #[error("malformed S3 record: {0}")]
+    /// An S3 record without its bucket or key.
     BadRecord(String),
     #[error("object key {key:?} is not valid percent-encoded UTF-8")]
-    BadKey { key: String },
+    /// A key whose percent-encoding is not valid UTF-8.
+    BadKey {
+        /// The key as the event wrote it.
+        key: String,
+    },
 }
 
 /// Splits an invocation payload into deliveries, each with its objects.

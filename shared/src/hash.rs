@@ -16,6 +16,7 @@ pub fn record_hash(canonical_json: &[u8]) -> [u8; 32] {
 pub struct RecordsDigest(Sha256);
 
 impl RecordsDigest {
+    /// Adds a good record's key and hash, in file order.
     pub fn add(&mut self, key: &[u8], hash: &[u8; 32]) {
         let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
         self.0.update(len.to_be_bytes());
@@ -23,6 +24,7 @@ impl RecordsDigest {
         self.0.update(hash);
     }
 
+    /// The digest of the records added.
     pub fn finish(self) -> [u8; 32] {
         self.0.finalize().into()
     }

@@ -28,6 +28,7 @@ pub struct KeySpec {
 }
 
 impl KeySpec {
+    /// Keys made of `columns`, in that order; none means the record hash is the key.
     pub fn new(columns: &[String]) -> Self {
         Self {
             names: columns.to_vec(),
@@ -37,6 +38,7 @@ impl KeySpec {
         }
     }
 
+    /// Whether no key columns are configured.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

@@ -22,26 +22,51 @@ use crate::task::LoadTask;
 
 /// What load needs, built once per process.
 pub struct Loader {
+    /// Reads the objects, by version or ETag.
     pub s3: aws_sdk_s3::Client,
+    /// The ledger and the bronze tables.
     pub db: Db,
     /// What one file may ask of this process (see [`Limits::from_env`]).
     pub limits: Limits,
+    /// Where a task that cannot be read is sent at once; without one it goes there
+    /// by its queue's redrive, after its receives are spent.
+    pub dead_letters: Option<DeadLetters>,
 }
+
+/// The load queue's dead-letter queue (`LOAD_DLQ_URL` in Lambda).
+pub struct DeadLetters {
+    /// Sends to the queue.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The dead-letter queue's URL.
+    pub url: String,
+}
+
+/// Why a message is no load task: it never will be, whatever the retries.
+#[derive(Debug, thiserror::Error)]
+#[error("unreadable load task: {0}")]
+pub struct BadTask(#[source] serde_json::Error);
 
 /// How one task ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// The object's rows are in their table.
     Loaded(Loaded),
+    /// The file is bad; the reason is recorded, and it is never retried.
     Rejected {
+        /// The line that condemned it, when one did.
         line: Option<u64>,
+        /// Why, as `bronze.rejects` and the ledger record it.
         reason: String,
     },
+    /// The object is not to be loaded (deleted, archived, no valid destination).
     Skipped {
+        /// Why, as the ledger records it.
         reason: String,
     },
     /// The object can never be loaded as things are (the function may not read it, or
     /// attempts at it keep dying): marked `failed` for a human, not retried.
     Failed {
+        /// Why, as the ledger records it.
         reason: String,
     },
     /// Another delivery of the task already reached a verdict.
@@ -110,12 +135,52 @@ impl Loader {
         budget: Duration,
     ) -> Result<Outcome, LoadError> {
         let body = message.body.as_deref().unwrap_or_default();
-        let task: LoadTask = serde_json::from_str(body).map_err(|e| {
-            // A task that does not parse never will: it goes to the DLQ for a human.
-            error!(message_id = ?message.message_id, body, error = %e, "Unreadable load task.");
-            LoadError::Transient(format!("unreadable load task: {e}"))
-        })?;
-        self.load_within(&task, budget).await
+        match serde_json::from_str::<LoadTask>(body) {
+            Ok(task) => self.load_within(&task, budget).await,
+            Err(e) => self.dead_letter(message, body, BadTask(e)).await,
+        }
+    }
+
+    /// Sends a task that can never be read to the dead-letter queue for a human, now,
+    /// instead of retrying it until its receives are spent.
+    async fn dead_letter(
+        &self,
+        message: &SqsMessage,
+        body: &str,
+        bad: BadTask,
+    ) -> Result<Outcome, LoadError> {
+        let reason = bad.to_string();
+        let id = message.message_id.as_deref();
+        let Some(dlq) = &self.dead_letters else {
+            error!(message_id = id, body, reason, "Unreadable load task; it reaches the dead-letter queue when its receives are spent.");
+            return Err(LoadError::Transient(reason));
+        };
+        let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(&reason)
+            .build()
+            .map_err(|e| LoadError::Transient(e.to_string()))?;
+        let sent = dlq
+            .sqs
+            .send_message()
+            .queue_url(&dlq.url)
+            .message_body(body)
+            .message_attributes("error", attribute)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => {
+                error!(
+                    message_id = id,
+                    body, reason, "Unreadable load task sent to the dead-letter queue."
+                );
+                Ok(Outcome::Skipped { reason })
+            }
+            Err(e) => Err(LoadError::Transient(format!(
+                "{reason}; sending it to the dead-letter queue failed: {}",
+                describe(&e)
+            ))),
+        }
     }
 
     /// Loads the object a task names, exactly once however often the task arrives,
@@ -262,11 +327,20 @@ impl Loader {
         let result = self
             .load_claimed(&mut client, task, &dest, &lineage, budget)
             .await;
-        if let Err(LoadError::Transient(reason)) = &result {
-            drop(client);
-            self.note_retry(task.object_id, reason).await;
+        match result {
+            Err(e) if e.is_transient() => {
+                drop(client);
+                self.note_retry(task.object_id, &e.to_string()).await;
+                Err(e)
+            }
+            Err(broken) => {
+                let reason = format!("{broken}; a human must look, then reload it");
+                let id = task.object_id;
+                store::set_status(&*client, id, Status::Failed, None, Some(&reason)).await?;
+                Ok(Outcome::Failed { reason })
+            }
+            ok => ok,
         }
-        result
     }
 
     async fn load_claimed(

@@ -30,9 +30,13 @@ impl Default for OnError {
 /// What was refused of a file, and how much there was of it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// Records read, good and rejected.
     pub records: u64,
+    /// Records rejected.
     pub rejected_records: u64,
+    /// Lines of the file.
     pub lines: u64,
+    /// Lines the rejected records span.
     pub rejected_lines: u64,
 }
 

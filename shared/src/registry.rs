@@ -10,12 +10,19 @@ use crate::schema::{diff, evolve, Change, Schema};
 /// One stored version of a dataset's schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Version {
+    /// 1, 2, … per dataset.
     pub number: i32,
+    /// The columns it promises.
     pub schema: Schema,
+    /// SHA-256 of the promise (see [`Schema::fingerprint`]).
     pub fingerprint: String,
+    /// What changed from the version before.
     pub changes: Vec<Change>,
+    /// Whether any change breaks a consumer.
     pub breaking: bool,
+    /// The load that introduced it.
     pub load_id: i64,
+    /// When it was introduced.
     pub created_at: std::time::SystemTime,
 }
 
@@ -23,11 +30,19 @@ pub struct Version {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// The file fits the current version (or says nothing: no records).
-    Same { number: Option<i32>, schema: Schema },
+    Same {
+        /// The current version's number; `None` when the dataset has none yet.
+        number: Option<i32>,
+        /// Its columns.
+        schema: Schema,
+    },
     /// A new version, with its changes from the current one.
     New {
+        /// The new version's number.
         number: i32,
+        /// Its columns.
         schema: Schema,
+        /// What changed from the current version.
         changes: Vec<Change>,
     },
     /// The contract refuses the file: the reason names the breaking changes.
@@ -125,8 +140,10 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Version, serde_json::Error> {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("database: {0}")]
+    /// Reading or writing `bronze.schemas` failed.
     Postgres(#[from] tokio_postgres::Error),
     #[error("a stored schema version cannot be read: {0}")]
+    /// A stored version's JSON does not read as a schema.
     Corrupt(#[from] serde_json::Error),
 }
 

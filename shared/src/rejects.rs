@@ -20,15 +20,20 @@ pub struct Rejects {
     /// The lines they span.
     pub lines: u64,
     limit: usize,
+    /// The rejects kept, to be written.
     pub sample: Sample,
 }
 
 /// The rejects kept, column by column, as `bronze.rejects` takes them.
 #[derive(Debug, Default)]
 pub struct Sample {
+    /// Each one's line; `None` for a file refused before any line.
     pub lines: Vec<Option<i64>>,
+    /// Each one's reason, cut to 1 KiB.
     pub reasons: Vec<String>,
+    /// Each one's text, cut to 4 KiB, when it had one.
     pub raws: Vec<Option<String>>,
+    /// Each one's whole size in bytes, when it had text.
     pub raw_bytes: Vec<Option<i64>>,
 }
 

@@ -21,22 +21,32 @@ use crate::schema::{diff, Change, FieldType};
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("database: {0}")]
+    /// Reading the meta tables failed.
     Postgres(#[from] tokio_postgres::Error),
     #[error(transparent)]
+    /// A stored schema version cannot be read.
     Registry(#[from] RegistryError),
     #[error("unknown dataset {0}: it has no loads and no settings")]
+    /// No loads and no settings name the dataset.
     UnknownDataset(String),
     #[error("{0} has no schema version yet: none of its loads had records")]
+    /// The dataset has loads but no schema version.
     NoVersions(String),
     #[error("{dataset} has no schema version {version} (it has versions 1 to {latest})")]
+    /// The version asked for does not exist.
     UnknownVersion {
+        /// `tenant/dataset`.
         dataset: String,
+        /// The version asked for.
         version: i32,
+        /// The dataset's latest version.
         latest: i32,
     },
     #[error("{0} has a single schema version: there is no previous one to compare it with")]
+    /// A diff needs two versions.
     SingleVersion(String),
     #[error("unknown load {0}")]
+    /// No load has this id.
     UnknownLoad(i64),
 }
 
@@ -103,10 +113,13 @@ async fn require_dataset(db: &impl GenericClient, dest: &Destination) -> Result<
 /// One stored schema version, without its columns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VersionInfo {
+    /// 1, 2, … per dataset.
     pub version: i32,
+    /// SHA-256 of what the version promises.
     pub fingerprint: String,
     /// The load that introduced the version.
     pub load_id: i64,
+    /// When it was introduced, RFC 3339.
     pub created_at: String,
     /// Whether any change from the previous version breaks consumers.
     pub breaking: bool,
@@ -130,40 +143,58 @@ impl From<&Version> for VersionInfo {
 /// A column as a version promises it; the evidence kept to spot renames is left out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ColumnView {
+    /// The column's name, as in the payload.
     pub name: String,
     #[serde(rename = "type")]
+    /// Its type.
     pub kind: FieldType,
+    /// Whether it may be null.
     pub nullable: bool,
+    /// Its semantic type (email, url, …), if any.
     pub semantic: Option<String>,
+    /// The layout of its dates and times, if any.
     pub format: Option<String>,
 }
 
 /// `bronze schema show`: one version and its columns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SchemaView {
+    /// The tenant.
     pub tenant: String,
+    /// The dataset.
     pub dataset: String,
     #[serde(flatten)]
+    /// The version shown.
     pub info: VersionInfo,
+    /// Its columns, in file order.
     pub columns: Vec<ColumnView>,
 }
 
 /// `bronze schema history`: every version, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SchemaHistory {
+    /// The tenant.
     pub tenant: String,
+    /// The dataset.
     pub dataset: String,
+    /// Every version, oldest first.
     pub versions: Vec<VersionInfo>,
 }
 
 /// `bronze schema diff`: the changes from one version to another.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SchemaDiff {
+    /// The tenant.
     pub tenant: String,
+    /// The dataset.
     pub dataset: String,
+    /// The older version compared.
     pub from: i32,
+    /// The newer one.
     pub to: i32,
+    /// Whether any change breaks a consumer.
     pub breaking: bool,
+    /// The classified changes.
     pub changes: Vec<Change>,
 }
 
@@ -285,13 +316,19 @@ pub async fn schema_diff(
 /// The quality of one load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadQuality {
+    /// The load.
     pub load_id: i64,
+    /// When it finished, RFC 3339.
     pub finished_at: Option<String>,
+    /// Records it read.
     pub records: i64,
+    /// The schema version its rows belong to.
     pub schema_version: Option<i32>,
     /// The mean of the column scores; `None` for a load without records.
     pub score: Option<f64>,
+    /// For keyed datasets: records whose key an earlier one of the file had.
     pub key_duplicates: Option<i64>,
+    /// Each column's figures.
     pub columns: Vec<ColumnQuality>,
 }
 
@@ -307,10 +344,13 @@ impl LoadQuality {
 /// `bronze quality`: a dataset's most recent loads, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QualityReport {
+    /// The tenant.
     pub tenant: String,
+    /// The dataset.
     pub dataset: String,
     /// The mean score of the listed loads that have one.
     pub mean_score: Option<f64>,
+    /// The most recent loads, newest first.
     pub loads: Vec<LoadQuality>,
 }
 
@@ -407,14 +447,94 @@ fn column_figures(row: &Row) -> ColumnQuality {
     }
 }
 
-/// The statuses a load ends with.
-pub const LOAD_STATUSES: [&str; 2] = ["loaded", "rejected"];
+/// The statuses a load ends with, and those of objects in the ledger that have no
+/// load yet: waiting (`pending`), being loaded or left by an attempt that died
+/// (`loading`), given up on (`failed`).
+pub const LOAD_STATUSES: [&str; 5] = ["loaded", "rejected", "pending", "loading", "failed"];
+
+/// Whether `status` is an object's in the ledger rather than a load's.
+pub fn is_ledger_status(status: &str) -> bool {
+    matches!(status, "pending" | "loading" | "failed")
+}
+
+/// An object of the ledger that is not loaded, rejected or skipped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectRow {
+    /// The ledger row's id.
+    pub object_id: i64,
+    /// The bucket.
+    pub bucket: String,
+    /// The object's key.
+    pub key: String,
+    /// The tenant its key names, when valid.
+    pub tenant: Option<String>,
+    /// The dataset its key names, when valid.
+    pub dataset: Option<String>,
+    /// `pending`, `loading` or `failed`.
+    pub status: String,
+    /// Attempts begun.
+    pub attempts: i32,
+    /// Attempts that died before they finished.
+    pub deaths: i32,
+    /// Seconds since the row last changed: a `loading` row this old, with no worker
+    /// holding it, was left by an attempt that died.
+    pub age_seconds: i64,
+    /// The last fault, or why it was given up on.
+    pub error: Option<String>,
+}
+
+/// `bronze loads --status pending|loading|failed`: the ledger's objects in that state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectList {
+    /// The matching objects, oldest change first.
+    pub objects: Vec<ObjectRow>,
+}
+
+/// The ledger's objects in a state without a load, oldest first.
+pub async fn unfinished(
+    db: &impl GenericClient,
+    filter: &LoadFilter,
+) -> Result<ObjectList, ReportError> {
+    let tenant = filter.tenant.as_deref().map(str::to_lowercase);
+    let dataset = filter.dataset.as_deref().map(str::to_lowercase);
+    let rows = db
+        .query(
+            "SELECT id, bucket, key, tenant, dataset, status, attempts, deaths,
+                    extract(epoch FROM now() - updated_at)::bigint, error
+             FROM bronze.objects
+             WHERE status = $1
+               AND ($2::text IS NULL OR tenant = $2)
+               AND ($3::text IS NULL OR dataset = $3)
+             ORDER BY updated_at LIMIT $4",
+            &[&filter.status, &tenant, &dataset, &filter.last],
+        )
+        .await?;
+    let objects = rows
+        .iter()
+        .map(|row| ObjectRow {
+            object_id: row.get(0),
+            bucket: row.get(1),
+            key: row.get(2),
+            tenant: row.get(3),
+            dataset: row.get(4),
+            status: row.get(5),
+            attempts: row.get(6),
+            deaths: row.get(7),
+            age_seconds: row.get(8),
+            error: row.get(9),
+        })
+        .collect();
+    Ok(ObjectList { objects })
+}
 
 /// Which loads `bronze loads` lists; `None` matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadFilter {
+    /// A load's or ledger status, or any.
     pub status: Option<String>,
+    /// Only this tenant's.
     pub tenant: Option<String>,
+    /// Only datasets of this name.
     pub dataset: Option<String>,
     /// At most this many, the most recent.
     pub last: i64,
@@ -423,31 +543,52 @@ pub struct LoadFilter {
 /// One load, as `bronze.loads` records it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadRow {
+    /// The load.
     pub load_id: i64,
+    /// The tenant.
     pub tenant: String,
+    /// The dataset.
     pub dataset: String,
+    /// The bucket, for objects from S3.
     pub source_bucket: Option<String>,
+    /// The key, or a local file's path.
     pub source_key: String,
+    /// `loaded` or `rejected`.
     pub status: String,
+    /// The format read.
     pub format: Option<String>,
+    /// Records read.
     pub records: i64,
+    /// Records that were new keys.
     pub inserted: i64,
+    /// New versions of known keys.
     pub updated: i64,
+    /// Records equal to their key's version before.
     pub unchanged: i64,
+    /// Keys a snapshot lacked.
     pub deleted: i64,
+    /// Records refused.
     pub rejected: i64,
+    /// The schema version its rows belong to.
     pub schema_version: Option<i32>,
+    /// Its quality score.
     pub quality_score: Option<f64>,
+    /// Records whose key an earlier one of the file had.
     pub key_duplicates: Option<i64>,
+    /// How long it took.
     pub duration_ms: Option<i64>,
+    /// Why a rejected file was.
     pub error: Option<String>,
+    /// When it started, RFC 3339.
     pub started_at: String,
+    /// When it finished, RFC 3339.
     pub finished_at: Option<String>,
 }
 
 /// `bronze loads`: the matching loads, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadList {
+    /// The matching loads, newest first.
     pub loads: Vec<LoadRow>,
 }
 
@@ -502,7 +643,9 @@ fn load_row(row: &Row) -> LoadRow {
 /// One refused record (or, for a rejected file, the reason the file was refused).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reject {
+    /// The line of the record, when it had one.
     pub line: Option<i64>,
+    /// Why it was refused.
     pub reason: String,
     /// The record's text as read; absent when the whole file was refused.
     pub raw: Option<String>,
@@ -511,13 +654,19 @@ pub struct Reject {
 /// `bronze rejects`: what one load refused, in line order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RejectList {
+    /// The load.
     pub load_id: i64,
+    /// The tenant.
     pub tenant: String,
+    /// The dataset.
     pub dataset: String,
+    /// The file it read.
     pub source_key: String,
+    /// How the load ended.
     pub status: String,
     /// How many the load refused; more than `rejects` holds when the list was capped.
     pub total: i64,
+    /// The rejects kept (the first ones, in line order).
     pub rejects: Vec<Reject>,
 }
 

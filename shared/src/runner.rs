@@ -22,6 +22,7 @@ use crate::load::Loader;
 /// Names and timings of the local set-up.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The landing bucket.
     pub bucket: String,
     /// Prefix of the queue names: `<prefix>-landing`, `<prefix>-load` and their DLQs.
     pub queue_prefix: String,
@@ -45,21 +46,28 @@ impl Default for Settings {
 /// A queue's URL and ARN.
 #[derive(Debug, Clone)]
 pub struct Queue {
+    /// What the SDK calls it by.
     pub url: String,
+    /// What policies and redrive name it by.
     pub arn: String,
 }
 
 /// The provisioned queues.
 #[derive(Debug, Clone)]
 pub struct Queues {
+    /// S3 notifications, for dispatch.
     pub landing: Queue,
+    /// Notifications dispatch could not handle.
     pub landing_dlq: Queue,
+    /// Load tasks, for load.
     pub load: Queue,
+    /// Load tasks load could not handle, and unreadable ones.
     pub load_dlq: Queue,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
+/// Why the local set-up or polling failed, with the AWS error's text.
 pub struct RunnerError(String);
 
 fn fail(what: &str, e: &(dyn std::error::Error + 'static)) -> RunnerError {
@@ -168,7 +176,9 @@ async fn create_queue(
 /// Which handler a queue feeds.
 #[derive(Clone, Copy)]
 pub enum Stage<'a> {
+    /// The landing queue's handler.
     Dispatch(&'a Dispatcher),
+    /// The load queue's handler.
     Load(&'a Loader),
 }
 

@@ -6,9 +6,14 @@ use serde::{Deserialize, Serialize};
 /// dataset and status; the rest lets an operator read a queued task at a glance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadTask {
+    /// The ledger row to load.
     pub object_id: i64,
+    /// The object's bucket.
     pub bucket: String,
+    /// Its key.
     pub key: String,
+    /// The version dispatch saw, to read exactly that one.
     pub version_id: Option<String>,
+    /// The ETag dispatch saw, for buckets without versioning.
     pub etag: Option<String>,
 }

@@ -33,6 +33,7 @@ const LINEAGE: [(&str, &str); 8] = [
 /// the fields past these are still in `payload`.
 const MAX_DATA_COLUMNS: usize = 1500;
 
+/// The quoted name of a dataset's typed view, `tenant_<t>.<dataset>_typed`.
 pub fn view_name(dest: &Destination) -> String {
     format!(
         "{}.{}",
@@ -87,6 +88,7 @@ async fn attempt(
     }
 }
 
+/// The view's `SELECT`: each field cast from the payload, then the lineage columns.
 pub fn select_sql(dest: &Destination, schema: &Schema) -> String {
     let mut taken: HashSet<String> = LINEAGE.iter().map(|(_, a)| (*a).to_owned()).collect();
     let mut columns: Vec<String> = schema

@@ -1,6 +1,6 @@
 //! The test bench: a fresh database, bucket and queues per test, on the real
-//! PostgreSQL and the S3/SQS endpoint the environment names (moto under
-//! `infra/dev/test.sh`, or LocalStack, or AWS).
+//! PostgreSQL and the S3/SQS endpoint the environment names (moto, then LocalStack,
+//! under `infra/dev/test.sh`; or AWS).
 
 pub mod faults;
 
@@ -230,7 +230,7 @@ impl Bench {
         assert!(
             std::env::var_os("AWS_ENDPOINT_URL").is_some()
                 || std::env::var_os("BRONZE_USE_AWS").is_some(),
-            "no S3/SQS endpoint: run the suite with `bash infra/dev/test.sh` (it starts moto)"
+            "no S3/SQS endpoint: run the suite with `bash infra/dev/test.sh` (it starts moto, then LocalStack)"
         );
         let test_db = TestDb::new().await?;
         let config = bronze::aws::sdk_config().await;
@@ -266,6 +266,10 @@ impl Bench {
             s3: self.s3.clone(),
             db: self.db(),
             limits: bronze::limits::Limits::default(),
+            dead_letters: Some(bronze::load::DeadLetters {
+                sqs: self.sqs.clone(),
+                url: self.queues.load_dlq.url.clone(),
+            }),
         }
     }
 

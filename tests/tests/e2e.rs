@@ -389,6 +389,7 @@ async fn a_database_outage_is_retried_and_then_loads_once() -> Result {
             "postgres://postgres@127.0.0.1:1/postgres".into(),
         )),
         limits: bronze::limits::Limits::default(),
+        dead_letters: None,
     };
     let received = runner::poll_once(&bench.sqs, &bench.queues.load, Stage::Load(&down), 1).await?;
     assert_eq!(received, 1);

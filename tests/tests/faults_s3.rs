@@ -8,36 +8,27 @@ use bronze::dispatch::Dispatcher;
 use bronze::load::Loader;
 use bronze::runner::{self, Stage};
 use bronze_tests::faults::{
-    await_verdicts, ledger, loads_by_key, table_snapshot, S3Fault, S3Proxy,
+    self, await_verdicts, ledger, loads_by_key, orders_a, orders_b, orders_bench, table_snapshot,
+    S3Fault, S3Proxy,
 };
-use bronze_tests::{configure_key, Bench, Result};
+use bronze_tests::{Bench, Result};
 
 const TABLE: &str = "tenant_acme.orders";
 const A: &str = "acme/orders/a.csv";
 const B: &str = "acme/orders/b.csv";
 
 fn file_a() -> String {
-    let mut text = String::from("order_id,customer,amount\n");
-    for i in 1..=2_000 {
-        text.push_str(&format!("{i},customer number {i},{i}.00\n"));
-    }
-    text
+    orders_a(2_000)
 }
 
 fn file_b() -> String {
-    let mut text = String::from("order_id,customer,amount\n");
-    for i in 1..=2_500 {
-        let cents = if i <= 1_000 { 50 } else { 0 };
-        text.push_str(&format!("{i},customer number {i},{i}.{cents:02}\n"));
-    }
-    text
+    orders_b(2_000)
 }
 
 /// A bench (visibility timeout 1 s: failed messages come back soon), dataset `orders`
 /// keyed by `order_id`, and a proxy in front of S3.
 async fn world() -> Result<(Bench, S3Proxy)> {
-    let bench = Bench::new(1).await?;
-    configure_key(&bench, "orders", "order_id").await?;
+    let bench = orders_bench(1).await?;
     let endpoint = std::env::var("AWS_ENDPOINT_URL")?;
     let proxy = S3Proxy::start(&endpoint).await?;
     Ok((bench, proxy))
@@ -84,15 +75,7 @@ async fn run_until(
 
 /// What a clean run of A then B leaves in the table.
 async fn clean_run() -> Result<Vec<String>> {
-    let bench = Bench::new(1).await?;
-    configure_key(&bench, "orders", "order_id").await?;
-    for (key, body) in [(A, file_a()), (B, file_b())] {
-        bench.put(key, body).await?;
-        bench.drain(&bench.dispatcher(), &bench.loader()).await?;
-    }
-    let snapshot = table_snapshot(&bench.pg, TABLE).await?;
-    bench.finish().await?;
-    Ok(snapshot)
+    faults::clean_run(TABLE, &[(A, file_a()), (B, file_b())]).await
 }
 
 /// A then B loaded through the proxy, with whatever faults it was told to inject.

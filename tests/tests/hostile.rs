@@ -167,3 +167,126 @@ async fn an_archived_object_is_skipped_with_the_reason_not_retried() -> Result {
     assert!(reason.contains("archived"), "{reason}");
     bench.finish().await
 }
+
+#[tokio::test]
+async fn keys_that_are_data_make_no_columns_and_no_new_versions() -> Result {
+    let db = TestDb::new().await?;
+    let start = SystemTime::now();
+    for (n, name) in [(0u32, "a.ndjson"), (5_000, "b.ndjson")] {
+        let body: String = (n..n + 5_000)
+            .map(|i| format!("{{\"u{i}\":{{\"score\":{i}}}}}\n"))
+            .collect();
+        let at = start + std::time::Duration::from_secs(u64::from(n));
+        let loaded = load_bytes(&db, "events", name, at, body.as_bytes()).await??;
+        assert_eq!(
+            (loaded.schema_version, loaded.counts.inserted),
+            (Some(1), 5_000)
+        );
+    }
+    let fields = "SELECT count(*), max(jsonb_array_length(fields))::bigint FROM bronze.schemas";
+    let row = db.pg.query_one(fields, &[]).await?;
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1, 0));
+    let map = "SELECT inference->'map'->>'values' FROM bronze.loads ORDER BY id LIMIT 1";
+    let values: String = db.pg.query_one(map, &[]).await?.get(0);
+    assert_eq!(values, "object");
+    db.finish().await
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_rejected_before_it_inflates() -> Result {
+    use std::io::Write;
+    let db = TestDb::new().await?;
+    // One member of 1 MiB of blanks, repeated: gzip readers read members one after
+    // another, so 96 of them inflate to 96 MiB, all one NDJSON line.
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip.write_all(&b" ".repeat(1 << 20))?;
+    let member = gzip.finish()?;
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(b"{\"a\":\"")?;
+    let mut bomb = bomb.finish()?;
+    for _ in 0..96 {
+        bomb.extend_from_slice(&member);
+    }
+    assert!(bomb.len() < 300 << 10, "{} bytes", bomb.len());
+    let verdict = load_bytes(&db, "bomb", "bomb.ndjson.gz", SystemTime::now(), &bomb).await?;
+    let Err(LoadError::Rejected { reason, .. }) = verdict else {
+        panic!("expected a rejection, got {verdict:?}");
+    };
+    assert!(
+        reason.contains("inflate to more than 100 times"),
+        "{reason}"
+    );
+    db.finish().await
+}
+
+#[tokio::test]
+async fn a_task_that_cannot_be_read_goes_to_the_dead_letter_queue_at_once() -> Result {
+    let bench = Bench::new(30).await?;
+    bench
+        .sqs
+        .send_message()
+        .queue_url(&bench.queues.load.url)
+        .message_body("{\"object_id\": \"not a number\"}")
+        .send()
+        .await?;
+    let handled = runner::poll_once(
+        &bench.sqs,
+        &bench.queues.load,
+        Stage::Load(&bench.loader()),
+        1,
+    )
+    .await?;
+    assert_eq!(handled, 1);
+    let dead = bench
+        .sqs
+        .receive_message()
+        .queue_url(&bench.queues.load_dlq.url)
+        .message_attribute_names("All")
+        .wait_time_seconds(1)
+        .send()
+        .await?;
+    let message = &dead.messages()[0];
+    assert_eq!(message.body(), Some("{\"object_id\": \"not a number\"}"));
+    let error = message.message_attributes().and_then(|a| a.get("error"));
+    let reason = error.and_then(|e| e.string_value()).unwrap_or_default();
+    assert!(reason.starts_with("unreadable load task"), "{reason}");
+    // Deleted from the load queue: not retried.
+    assert_eq!(bench.visible(&bench.queues.load).await?, 0);
+    bench.finish().await
+}
+
+#[tokio::test]
+async fn an_encoding_the_detector_is_unsure_of_is_refused_until_pinned() -> Result {
+    let db = TestDb::new().await?;
+    let latin1 = b"name,city\ncaf\xe9,Paris\n";
+    let verdict = load_bytes(&db, "cafes", "c.csv", SystemTime::now(), latin1).await?;
+    let Err(LoadError::Rejected { reason, .. }) = verdict else {
+        panic!("expected a rejection, got {verdict:?}");
+    };
+    assert!(reason.contains("--encoding"), "{reason}");
+    let mut client = bronze_tests::connect(&db.url).await?;
+    let pinned = bronze::store::DatasetSettings {
+        encoding: bronze::format::Encoding::parse("latin1"),
+        ..Default::default()
+    };
+    let dest = bronze::keys::Destination::new("acme", "cafes")?;
+    bronze::store::set_dataset(&mut client, &dest, &pinned).await?;
+    let loaded = load_bytes(&db, "cafes", "c.csv", SystemTime::now(), latin1).await??;
+    assert_eq!(loaded.counts.inserted, 1);
+    let name: String = db
+        .pg
+        .query_one("SELECT payload->>'name' FROM tenant_acme.cafes", &[])
+        .await?
+        .get(0);
+    assert_eq!(name, "café");
+    let certainty: String = db
+        .pg
+        .query_one(
+            "SELECT encoding || ' ' || encoding_certainty FROM bronze.loads WHERE status = 'loaded'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(certainty, "windows-1252 certain");
+    db.finish().await
+}

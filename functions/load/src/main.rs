@@ -2,7 +2,8 @@
 //! batch response. All logic lives in `bronze::load`.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use bronze::{aws, db::Db, limits::Limits, load::Loader};
+use bronze::load::{DeadLetters, Loader};
+use bronze::{aws, db::Db, limits::Limits};
 use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
 
 #[tokio::main]
@@ -13,6 +14,10 @@ async fn main() -> Result<(), Error> {
         s3: aws::s3(&config),
         db: Db::from_env(Some(aws::secrets(&config))),
         limits: Limits::from_env()?,
+        dead_letters: std::env::var("LOAD_DLQ_URL").ok().map(|url| DeadLetters {
+            sqs: aws::sqs(&config),
+            url,
+        }),
     };
     let loader = &loader;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -138,3 +138,24 @@ pub fn drain(
     }
     outcomes
 }
+
+/// Bounds far below the defaults, so that fuzzing meets every bound's path often: a
+/// record past 4 KiB, a row past 64 fields, a JSON file past 50 keys, a gzip bomb
+/// past 64 MiB (kept: the floor is fixed).
+pub fn limits() -> bronze::limits::Limits {
+    bronze::limits::Limits {
+        record_bytes: 4096,
+        columns: 64,
+        object_keys: 50,
+        stored_rejects: 10,
+        ..bronze::limits::Limits::default()
+    }
+}
+
+/// [`limits`], for `format::open`.
+pub fn read_settings() -> bronze::format::ReadSettings {
+    bronze::format::ReadSettings {
+        limits: limits(),
+        ..Default::default()
+    }
+}

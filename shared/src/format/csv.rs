@@ -396,6 +396,7 @@ impl CsvRecords {
         }
     }
 
+    /// Reads the next record as canonical JSON into `out`; returns its line, or `None` at the end.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
         let next = match self.unread.take() {
             Some(line) => Some(line),

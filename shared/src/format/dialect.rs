@@ -10,7 +10,9 @@ pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 /// What sniffing found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialect {
+    /// The byte between fields: `,`, `;`, tab or `|`.
     pub delimiter: u8,
+    /// Whether the first row names the columns.
     pub header: bool,
 }
 

@@ -20,8 +20,11 @@ use encoding_rs::{DecoderResult, UTF_16BE, UTF_16LE, UTF_8};
 pub struct Encoding(&'static encoding_rs::Encoding);
 
 impl Encoding {
+    /// UTF-8, read as it is.
     pub const UTF_8: Encoding = Encoding(UTF_8);
+    /// UTF-16, little-endian.
     pub const UTF_16LE: Encoding = Encoding(UTF_16LE);
+    /// UTF-16, big-endian.
     pub const UTF_16BE: Encoding = Encoding(UTF_16BE);
 
     /// The encoding a label names, as browsers read labels (`latin1` is
@@ -70,6 +73,7 @@ pub enum Certainty {
 }
 
 impl Certainty {
+    /// The name stored in `bronze.loads.encoding_certainty`.
     pub fn name(self) -> &'static str {
         match self {
             Certainty::Certain => "certain",
@@ -172,6 +176,7 @@ pub struct Decode<R> {
 }
 
 impl<R: BufRead> Decode<R> {
+    /// Decodes `input`, which is in `encoding`.
     pub fn new(input: R, encoding: Encoding) -> Self {
         Self {
             input,

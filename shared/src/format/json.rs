@@ -21,6 +21,7 @@ enum State {
     Done,
 }
 
+/// A JSON document's records: the elements of its top-level array, or the one object.
 pub struct JsonRecords {
     input: Box<dyn BufRead + Send>,
     element: Vec<u8>,
@@ -39,6 +40,7 @@ pub struct JsonRecords {
 }
 
 impl JsonRecords {
+    /// Reads `input` element by element, each within `limits`.
     pub fn new(input: Box<dyn BufRead + Send>, limits: &Limits) -> Self {
         Self {
             input,
@@ -224,6 +226,7 @@ impl JsonRecords {
         })
     }
 
+    /// Reads the next record as canonical JSON into `out`; returns its line, or `None` at the end.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
         loop {
             match self.state {

@@ -24,9 +24,13 @@ pub use encoding::{Certainty, Decode, Encoding};
 /// A file format bronze reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Comma- (or otherwise) separated values, dialect sniffed.
     Csv,
+    /// Tab-separated values.
     Tsv,
+    /// One JSON object per line.
     Ndjson,
+    /// A JSON document: an array of objects, or one object.
     Json,
 }
 
@@ -42,6 +46,7 @@ impl Format {
         }
     }
 
+    /// The name stored in `bronze.datasets.format` and `bronze.loads.format`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Csv => "csv",
@@ -83,22 +88,29 @@ pub enum ReadError {
     /// This record is bad; the reader has moved past it and can go on.
     #[error("line {line}: {reason}")]
     Record {
+        /// The line the record starts on.
         line: u64,
         /// The lines it spans: a quote left open can swallow many.
         lines: u64,
+        /// Why it is bad, for `bronze.rejects`.
         reason: String,
         /// The record's text as far as it could be read, for `bronze.rejects`.
         raw: Raw,
     },
     /// The file cannot be read past this line: permanent, retrying cannot help.
     #[error("line {line}: {reason}")]
-    Malformed { line: u64, reason: String },
+    Malformed {
+        /// The line the file breaks on.
+        line: u64,
+        /// Why, for the load's verdict.
+        reason: String,
+    },
     /// The file's name or content names no format bronze reads.
     #[error("{0}")]
     Unsupported(String),
     /// Reading the source failed (network, S3): transient.
     #[error("reading the source failed: {0}")]
-    Source(io::Error),
+    Source(#[source] io::Error),
 }
 
 impl ReadError {
@@ -130,7 +142,7 @@ impl ReadError {
 /// Marks an I/O error as the source's fault rather than the content's.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct SourceFault(io::Error);
+pub struct SourceFault(#[source] io::Error);
 
 /// Wraps the raw object stream so that its own errors are told apart from decoding
 /// errors raised above it.
@@ -146,16 +158,22 @@ impl<R: Read> Read for SourceRead<R> {
 
 /// A reader for one file, whatever its format.
 pub enum Records {
+    /// CSV or TSV.
     Csv(Box<csv::CsvRecords>),
+    /// NDJSON.
     Ndjson(ndjson::NdjsonRecords),
+    /// A JSON document.
     Json(json::JsonRecords),
 }
 
 /// What was detected about a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Detected {
+    /// The format read.
     pub format: Format,
+    /// Whether the bytes were gzip.
     pub gzip: bool,
+    /// The encoding the text was decoded from.
     pub encoding: Encoding,
     /// How the encoding was known: a load refuses to guess one.
     pub certainty: Certainty,
@@ -170,6 +188,7 @@ pub struct ReadSettings {
     pub format: Option<Format>,
     /// The encoding, whatever the bytes suggest.
     pub encoding: Option<Encoding>,
+    /// The bounds every record and the file are read within.
     pub limits: Limits,
 }
 

@@ -6,6 +6,7 @@ use super::{Raw, ReadError, MAX_RAW};
 use crate::canonical::{is_json_space, trim_json_end, Canonicalizer};
 use crate::limits::{Limits, Size};
 
+/// An NDJSON file's records, one per line, blank lines skipped.
 pub struct NdjsonRecords {
     input: Box<dyn BufRead + Send>,
     line: Vec<u8>,
@@ -18,6 +19,7 @@ pub struct NdjsonRecords {
 }
 
 impl NdjsonRecords {
+    /// Reads `input` line by line, each within `limits`.
     pub fn new(input: Box<dyn BufRead + Send>, limits: &Limits) -> Self {
         Self {
             input,
@@ -70,6 +72,7 @@ impl NdjsonRecords {
         }
     }
 
+    /// Reads the next record as canonical JSON into `out`; returns its line, or `None` at the end.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
         loop {
             self.line_no += 1;

@@ -59,6 +59,9 @@ fn kept(text: &str) -> String {
     cut(text, KEPT).to_owned()
 }
 
+/// Keys an object needs, each rare, to be read as a map (see [`Inferrer::is_map`]).
+const MAP_KEYS: u64 = 64;
+
 /// Lines kept per failed type, for the "almost" report.
 const FIRST_LINES: usize = 5;
 const EXAMPLES: usize = 5;
@@ -549,9 +552,9 @@ impl Column {
             };
         }
         if let Some(fields) = &self.fields {
-            report["fields"] = Value::Array(fields.column_reports(self.objects));
-            if fields.other_keys > 0 {
-                report["other_keys"] = json!(fields.other_keys);
+            match fields.map(self.objects) {
+                Some(map) => report["map"] = map,
+                None => report["fields"] = Value::Array(fields.column_reports(self.objects)),
             }
         }
         if let Some(items) = &self.items {
@@ -943,6 +946,39 @@ impl Inferrer {
         }
     }
 
+    /// Whether this object's keys are data (`{"u123": …}`, `{"2026-11-30": …}`): more
+    /// than the file's budget of keys, or many keys each in few objects (at least
+    /// [`MAP_KEYS`], present in under 1% of the objects on average). Such an object is
+    /// described as a map of values, not as a column per key.
+    fn is_map(&self, objects: u64) -> bool {
+        if self.other_keys > 0 {
+            return true;
+        }
+        let keys = self.columns.len() as u64;
+        let present: u64 = self.columns.iter().map(|c| c.values + c.nulls).sum();
+        keys >= MAP_KEYS && present.saturating_mul(100) < keys.saturating_mul(objects)
+    }
+
+    /// The description of a map-like object: its keys, and the one type that holds
+    /// the values of all of them.
+    fn map(&self, objects: u64) -> Option<Value> {
+        if !self.is_map(objects) {
+            return None;
+        }
+        let values = self
+            .columns
+            .iter()
+            .filter(|c| c.values > 0)
+            .map(|c| FieldType::parse(c.type_name()).unwrap_or(FieldType::Mixed))
+            .reduce(FieldType::join)
+            .unwrap_or(FieldType::Null);
+        Some(json!({
+            "keys_described": self.columns.len(),
+            "values_under_other_keys": self.other_keys,
+            "values": values.name(),
+        }))
+    }
+
     fn column_reports(&self, records: u64) -> Vec<Value> {
         self.columns.iter().map(|c| c.report(records)).collect()
     }
@@ -950,7 +986,7 @@ impl Inferrer {
     /// The report `bronze infer` prints and a load stores.
     pub fn report(&self, detected: &Detected) -> Value {
         let dialect = detected.dialect;
-        json!({
+        let mut report = json!({
             "format": detected.format.name(),
             "encoding": detected.encoding.name(),
             "compression": detected.gzip.then_some("gzip"),
@@ -959,9 +995,16 @@ impl Inferrer {
             "records": self.records,
             "rejected": self.rejected,
             "first_rejected_lines": self.first_rejected_lines,
-            "columns": self.column_reports(self.records),
-            "other_keys": self.other_keys,
-        })
+        });
+        match self.map(self.records) {
+            // Records whose keys are data have no columns: the payload keeps them.
+            Some(map) => {
+                report["columns"] = json!([]);
+                report["map"] = map;
+            }
+            None => report["columns"] = Value::Array(self.column_reports(self.records)),
+        }
+        report
     }
 }
 

@@ -247,7 +247,32 @@ fn keys_that_are_data_stay_within_the_budget() {
         inferrer.observe_json(u64::from(i as u32) + 1, record.as_bytes());
     }
     let report = inferrer.report(&detected());
-    let columns = report["columns"].as_array().unwrap();
-    assert!(columns.len() <= 100, "{}", columns.len());
-    assert!(report["other_keys"].as_u64().unwrap() >= 4_900);
+    assert_eq!(
+        report["columns"],
+        serde_json::json!([]),
+        "a map has no columns"
+    );
+    let map = &report["map"];
+    assert!(map["keys_described"].as_u64().unwrap() <= 100);
+    assert!(map["values_under_other_keys"].as_u64().unwrap() >= 4_900);
+    assert_eq!(map["values"], "mixed", "objects and the integers of `id`");
+}
+
+/// Below the budget, many keys each in a few records are data too; a wide record
+/// whose keys come back is not.
+#[test]
+fn rare_keys_make_a_map_and_common_ones_columns() {
+    let mut ids = Inferrer::default();
+    let mut wide = Inferrer::default();
+    for i in 0..500u64 {
+        ids.observe_json(i + 1, format!(r#"{{"user{i}":{{"n":{i}}}}}"#).as_bytes());
+        let fields: Vec<String> = (0..80).map(|k| format!(r#""f{k:02}":{i}"#)).collect();
+        wide.observe_json(i + 1, format!("{{{}}}", fields.join(",")).as_bytes());
+    }
+    let ids = ids.report(&detected());
+    assert_eq!(ids["map"]["values"], "object");
+    assert_eq!(ids["map"]["keys_described"], 500);
+    let wide = wide.report(&detected());
+    assert_eq!(wide["columns"].as_array().unwrap().len(), 80);
+    assert!(wide.get("map").is_none());
 }

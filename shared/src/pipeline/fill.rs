@@ -15,11 +15,12 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
+use super::job::{Decided, Job};
 use super::merge::Merged;
 use super::stage::Target;
-use super::{Decided, Job, LoadError};
+use super::LoadError;
 use crate::copy::Constant;
-use crate::store;
+use crate::store::{self, Savepoint};
 
 /// The columns after key, hash, line and payload, in the order of [`constant`].
 pub(super) const CONSTANT_COLUMNS: &str = "version, change_type, is_current, valid_from, \
@@ -45,7 +46,7 @@ impl Why {
 /// Reads `source` into the job's new, empty table. The schema version the rows carry
 /// is the one the dataset would keep if this file fits it: the current one, or 1 for
 /// a dataset that has none.
-pub(super) async fn fill(
+pub(super) async fn first_fill(
     job: &Job<'_>,
     source: Box<dyn std::io::Read + Send>,
 ) -> Result<Result<(Decided, Merged), Why>, LoadError> {
@@ -53,8 +54,8 @@ pub(super) async fn fill(
     let table = store::dataset_table(job.dest);
     // COPY FREEZE needs the table new in the current subtransaction: the truncate
     // makes it so (the table is empty), and rolling back to the savepoint restores it.
-    tx.batch_execute(&format!("SAVEPOINT bronze_fill; TRUNCATE {table}"))
-        .await?;
+    let savepoint = Savepoint::begin(tx, "bronze_fill").await?;
+    tx.batch_execute(&format!("TRUNCATE {table}")).await?;
     let predicted = match job.current {
         Some(current) => current.number,
         None if job.options.checks => 1,
@@ -65,25 +66,20 @@ pub(super) async fn fill(
     let read = job.decide(staged, bytes)?;
     let version = read.decision.version().map_or(0, |(n, _)| n);
     if read.staged.records > 0 && version != predicted {
-        return undo(job, Why::SchemaVersion).await;
+        savepoint.undo().await?;
+        return Ok(Err(Why::SchemaVersion));
     }
     job.record_schema(&read.decision).await?;
     match store::create_dataset_indexes(tx, job.dest).await {
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            return undo(job, Why::KeysRepeat).await;
+            savepoint.undo().await?;
+            return Ok(Err(Why::KeysRepeat));
         }
         indexed => indexed?,
     }
-    tx.batch_execute("RELEASE SAVEPOINT bronze_fill").await?;
+    savepoint.release().await?;
     let merged = Merged::unversioned(read.staged.records);
     Ok(Ok((read, merged)))
-}
-
-async fn undo<T>(job: &Job<'_>, why: Why) -> Result<Result<T, Why>, LoadError> {
-    job.tx
-        .batch_execute("ROLLBACK TO SAVEPOINT bronze_fill; RELEASE SAVEPOINT bronze_fill")
-        .await?;
-    Ok(Err(why))
 }
 
 /// The fields every row of the load shares, in the order of [`CONSTANT_COLUMNS`].

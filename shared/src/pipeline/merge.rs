@@ -4,11 +4,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
+use super::plan::Versioning;
 use super::stage::Staged;
 use super::{payloads, LoadError, Reopen};
 use crate::format::ReadSettings;
 use crate::keys::Destination;
-use crate::store::{self, Lineage};
+use crate::store::{self, Lineage, QuotedTable, Savepoint};
 
 /// Versions of a key are ordered by source order, `(source_ts, load_id, source_line)`:
 /// the object's last-modified time first, arrival only to break ties. A record is a
@@ -19,14 +20,12 @@ use crate::store::{self, Lineage};
 pub(super) struct Merge<'a> {
     pub tx: &'a Transaction<'a>,
     pub dest: &'a Destination,
-    pub table: String,
+    pub table: QuotedTable,
     pub lineage: &'a Lineage,
     pub load_id: i64,
     pub schema_version: i32,
     /// `Some(true)` when every loaded record passed the dataset's JSON Schema.
     pub validated: Option<bool>,
-    /// A first fill of the new table found a key twice: filling it again would too.
-    pub keys_repeat: bool,
     /// Where the payloads of the new versions come from: staging, or a second read.
     pub reread: Option<Reread<'a>>,
 }
@@ -71,81 +70,12 @@ const VERSION_COLUMNS: &str = "record_key, version, record_hash, change_type, is
     source_etag, source_line, source_ts, load_id, schema_version, validated";
 
 impl Merge<'_> {
-    /// Picks the cheapest statements that give the same versions. Most files bring
-    /// each key once, in order: into a new table they are all inserts (indexes built
-    /// after), into an existing one a single join with the current rows finds what
-    /// changed, and a file an earlier load brought as it is needs no join at all
-    /// ([`Merge::seen_before`]). Repeated keys and late files take the general path.
-    /// Either plans the new versions first (`pg_temp.bronze_new`); their payloads are
-    /// joined in last.
-    pub async fn run(
-        &self,
-        new_table: bool,
-        staged: &Staged,
-        snapshot: bool,
-    ) -> Result<Merged, LoadError> {
-        // A file with rejected records is not a complete snapshot: deleting the keys of
-        // the records it failed to read would lose data.
-        let whole = snapshot && staged.rejects.count == 0;
-        crate::fault::point("merge").await;
-        if new_table {
-            let filled = if self.keys_repeat {
-                None
-            } else {
-                self.fill_new_table().await?
-            };
-            if let Some(inserted) = filled {
-                return Ok(Merged::unversioned(inserted));
-            }
-            store::create_dataset_indexes(self.tx, self.dest).await?;
-        }
-        let late = !new_table && self.arrived_late().await?;
-        let seen = !new_table && !late && !staged.keys_may_repeat;
-        if seen && self.seen_before(staged, whole).await? {
-            return Ok(Merged::unversioned(0));
-        }
-        // Real row counts for the planner (temporary tables are never auto-analysed);
-        // a small sample is enough.
-        self.tx
-            .batch_execute(
-                "SET LOCAL default_statistics_target = 10; ANALYZE pg_temp.bronze_staging",
-            )
-            .await?;
-        let key_duplicates = if staged.keys_may_repeat {
-            self.key_duplicates().await?
-        } else {
-            0
-        };
-        let planned = if key_duplicates == 0 && !late {
-            self.plan_changed().await?
-        } else {
-            self.plan_versions(late).await?
-        };
-        let (inserted, updated) = self.insert_planned(planned).await?;
-        let deleted = if whole && !new_table {
-            self.snapshot_deletes().await?
-        } else {
-            0
-        };
-        // A key can get a new current row as an `insert` too (after its `delete`).
-        if (!new_table && inserted + updated + deleted > 0) || late {
-            self.close_superseded(late).await?;
-        }
-        Ok(Merged {
-            inserted,
-            updated,
-            deleted,
-            key_duplicates,
-            in_order: !late,
-        })
-    }
-
     /// A new table: every record is version 1 of its key, inserted by one statement,
     /// and the indexes are built after. A key the file has twice fails the primary
-    /// key; then none of it is kept (`None`) and the general path runs. No key repeats
-    /// in most files, and this is cheaper than looking for repeats first.
-    async fn fill_new_table(&self) -> Result<Option<i64>, LoadError> {
-        self.tx.batch_execute("SAVEPOINT bronze_fill").await?;
+    /// key; then none of it is kept (`None`) and the versioned merge runs. No key
+    /// repeats in most files, and this is cheaper than looking for repeats first.
+    pub async fn insert_first(&self) -> Result<Option<i64>, LoadError> {
+        let savepoint = Savepoint::begin(self.tx, "bronze_insert_first").await?;
         let sql = format!(
             "INSERT INTO {} ({VERSION_COLUMNS})
              SELECT record_key, 1, record_hash, 'insert', true, $1, NULL, payload::jsonb,
@@ -161,21 +91,74 @@ impl Merge<'_> {
         };
         match filled {
             Ok(n) => {
-                self.tx
-                    .batch_execute("RELEASE SAVEPOINT bronze_fill")
-                    .await?;
+                savepoint.release().await?;
                 Ok(Some(i64::try_from(n).unwrap_or(i64::MAX)))
             }
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                self.tx
-                    .batch_execute(
-                        "ROLLBACK TO SAVEPOINT bronze_fill; RELEASE SAVEPOINT bronze_fill",
-                    )
-                    .await?;
+                savepoint.undo().await?;
                 Ok(None)
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The indexes of a table this load made, before versions are planned in it.
+    pub async fn index_new_table(&self) -> Result<(), LoadError> {
+        Ok(store::create_dataset_indexes(self.tx, self.dest).await?)
+    }
+
+    /// Real row counts for the planner (temporary tables are never auto-analysed);
+    /// a small sample is enough.
+    pub async fn analyze_staging(&self) -> Result<(), LoadError> {
+        self.tx
+            .batch_execute(
+                "SET LOCAL default_statistics_target = 10; ANALYZE pg_temp.bronze_staging",
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The changed-keys path: in order, no key twice, one join with the current rows.
+    pub async fn changed_keys(&self, whole: bool) -> Result<Merged, LoadError> {
+        let planned = self.plan_changed().await?;
+        self.write_versions(
+            planned,
+            Versioning {
+                late: false,
+                new_table: false,
+                whole,
+                key_duplicates: 0,
+            },
+        )
+        .await
+    }
+
+    /// The versioned path: keys repeated in the file, or a file that arrived late.
+    pub async fn versioning(&self, how: Versioning) -> Result<Merged, LoadError> {
+        let planned = self.plan_versions(how.late).await?;
+        self.write_versions(planned, how).await
+    }
+
+    /// Inserts the planned versions, deletes what a snapshot lacks, and ends the
+    /// versions they superseded.
+    async fn write_versions(&self, planned: u64, how: Versioning) -> Result<Merged, LoadError> {
+        let (inserted, updated) = self.insert_planned(planned).await?;
+        let deleted = if how.whole && !how.new_table {
+            self.snapshot_deletes().await?
+        } else {
+            0
+        };
+        // A key can get a new current row as an `insert` too (after its `delete`).
+        if (!how.new_table && inserted + updated + deleted > 0) || how.late {
+            self.close_superseded(how.late).await?;
+        }
+        Ok(Merged {
+            inserted,
+            updated,
+            deleted,
+            key_duplicates: how.key_duplicates,
+            in_order: !how.late,
+        })
     }
 
     /// In order, no key twice: a record is new when its hash differs from the current
@@ -283,7 +266,7 @@ impl Merge<'_> {
     }
 
     /// Records whose key an earlier record of the same file had.
-    async fn key_duplicates(&self) -> Result<i64, LoadError> {
+    pub async fn key_duplicates(&self) -> Result<i64, LoadError> {
         let row = self
             .tx
             .query_one(
@@ -303,7 +286,7 @@ impl Merge<'_> {
     /// unchanged. With `whole` (a complete snapshot) the table must also hold no other
     /// current keys, which would be deleted. Rows changed by hand, behind bronze's
     /// back, are not seen: bronze's tables are written by bronze only.
-    async fn seen_before(&self, staged: &Staged, whole: bool) -> Result<bool, LoadError> {
+    pub async fn seen_before(&self, staged: &Staged, whole: bool) -> Result<bool, LoadError> {
         // Only loads since the last one that wrote can vouch, so the lookup stays one
         // step back through the dataset's loads however many files came before.
         let row = self
@@ -323,7 +306,7 @@ impl Merge<'_> {
                     &self.dest.dataset.as_str(),
                     &&staged.digest[..],
                     &self.load_id,
-                    &self.table,
+                    &self.table.as_str(),
                 ],
             )
             .await?;
@@ -349,7 +332,7 @@ impl Merge<'_> {
     /// Whether an earlier load of the dataset came from a newer source than this one.
     /// Only then can a key have versions after this file's; most loads arrive in
     /// order and take the cheaper path.
-    async fn arrived_late(&self) -> Result<bool, LoadError> {
+    pub async fn arrived_late(&self) -> Result<bool, LoadError> {
         let row = self
             .tx
             .query_one(

@@ -19,6 +19,7 @@ use crate::jsonb_order::JsonbOrder;
 use crate::policy::{OnError, Tally};
 use crate::rejects::Rejects;
 use crate::repeats::Repeats;
+use crate::store::QuotedTable;
 
 /// What the parser staged.
 pub(super) struct Staged {
@@ -54,7 +55,10 @@ pub(super) enum Target {
     Staging(Payloads),
     /// The new table `table`, as the first version of each record: key, hash, line
     /// and payload, then `constant` (version, lineage, load, schema version).
-    Table { table: String, constant: Constant },
+    Table {
+        table: QuotedTable,
+        constant: Constant,
+    },
 }
 
 impl Target {

@@ -56,6 +56,19 @@ impl FieldType {
         }
     }
 
+    /// The narrowest type that holds the values of both.
+    pub fn join(self, other: FieldType) -> FieldType {
+        if self.widens_to(other) {
+            other
+        } else if other.widens_to(self) {
+            self
+        } else if self.widens_to(FieldType::String) && other.widens_to(FieldType::String) {
+            FieldType::String
+        } else {
+            FieldType::Mixed
+        }
+    }
+
     /// Whether every value of `self` is also a value of `wider` without loss: the
     /// change from `self` to `wider` breaks no consumer.
     pub fn widens_to(self, wider: FieldType) -> bool {
