@@ -133,11 +133,19 @@ impl Drop for Process {
     }
 }
 
+/// Where `initdb` and `pg_ctl` are: `PG_BIN`, else `pg_config --bindir`, else
+/// Debian's place for PostgreSQL 15.
 fn postgres_bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("PG_BIN").map_or_else(
-        || PathBuf::from("/usr/lib/postgresql/15/bin"),
-        PathBuf::from,
-    );
+    let from_pg_config = || {
+        let out = Command::new("pg_config").arg("--bindir").output().ok()?;
+        let dir = String::from_utf8(out.stdout).ok()?;
+        let dir = PathBuf::from(dir.trim());
+        dir.join("initdb").exists().then_some(dir)
+    };
+    let dir = std::env::var_os("PG_BIN")
+        .map(PathBuf::from)
+        .or_else(from_pg_config)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
     dir.join(name)
 }
 
