@@ -119,14 +119,8 @@ impl Loader {
     /// invocation ends sooner; `None` when what is left is not worth starting.
     fn budget(&self, deadline: Option<Instant>) -> Option<Duration> {
         let most = Duration::from_secs(self.limits.load_seconds);
-        let Some(deadline) = deadline else {
-            return Some(most);
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        // Kept back to close the connection, end its session, note the retry and answer.
-        let margin = (left / 10).clamp(Duration::from_secs(1), Duration::from_secs(15));
-        let budget = left.checked_sub(margin)?.min(most);
-        (budget >= Duration::from_secs(1)).then_some(budget)
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        budget(most, left)
     }
 
     async fn handle_message(
@@ -430,6 +424,18 @@ impl Loader {
     }
 }
 
+/// An attempt's time: `most`, or what is `left` of the invocation less a margin kept
+/// to close the connection, end its session, note the retry and answer (a tenth of
+/// it, 1 to 15 s); `None` under a second.
+fn budget(most: Duration, left: Option<Duration>) -> Option<Duration> {
+    let Some(left) = left else {
+        return Some(most);
+    };
+    let margin = (left / 10).clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let budget = left.checked_sub(margin)?.min(most);
+    (budget >= Duration::from_secs(1)).then_some(budget)
+}
+
 /// The longest a load's transaction may sit idle (its client reading S3 again between
 /// two statements, say) before the server ends it.
 const MAX_IDLE_SECONDS: u64 = 120;
@@ -566,5 +572,50 @@ fn log_outcome(task: &LoadTask, result: &Result<Outcome, LoadError>, started: In
         Err(e) => {
             warn!(bucket, key, object_id, error = %e, duration_ms, "Load failed, will retry.")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_gets_what_is_left_less_a_margin_and_never_more_than_its_bound() {
+        let secs = Duration::from_secs;
+        let most = secs(900);
+        assert_eq!(budget(most, None), Some(most), "no deadline: the bound");
+        assert_eq!(
+            budget(most, Some(secs(300))),
+            Some(secs(285)),
+            "a tenth, at most 15 s"
+        );
+        assert_eq!(budget(most, Some(secs(30))), Some(secs(27)));
+        assert_eq!(
+            budget(most, Some(secs(5))),
+            Some(secs(4)),
+            "at least 1 s kept"
+        );
+        assert_eq!(
+            budget(secs(60), Some(secs(300))),
+            Some(secs(60)),
+            "the bound first"
+        );
+        assert_eq!(budget(most, Some(Duration::from_millis(1_500))), None);
+        assert_eq!(budget(most, Some(Duration::ZERO)), None);
+    }
+
+    #[test]
+    fn a_deadline_in_epoch_millis_becomes_an_instant() {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let later = u64::try_from((now + Duration::from_secs(60)).as_millis()).unwrap();
+        let left = deadline_at(later).saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(58) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+        let past = deadline_at(1_000);
+        assert!(past <= Instant::now());
     }
 }
