@@ -14,13 +14,16 @@ use bronze::format::{
 use bronze::keys::Destination;
 use bronze::limits::Limits;
 use bronze::load::{DeadLetters, Loader};
+use bronze::metrics::{Metrics, Registry};
 use bronze::pipeline::{self, LoadError, Options, Reopen};
 use bronze::policy::OnError;
 use bronze::runner::{self, Settings};
+use bronze::serve::Health;
 use bronze::store::{self, DatasetSettings, Lineage};
 use bronze::{aws, logging};
 use clap::{Args, Parser, Subcommand};
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
 
 /// Prints a line to stdout; a closed pipe (`bronze infer x | head`) is not an error,
 /// and nothing here panics on a failed write as `println!` would.
@@ -38,6 +41,7 @@ macro_rules! say {
 }
 
 // After `say!`, which they use.
+mod operate;
 mod ops;
 mod table;
 
@@ -101,6 +105,9 @@ enum Command {
         /// Stop after this many seconds without messages (default: run until killed).
         #[arg(long, value_name = "SECONDS")]
         until_idle: Option<u64>,
+        /// Serve Prometheus metrics at /metrics and a health check at /health here.
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// A dataset's schema versions: one version's columns, the history, what changed.
     #[command(subcommand)]
@@ -111,6 +118,17 @@ enum Command {
     Loads(ops::LoadsArgs),
     /// The records a load refused, with their line and reason.
     Rejects(ops::RejectsArgs),
+    /// What needs a human: the ledger's backlog, each dataset's last load, recent
+    /// rejects, queue depths and dead letters; --check exits 1 when something does.
+    Status(operate::StatusArgs),
+    /// Load the objects of a bucket the ledger does not know (existing files, lost
+    /// notifications), through the same dispatch as a notification. Run twice, the
+    /// second run queues nothing.
+    Backfill(operate::BackfillArgs),
+    /// Move dead-lettered messages back to their queue once the fault is mended.
+    Replay(operate::ReplayArgs),
+    /// Put objects back through load (after a contract was relaxed, a fault fixed).
+    Reload(operate::ReloadArgs),
 }
 
 #[derive(Subcommand)]
@@ -204,11 +222,19 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate_db().await,
         Command::Datasets(command) => datasets(command).await,
         Command::Setup(args) => setup(&args).await,
-        Command::Run { runner, until_idle } => run(&runner, until_idle).await,
+        Command::Run {
+            runner,
+            until_idle,
+            metrics_addr,
+        } => run(&runner, until_idle, metrics_addr).await,
         Command::Schema(command) => ops::schema(command).await,
         Command::Quality(args) => ops::quality(args).await,
         Command::Loads(args) => ops::loads(args).await,
         Command::Rejects(args) => ops::rejects(args).await,
+        Command::Status(args) => operate::status(args).await,
+        Command::Backfill(args) => operate::backfill(args).await,
+        Command::Replay(args) => operate::replay(args).await,
+        Command::Reload(args) => operate::reload(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -493,17 +519,47 @@ async fn setup(args: &RunnerArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn run(args: &RunnerArgs, until_idle: Option<u64>) -> Result<(), String> {
+async fn run(
+    args: &RunnerArgs,
+    until_idle: Option<u64>,
+    metrics_addr: Option<std::net::SocketAddr>,
+) -> Result<(), String> {
     let config = aws::sdk_config().await;
     let (s3, sqs) = (aws::s3(&config), aws::sqs(&config));
     let queues = runner::provision(&s3, &sqs, &args.settings())
         .await
         .map_err(|e| e.to_string())?;
+    let registry = match metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+            let registry = Arc::new(Registry::default());
+            let health = Arc::new(Health {
+                db: Db::from_env(None),
+                sqs: sqs.clone(),
+                queues: queues.clone(),
+            });
+            tokio::spawn(bronze::serve::serve(
+                listener,
+                Arc::clone(&registry),
+                health,
+            ));
+            Some(registry)
+        }
+        None => None,
+    };
+    let metrics = || {
+        registry
+            .clone()
+            .map_or_else(Metrics::default, Metrics::prometheus)
+    };
     let dispatcher = Dispatcher {
         s3: s3.clone(),
         sqs: sqs.clone(),
         load_queue_url: queues.load.url.clone(),
         db: Db::from_env(None),
+        metrics: metrics(),
     };
     let loader = Loader {
         s3,
@@ -513,6 +569,7 @@ async fn run(args: &RunnerArgs, until_idle: Option<u64>) -> Result<(), String> {
             sqs: sqs.clone(),
             url: queues.load_dlq.url.clone(),
         }),
+        metrics: metrics(),
     };
     tracing::info!(bucket = %args.bucket, landing = %queues.landing.url, load = %queues.load.url, "Runner polling.");
     runner::run(

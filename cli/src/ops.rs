@@ -97,7 +97,7 @@ fn print_json(text: serde_json::Result<String>) -> Result<(), String> {
     Ok(())
 }
 
-fn print_table(table: &Table) -> Result<(), String> {
+pub fn print_table(table: &Table) -> Result<(), String> {
     for line in table.lines() {
         say!("{line}");
     }
@@ -144,7 +144,7 @@ impl SchemaCommand {
 pub async fn schema(command: SchemaCommand) -> Result<(), String> {
     let (tenant, dataset) = command.names();
     let dest = destination(tenant, dataset)?;
-    let db = Db::from_env(None);
+    let db = reader();
     let client = db.client().await.map_err(|e| e.to_string())?;
     let client = &*client;
     match command {
@@ -290,7 +290,7 @@ fn print_diff(diff: &SchemaDiff) -> Result<(), String> {
 
 pub async fn quality(args: QualityArgs) -> Result<(), String> {
     let dest = destination(&args.tenant, &args.dataset)?;
-    let db = Db::from_env(None);
+    let db = reader();
     let client = db.client().await.map_err(|e| e.to_string())?;
     let quality = report::quality(&*client, &dest, i64::from(args.last))
         .await
@@ -345,7 +345,7 @@ pub async fn loads(args: LoadsArgs) -> Result<(), String> {
         dataset: args.dataset,
         last: i64::from(args.last),
     };
-    let db = Db::from_env(None);
+    let db = reader();
     let client = db.client().await.map_err(|e| e.to_string())?;
     if filter
         .status
@@ -446,7 +446,7 @@ fn print_loads(list: &LoadList) -> Result<(), String> {
 }
 
 pub async fn rejects(args: RejectsArgs) -> Result<(), String> {
-    let db = Db::from_env(None);
+    let db = reader();
     let client = db.client().await.map_err(|e| e.to_string())?;
     let list = report::rejects(&*client, args.load_id, i64::from(args.last))
         .await
@@ -484,4 +484,14 @@ fn print_rejects(list: &RejectList) -> Result<(), String> {
         table.row([or_dash(r.line), r.reason.clone(), or_dash(r.raw.as_deref())]);
     }
     print_table(&table)
+}
+
+/// The database an operator command reads: never migrated, and named on stderr when
+/// DATABASE_URL does not name it.
+pub fn reader() -> Db {
+    let db = Db::from_env(None).read_only();
+    if std::env::var_os("DATABASE_URL").is_none() {
+        eprintln!("reading {} (DATABASE_URL is not set)", db.describe());
+    }
+    db
 }

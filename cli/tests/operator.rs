@@ -466,3 +466,20 @@ async fn loads_lists_objects_stuck_or_failed_in_the_ledger() -> Result {
     assert!(table.contains("3 attempts died"), "{table}");
     db.finish().await
 }
+
+/// GIVEN a database without bronze's tables, WHEN an operator command reads it, THEN
+/// it says so and creates nothing.
+#[tokio::test]
+async fn read_only_commands_never_migrate_the_database_they_read() -> Result {
+    let db = TestDb::new().await?;
+    let stderr = fails(&db, &["loads"]);
+    assert!(stderr.contains("has no bronze tables"), "{stderr}");
+    assert!(stderr.contains(&db.name), "names the database: {stderr}");
+    let created: bool = db
+        .pg
+        .query_one("SELECT to_regclass('bronze.migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    assert!(!created);
+    db.finish().await
+}

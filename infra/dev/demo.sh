@@ -53,5 +53,7 @@ say "bronze schema show acme orders"
 "$bronze" schema show acme orders
 say "bronze quality acme orders"
 "$bronze" quality acme orders
+say "bronze status (what needs a human: backlog, last loads, queues, dead letters)"
+"$bronze" status --queue-prefix "$bucket"
 say "tenant_acme.orders_typed (the typed view: current rows, typed columns)"
 q "SELECT order_id, customer_id, ordered_at, amount, currency, note, _bronze_version FROM tenant_acme.orders_typed ORDER BY order_id"

@@ -311,5 +311,40 @@ class Template(unittest.TestCase):
             self.assertGreaterEqual(visibility, 6 * int(props["Timeout"]) + window, queue)
 
 
+    # Issue 16: alarms on what needs a human.
+    def test_16_alarms_watch_dead_letters_queues_load_rejects_and_quality(self):
+        alarms = self.of_type("AWS::CloudWatch::Alarm")
+        watched = set()
+        for name, alarm in alarms.items():
+            props = alarm["Properties"]
+            self.assertIn({"Ref": "AlarmTopic"}, props["AlarmActions"], name)
+            if "MetricName" in props:
+                dims = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+                target = dims.get("QueueName") or dims.get("FunctionName") or dims.get("Function")
+                watched.add((props["MetricName"], json.dumps(target, sort_keys=True)))
+            else:
+                self.assertIn("QualityScore", json.dumps(props["Metrics"]))
+                watched.add(("QualityScore", "datasets"))
+        def queue(name):
+            return json.dumps({"Fn::GetAtt": [name, "QueueName"]}, sort_keys=True)
+        function = json.dumps({"Ref": "LoadFunction"}, sort_keys=True)
+        for expected in [
+            ("ApproximateNumberOfMessagesVisible", queue("LandingDLQ")),
+            ("ApproximateNumberOfMessagesVisible", queue("LoadDLQ")),
+            ("ApproximateAgeOfOldestMessage", queue("LandingQueue")),
+            ("ApproximateAgeOfOldestMessage", queue("LoadQueue")),
+            ("Errors", function),
+            ("Throttles", function),
+            ("ObjectsRejected", json.dumps("load")),
+            ("QualityScore", "datasets"),
+        ]:
+            self.assertIn(expected, watched)
+
+    def test_16_the_alarm_email_is_optional(self):
+        topic = self.resources["AlarmTopic"]["Properties"]
+        self.assertEqual(topic["Subscription"]["Fn::If"][0], "HasAlarmEmail")
+        self.assertEqual(self.parameters["AlarmEmail"]["Default"], "")
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], *sys.argv[1:]])

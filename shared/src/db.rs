@@ -130,6 +130,9 @@ fn parse_secret(text: &str) -> Result<SecretValue, String> {
 pub struct Db {
     source: DbSource,
     client: Mutex<Option<Conn>>,
+    /// Whether connecting applies the migrations; operator commands that only read
+    /// never change the database they are pointed at.
+    migrates: bool,
 }
 
 /// A client and the task that drives its connection.
@@ -151,10 +154,45 @@ pub struct Session {
 pub const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 impl Db {
+    /// A connection that never migrates, for commands that only read: pointed at the
+    /// wrong database, they say so instead of creating bronze's tables in it.
+    pub fn read_only(self) -> Self {
+        Self {
+            migrates: false,
+            ..self
+        }
+    }
+
+    /// Which database this is, without its password: `host:port/dbname`, or the
+    /// secret it is read from.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            DbSource::Url(url) => match url.parse::<Config>() {
+                Ok(config) => {
+                    let host = config
+                        .get_hosts()
+                        .first()
+                        .map_or_else(String::new, |h| match h {
+                            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                        });
+                    let port = config.get_ports().first().copied().unwrap_or(5432);
+                    format!(
+                        "database {} at {host}:{port}",
+                        config.get_dbname().unwrap_or("?")
+                    )
+                }
+                Err(_) => "the database of DATABASE_URL".to_owned(),
+            },
+            DbSource::Secret { arn, .. } => format!("the database of secret {arn}"),
+        }
+    }
+
     pub fn new(source: DbSource) -> Self {
         Self {
             source,
             client: Mutex::new(None),
+            migrates: true,
         }
     }
 
@@ -192,9 +230,16 @@ impl Db {
                     pid: row.get(0),
                     started: row.get(1),
                 });
-            let applied = migrate(&mut conn.client).await?;
-            if !applied.is_empty() {
-                info!(?applied, "Applied database migrations.");
+            if self.migrates {
+                let applied = migrate(&mut conn.client).await?;
+                if !applied.is_empty() {
+                    info!(?applied, "Applied database migrations.");
+                }
+            } else if !has_bronze_tables(&conn.client).await? {
+                return Err(DbError::Config(format!(
+                    "{} has no bronze tables: `bronze migrate` creates them",
+                    self.describe()
+                )));
             }
             *guard = Some(conn);
         }
@@ -344,6 +389,14 @@ impl std::ops::DerefMut for ConnGuard<'_> {
             .expect("connection slot filled by Db::client")
             .client
     }
+}
+
+/// Whether bronze's meta tables exist here.
+async fn has_bronze_tables(client: &Client) -> Result<bool, DbError> {
+    let row = client
+        .query_one("SELECT to_regclass('bronze.migrations') IS NOT NULL", &[])
+        .await?;
+    Ok(row.get(0))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::aws::describe;
 use crate::db::Db;
 use crate::events::{self, ObjectCreated};
 use crate::keys::Destination;
+use crate::metrics::{Metrics, ObjectFigures, Verdict};
 use crate::store::{self, NewObject, Status};
 use crate::task::LoadTask;
 
@@ -23,6 +24,19 @@ pub struct Dispatcher {
     pub load_queue_url: String,
     /// The ledger.
     pub db: Db,
+    /// Where skipped objects are counted (EMF in Lambda, `/metrics` locally).
+    pub metrics: Metrics,
+}
+
+/// What dispatch did with one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dispatched {
+    /// Recorded (or found pending) and its load task sent.
+    Queued,
+    /// The ledger had it already, with this status: nothing sent.
+    Known(Status),
+    /// Recorded as `skipped`, for this reason (no valid destination, gone).
+    Skipped(String),
 }
 
 /// A failure worth a retry: the object stays unrecorded or unqueued.
@@ -46,6 +60,7 @@ impl Dispatcher {
     /// Handles one invocation. SQS deliveries that failed are listed for retry; for the
     /// other sources a failure fails the invocation, so Lambda retries it.
     pub async fn handle(&self, event: &Value) -> Result<SqsBatchResponse, Transient> {
+        self.metrics.invoked("dispatch");
         let mut response = SqsBatchResponse::default();
         for delivery in events::deliveries(event) {
             let outcome = match delivery.objects {
@@ -71,7 +86,7 @@ impl Dispatcher {
 
     async fn dispatch_all(&self, objects: &[ObjectCreated]) -> Result<(), Transient> {
         for object in objects {
-            if let Err(e) = self.dispatch(object).await {
+            if let Err(e) = self.dispatch(object).await.map(drop) {
                 warn!(bucket = %object.bucket, key = %object.key, error = %e, "Dispatch failed, will retry.");
                 return Err(e);
             }
@@ -79,7 +94,9 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn dispatch(&self, object: &ObjectCreated) -> Result<(), Transient> {
+    /// Records one object in the ledger and queues its load task, as a notification
+    /// of it would; `bronze backfill` sends listed objects this same way.
+    pub async fn dispatch(&self, object: &ObjectCreated) -> Result<Dispatched, Transient> {
         let destination = Destination::from_key(&object.key);
         let head = self.head(object).await?;
         let skip = match (&destination, &head) {
@@ -128,7 +145,19 @@ impl Dispatcher {
             info!(bucket = %object.bucket, key = %object.key, object_id = recorded.id,
                 status = recorded.status.as_str(), reason = skip.as_deref(), new = recorded.new,
                 "Object not queued.");
-            return Ok(());
+            return Ok(match skip {
+                Some(reason) if recorded.new => {
+                    self.metrics.object(&ObjectFigures {
+                        function: "dispatch",
+                        tenant,
+                        dataset,
+                        verdict: Some(Verdict::Skipped),
+                        ..ObjectFigures::default()
+                    });
+                    Dispatched::Skipped(reason)
+                }
+                _ => Dispatched::Known(recorded.status),
+            });
         }
         crate::fault::point("recorded").await;
         // A pending row seen again may be one whose task was never sent (a crash
@@ -143,7 +172,7 @@ impl Dispatcher {
         self.send(&task).await?;
         info!(bucket = %object.bucket, key = %object.key, object_id = recorded.id,
             new = recorded.new, "Object queued for load.");
-        Ok(())
+        Ok(Dispatched::Queued)
     }
 
     /// HEADs the object: `None` when it is gone (deleted or overwritten since).

@@ -5,6 +5,7 @@
 //! drive exactly the code that runs in Lambda.
 
 pub mod aws;
+pub mod backfill;
 pub mod canonical;
 pub mod contract;
 pub mod copy;
@@ -21,15 +22,20 @@ pub mod keys;
 pub mod limits;
 pub mod load;
 pub mod logging;
+pub mod metrics;
 pub mod migrate;
 pub mod pipeline;
 pub mod policy;
 pub mod registry;
 pub mod rejects;
+pub mod reload;
 pub mod repeats;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod schema;
+pub mod serve;
+pub mod status;
 pub mod store;
 pub mod task;
 pub mod tls;

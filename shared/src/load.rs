@@ -16,6 +16,7 @@ use crate::db::Db;
 use crate::format::SourceRead;
 use crate::keys::Destination;
 use crate::limits::Limits;
+use crate::metrics::{Metrics, ObjectFigures, Verdict};
 use crate::pipeline::{self, LoadError, Loaded, Options, Reopen};
 use crate::store::{self, Attempt, Claim, Lineage, Status};
 use crate::task::LoadTask;
@@ -31,6 +32,8 @@ pub struct Loader {
     /// Where a task that cannot be read is sent at once; without one it goes there
     /// by its queue's redrive, after its receives are spent.
     pub dead_letters: Option<DeadLetters>,
+    /// Where each object's figures go (EMF in Lambda, `/metrics` locally).
+    pub metrics: Metrics,
 }
 
 /// The load queue's dead-letter queue (`LOAD_DLQ_URL` in Lambda).
@@ -95,6 +98,7 @@ impl Loader {
         event: SqsEvent,
         deadline: Option<Instant>,
     ) -> SqsBatchResponse {
+        self.metrics.invoked("load");
         let mut response = SqsBatchResponse::default();
         for message in event.records {
             let handled = match self.budget(deadline) {
@@ -196,7 +200,31 @@ impl Loader {
             Err(_) => self.gave_up(task, budget).await,
         };
         log_outcome(task, &result, started);
+        self.count(task, &result, started.elapsed());
         result
+    }
+
+    /// The object's figures, to wherever this process sends them.
+    fn count(&self, task: &LoadTask, result: &Result<Outcome, LoadError>, took: Duration) {
+        let dest = Destination::from_key(&task.key).ok();
+        let (verdict, loaded) = match result {
+            Ok(Outcome::Loaded(loaded)) => (Some(Verdict::Loaded), Some(loaded)),
+            Ok(Outcome::Rejected { .. }) => (Some(Verdict::Rejected), None),
+            Ok(Outcome::Skipped { .. }) => (Some(Verdict::Skipped), None),
+            Ok(Outcome::Failed { .. }) => (Some(Verdict::Failed), None),
+            // A duplicate counted nothing new; a transient fault is retried.
+            Ok(Outcome::AlreadyDone(_)) | Err(_) => return,
+        };
+        self.metrics.object(&ObjectFigures {
+            function: "load",
+            tenant: dest.as_ref().map(|d| d.tenant.as_str()),
+            dataset: dest.as_ref().map(|d| d.dataset.as_str()),
+            verdict,
+            counts: loaded.map(|l| &l.counts),
+            duration: took,
+            lag: loaded.and_then(|l| SystemTime::now().duration_since(l.source_ts).ok()),
+            quality_score: loaded.and_then(|l| l.quality_score),
+        });
     }
 
     /// An attempt past its budget: its connection may be waiting for an answer that

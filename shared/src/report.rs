@@ -83,7 +83,8 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-fn rfc3339_opt(t: Option<SystemTime>) -> Option<String> {
+/// [`rfc3339`] of a time that may be missing.
+pub fn rfc3339_opt(t: Option<SystemTime>) -> Option<String> {
     t.map(rfc3339)
 }
 

@@ -115,6 +115,48 @@ pub async fn provision(
     })
 }
 
+/// The queues `provision` made under `prefix`, found without creating anything: for
+/// the operator commands, which change no infrastructure.
+pub async fn find_queues(sqs: &aws_sdk_sqs::Client, prefix: &str) -> Result<Queues, RunnerError> {
+    Ok(Queues {
+        landing: find_queue(sqs, &format!("{prefix}-landing")).await?,
+        landing_dlq: find_queue(sqs, &format!("{prefix}-landing-dlq")).await?,
+        load: find_queue(sqs, &format!("{prefix}-load")).await?,
+        load_dlq: find_queue(sqs, &format!("{prefix}-load-dlq")).await?,
+    })
+}
+
+async fn find_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Queue, RunnerError> {
+    let found = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| fail(&format!("finding queue {name}"), &e))?;
+    let url = found.queue_url().unwrap_or_default().to_owned();
+    queue_arn(sqs, name, url).await
+}
+
+async fn queue_arn(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    url: String,
+) -> Result<Queue, RunnerError> {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| fail(&format!("reading queue {name}"), &e))?;
+    let arn = attributes
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .cloned()
+        .unwrap_or_default();
+    Ok(Queue { url, arn })
+}
+
 async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), RunnerError> {
     let region = s3.config().region().map(|r| r.to_string());
     let mut request = s3.create_bucket().bucket(bucket);
@@ -158,19 +200,7 @@ async fn create_queue(
         .await
         .map_err(|e| fail(&format!("creating queue {name}"), &e))?;
     let url = created.queue_url().unwrap_or_default().to_owned();
-    let attributes = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| fail(&format!("reading queue {name}"), &e))?;
-    let arn = attributes
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .unwrap_or_default();
-    Ok(Queue { url, arn })
+    queue_arn(sqs, name, url).await
 }
 
 /// Which handler a queue feeds.

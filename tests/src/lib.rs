@@ -258,6 +258,7 @@ impl Bench {
             sqs: self.sqs.clone(),
             load_queue_url: self.queues.load.url.clone(),
             db: self.db(),
+            metrics: bronze::metrics::Metrics::default(),
         }
     }
 
@@ -270,6 +271,7 @@ impl Bench {
                 sqs: self.sqs.clone(),
                 url: self.queues.load_dlq.url.clone(),
             }),
+            metrics: bronze::metrics::Metrics::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use bronze::load::{DeadLetters, Loader};
-use bronze::{aws, db::Db, limits::Limits};
+use bronze::{aws, db::Db, limits::Limits, metrics::Metrics};
 use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
 
 #[tokio::main]
@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
             sqs: aws::sqs(&config),
             url,
         }),
+        metrics: Metrics::from_env(),
     };
     let loader = &loader;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -62,6 +62,8 @@ pub struct Loaded {
     pub new_version: bool,
     /// The load's quality score, when it had records and checks.
     pub quality_score: Option<f64>,
+    /// When the file was last modified: its lag to the load's commit is measured from it.
+    pub source_ts: std::time::SystemTime,
 }
 
 /// How much a load does beyond loading, within which bounds.
@@ -191,6 +193,7 @@ pub async fn load_with(
         schema_version,
         new_version: matches!(decision, Decision::New { .. }),
         quality_score,
+        source_ts: lineage.source_ts,
     })
 }
 
