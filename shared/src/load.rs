@@ -454,12 +454,12 @@ impl Loader {
 
 /// An attempt's time: `most`, or what is `left` of the invocation less a margin kept
 /// to close the connection, end its session, note the retry and answer (a tenth of
-/// it, 1 to 15 s); `None` under a second.
+/// it, 2 to 15 s); `None` under a second.
 fn budget(most: Duration, left: Option<Duration>) -> Option<Duration> {
     let Some(left) = left else {
         return Some(most);
     };
-    let margin = (left / 10).clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let margin = (left / 10).clamp(Duration::from_secs(2), Duration::from_secs(15));
     let budget = left.checked_sub(margin)?.min(most);
     (budget >= Duration::from_secs(1)).then_some(budget)
 }
@@ -620,15 +620,16 @@ mod tests {
         assert_eq!(budget(most, Some(secs(30))), Some(secs(27)));
         assert_eq!(
             budget(most, Some(secs(5))),
-            Some(secs(4)),
-            "at least 1 s kept"
+            Some(secs(3)),
+            "at least 2 s kept"
         );
+        assert_eq!(budget(most, Some(secs(3))), Some(secs(1)));
         assert_eq!(
             budget(secs(60), Some(secs(300))),
             Some(secs(60)),
             "the bound first"
         );
-        assert_eq!(budget(most, Some(Duration::from_millis(1_500))), None);
+        assert_eq!(budget(most, Some(Duration::from_millis(2_900))), None);
         assert_eq!(budget(most, Some(Duration::ZERO)), None);
     }
 

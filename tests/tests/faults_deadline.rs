@@ -115,10 +115,10 @@ async fn three_attempts_out_of_time_fail_the_object_as_too_large_for_the_functio
     let (bench, proxy, tasks) = world().await?;
     let mut loader = bench.loader();
     loader.s3 = proxy.s3_client().await;
-    // GIVEN a task that cannot finish in an invocation of 3 s
+    // GIVEN a task that cannot finish in an invocation of 4 s
     // WHEN it is delivered three times
     for attempt in 1..=3 {
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(4);
         let response = loader
             .handle_until(sqs_batch(&[&tasks[0]]), Some(deadline))
             .await;
