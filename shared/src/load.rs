@@ -232,6 +232,7 @@ impl Loader {
     /// session, which may not hear the close, is ended from a new connection (the
     /// load's idle timeout would end it too, but not while it waits in a COPY). The
     /// object waits for its retry.
+    ///
     /// Three attempts out of time make the object `failed`, with advice, instead of a
     /// task retried into the dead-letter queue unseen.
     async fn gave_up(&self, task: &LoadTask, budget: Duration) -> Result<Outcome, LoadError> {
