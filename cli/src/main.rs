@@ -11,6 +11,7 @@ use bronze::dispatch::Dispatcher;
 use bronze::format::{
     self, Certainty, Detected, Encoding, Format, ReadError, ReadSettings, SourceRead,
 };
+use bronze::infer::{Inferrer, Observe};
 use bronze::keys::Destination;
 use bronze::limits::Limits;
 use bronze::load::{DeadLetters, Loader};
@@ -267,6 +268,23 @@ fn open(file: &Path) -> Result<Box<dyn io::Read + Send>, String> {
     Ok(Box::new(SourceRead(handle)))
 }
 
+/// Bytes read of `file`, their rate and the time left, on stderr while it is a
+/// terminal; nothing when it is not (a pipe, a log, CI).
+fn progress(file: &Path) -> indicatif::ProgressBar {
+    let size = std::fs::metadata(file).map_or(0, |m| m.len());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(size),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "{bytes}/{total_bytes} read, {bytes_per_sec}, {eta} left",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// A file on disk, opened again for a load's second read.
 struct LocalFile(PathBuf);
 
@@ -371,11 +389,11 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
     let (mut records, detected) =
         format::open(open(file)?, &name, read).map_err(|e| read_error(file, e))?;
     warn_unsure(file, &detected);
-    let mut inferrer = records.inferrer();
+    let mut inferrer = Inferrer::for_records(&records);
     let mut json = Vec::with_capacity(4096);
     loop {
         match records.next_into(&mut json) {
-            Ok(Some(line)) => records.observe(line, &json, &mut inferrer),
+            Ok(Some(line)) => inferrer.record(&records, line, &json),
             Ok(None) => break,
             Err(ReadError::Record { line, .. }) => inferrer.rejected(line),
             Err(e) => return Err(read_error(file, e)),
@@ -389,7 +407,8 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
 
 async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> Result<(), String> {
     let dest = Destination::new(tenant, dataset).map_err(|e| e.to_string())?;
-    let source = open(file)?;
+    let progress = progress(file);
+    let source: Box<dyn io::Read + Send> = Box::new(progress.wrap_read(open(file)?));
     let modified = std::fs::metadata(file).and_then(|m| m.modified());
     let lineage = Lineage {
         bucket: None,
@@ -405,7 +424,9 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
     let regular = std::fs::metadata(file).is_ok_and(|m| m.is_file());
     let local = LocalFile(file.to_path_buf());
     let again = regular.then_some(&local as &dyn Reopen);
-    match pipeline::load_with(&tx, source, again, &dest, &lineage, None, options).await {
+    let result = pipeline::load_with(&tx, source, again, &dest, &lineage, None, options).await;
+    progress.finish_and_clear();
+    match result {
         Ok(loaded) => {
             tx.commit().await.map_err(|e| e.to_string())?;
             let c = &loaded.counts;

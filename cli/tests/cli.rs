@@ -129,7 +129,7 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
         "ingest",
         path.to_str().unwrap(),
         "--tenant",
-        "Acme",
+        "acme",
         "--dataset",
         "orders",
     ];
@@ -154,7 +154,7 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
             "ingest",
             "/dev/stdin",
             "--tenant",
-            "Acme",
+            "acme",
             "--dataset",
             "orders",
         ])
@@ -183,7 +183,7 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
             "ingest",
             plain.to_str().unwrap(),
             "--tenant",
-            "Acme",
+            "acme",
             "--dataset",
             "plain",
             "--no-checks",
@@ -198,6 +198,17 @@ async fn ingest_loads_a_local_file_and_prints_the_counts() -> Result {
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad.stderr).contains("tenant name \"acme;drop\""));
+    // One spelling per tenant: upper case is refused, not folded (docs/security.md).
+    let upper = bronze(
+        &["ingest", "x.csv", "--tenant", "Acme", "--dataset", "d"],
+        &[("DATABASE_URL", &url)],
+    );
+    assert_eq!(upper.status.code(), Some(1));
+    assert!(
+        text(&upper.stderr).contains("write it as \"acme\""),
+        "{}",
+        text(&upper.stderr)
+    );
 
     let db = connect(&url).await?;
     let rows: i64 = db

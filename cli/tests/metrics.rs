@@ -53,7 +53,7 @@ impl Drop for Runner {
     }
 }
 
-fn runner(bench: &Bench, database_url: &str, port: u16) -> Runner {
+fn runner(bench: &Bench, database_url: &str, port: u16, log: &std::path::Path) -> Runner {
     let prefix = &bench.settings.queue_prefix;
     let child = Command::new(env!("CARGO_BIN_EXE_bronze"))
         .args([
@@ -65,8 +65,9 @@ fn runner(bench: &Bench, database_url: &str, port: u16) -> Runner {
         ])
         .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", database_url)
+        .env("BRONZE_LOG_FORMAT", "json")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("a log file"))
         .spawn()
         .expect("bronze run starts");
     Runner(child)
@@ -76,7 +77,8 @@ fn runner(bench: &Bench, database_url: &str, port: u16) -> Runner {
 async fn metrics_rise_with_a_load_and_health_turns_503_without_the_database() -> Result {
     let bench = Bench::new(30).await?;
     let port = free_port();
-    let _up = runner(&bench, &bench.url, port);
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("runner-{port}.log"));
+    let _up = runner(&bench, &bench.url, port, &log);
     let (status, _) = wait_for(port, "/health", |s, _| s == 200);
     assert_eq!(status, 200);
     bench.put("acme/orders/a.csv", "id,v\n1,x\n2,y\n").await?;
@@ -89,12 +91,31 @@ async fn metrics_rise_with_a_load_and_health_turns_503_without_the_database() ->
         "{metrics}"
     );
     assert!(metrics.contains("# TYPE bronze_load_duration_seconds histogram"));
+    // The object's log line carries what names it: object, key, tenant, dataset, load.
+    let logged = std::fs::read_to_string(&log)?;
+    let line = logged
+        .lines()
+        .find(|l| l.contains("Object loaded."))
+        .expect("a line for the object");
+    let line: serde_json::Value = serde_json::from_str(line)?;
+    let span = &line["span"];
+    assert_eq!(span["key"], "acme/orders/a.csv", "{line}");
+    assert_eq!(
+        (span["tenant"].as_str(), span["dataset"].as_str()),
+        (Some("acme"), Some("orders"))
+    );
+    assert!(
+        span["object_id"].is_u64() && span["load_id"].is_u64(),
+        "{line}"
+    );
 
     let down_port = free_port();
+    let down_log = log.with_extension("down.log");
     let _down = runner(
         &bench,
         "postgres://postgres@127.0.0.1:1/postgres",
         down_port,
+        &down_log,
     );
     let (status, body) = wait_for(down_port, "/health", |s, _| s == 503);
     assert_eq!(status, 503, "{body}");

@@ -17,6 +17,7 @@ mod common;
 use std::io::{Cursor, Read};
 
 use bronze::format;
+use bronze::infer::{Inferrer, Observe};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [&str; 6] = ["x.csv", "x.tsv", "x.json", "x.ndjson", "x", "x.csv.gz"];
@@ -35,7 +36,7 @@ fn read_all(source: Box<dyn Read + Send>, name: &str, len: usize) {
     let Ok((mut records, detected)) = format::open(source, name, &common::read_settings()) else {
         return;
     };
-    let mut inf = records.inferrer();
+    let mut inf = Inferrer::for_records(&records);
     let mut out = Vec::new();
     let mut results = 0usize;
     // gzip can expand far beyond the input: bound by the decompressed text instead,
@@ -55,7 +56,7 @@ fn read_all(source: Box<dyn Read + Send>, name: &str, len: usize) {
         match records.next_into(&mut out) {
             Ok(Some(line)) => {
                 common::assert_object(&out, "sniffed");
-                records.observe(line, &out, &mut inf);
+                inf.record(&records, line, &out);
             }
             Ok(None) => break,
             Err(format::ReadError::Record { line, .. }) => inf.rejected(line),

@@ -4,7 +4,9 @@ The linters check that the template is well formed; these tests check the decisi
 docs/deploy.md records (issue 21), each of which only bites in a real account: build
 and deploy on one architecture, a half-set VPC refused before anything is created, the
 bucket's lifecycle, uploads the functions could not read, the DLQ ARNs, and retries
-that outlast an outage. The VPC rule is evaluated here (cfn-lint does not evaluate
+that outlast an outage; and issue 15's TLS and IAM auth settings: verify-full by default,
+the root certificates the functions get, `rds-db:connect` only with IAM auth. The VPC
+and IAM rules are evaluated here (cfn-lint does not evaluate
 Rules, and does not even reject a function that Rules may not use).
 
 Run by infra/dev/check-template.sh with the venv's Python (it needs cfn-lint's
@@ -61,9 +63,15 @@ def evaluate(template, node, given):
         return node
     (function, args), = node.items()
     if function == "Ref":
+        if args == "AWS::NoValue":
+            return None
         return parameter_value(template, args, given)
     if function == "Condition":
         return evaluate(template, template["Conditions"][args], given)
+    if function == "Fn::If":
+        condition, then, otherwise = args
+        chosen = evaluate(template, {"Condition": condition}, given)
+        return evaluate(template, then if chosen else otherwise, given)
     values = evaluate(template, args, given)
     if function == "Fn::And":
         return all(values)
@@ -309,6 +317,75 @@ class Template(unittest.TestCase):
             window = int(event["Properties"]["MaximumBatchingWindowInSeconds"])
             visibility = int(self.resources[queue]["Properties"]["VisibilityTimeout"])
             self.assertGreaterEqual(visibility, 6 * int(props["Timeout"]) + window, queue)
+
+    # 9. TLS and IAM auth (issue 15, docs/security.md).
+    def environment(self):
+        return self.t["Globals"]["Function"]["Environment"]["Variables"]
+
+    def role_statements(self, role):
+        [policy] = self.resources[role]["Properties"]["Policies"]
+        return policy["PolicyDocument"]["Statement"]
+
+    def test_9_sslmode_is_libpqs_and_verify_full_by_default(self):
+        mode = self.parameters["DatabaseSslMode"]
+        self.assertEqual(mode["Default"], "verify-full")
+        self.assertEqual(
+            sorted(mode["AllowedValues"]),
+            sorted(["disable", "prefer", "require", "verify-ca", "verify-full"]),
+        )
+        self.assertEqual(self.environment()["DATABASE_SSLMODE"], {"Ref": "DatabaseSslMode"})
+        self.assertEqual(self.environment()["DATABASE_AUTH"], {"Ref": "DatabaseAuth"})
+        auth = self.parameters["DatabaseAuth"]
+        self.assertEqual((auth["Default"], sorted(auth["AllowedValues"])), ("password", ["iam", "password"]))
+
+    def test_9_root_certificates_are_the_parameter_else_the_layers_bundle_else_the_system(self):
+        root = self.environment()["DATABASE_SSL_ROOT_CERT"]
+        layer = "arn:aws:lambda:eu-west-1:123456789012:layer:rds-ca:3"
+        cases = [
+            ({}, "system"),
+            ({"DatabaseCaBundleLayerArn": layer}, "/opt/global-bundle.pem"),
+            ({"DatabaseCaBundleLayerArn": layer, "DatabaseSslRootCert": "/opt/other.pem"}, "/opt/other.pem"),
+            ({"DatabaseSslRootCert": "system"}, "system"),
+        ]
+        for given, expected in cases:
+            self.assertEqual(evaluate(self.t, root, given), expected, given)
+        layers = self.t["Globals"]["Function"]["Layers"]
+        self.assertIsNone(evaluate(self.t, layers, {}))
+        self.assertEqual(evaluate(self.t, layers, {"DatabaseCaBundleLayerArn": layer}), [layer])
+
+    def test_9_rds_db_connect_is_granted_only_with_iam_auth(self):
+        for role in ["DispatchRole", "LoadRole"]:
+            statements = self.role_statements(role)
+            conditional = [s["Fn::If"] for s in statements if isinstance(s, dict) and "Fn::If" in s]
+            grants = [then for condition, then, _ in conditional
+                      if isinstance(then, dict) and then.get("Action") == "rds-db:connect"]
+            self.assertEqual(len(grants), 1, role)
+            [condition] = [c for c, then, _ in conditional if then in grants]
+            self.assertEqual(condition, "UseIamAuth", role)
+            resource = grants[0]["Resource"]["Fn::Sub"]
+            self.assertTrue(resource.endswith(":dbuser:${DatabaseIamResourceId}/${DatabaseIamUser}"), resource)
+            self.assertTrue(resource.startswith("arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:"))
+            plain = json.dumps([s for s in statements if "Fn::If" not in s])
+            self.assertNotIn("rds-db", plain, f"{role}: rds-db granted unconditionally")
+        for auth, expected in [("password", False), ("iam", True)]:
+            self.assertEqual(evaluate(self.t, {"Condition": "UseIamAuth"}, {"DatabaseAuth": auth}), expected)
+
+    def test_9_iam_auth_is_refused_without_its_database_user(self):
+        rule = self.t["Rules"]["IamAuthNamesItsDatabaseUser"]
+        for function in functions_in(rule):
+            self.assertIn(function, RULE_FUNCTIONS)
+        full = {"DatabaseIamResourceId": "db-ABCDEFGHIJKL", "DatabaseIamUser": "bronze_loader"}
+        cases = [
+            ({"DatabaseAuth": "password"}, True),
+            ({"DatabaseAuth": "iam", **full}, True),
+            ({"DatabaseAuth": "iam"}, False),
+            ({"DatabaseAuth": "iam", "DatabaseIamResourceId": "db-ABCDEFGHIJKL"}, False),
+            ({"DatabaseAuth": "iam", "DatabaseIamUser": "bronze_loader"}, False),
+        ]
+        for given, allowed in cases:
+            applies = evaluate(self.t, rule["RuleCondition"], given)
+            passed = not applies or all(evaluate(self.t, a["Assert"], given) for a in rule["Assertions"])
+            self.assertEqual(passed, allowed, given)
 
 
     # Issue 16: alarms on what needs a human.

@@ -21,7 +21,8 @@ pub struct Listing {
     pub prefix: Option<String>,
     /// Only objects modified after this instant.
     pub modified_after: Option<SystemTime>,
-    /// At most this many objects listed (a reconcile run's bound); `None` for all.
+    /// At most this many keys scanned, whatever the filter (a reconcile run's bound,
+    /// so a bucket of old objects cannot make it list without end); `None` for all.
     pub max: Option<u64>,
     /// Count what would be queued, and queue nothing.
     pub dry_run: bool,
@@ -30,6 +31,8 @@ pub struct Listing {
 /// What a backfill did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
+    /// Keys the listing went through, before the filter.
+    pub scanned: u64,
     /// Objects listed that fit the filter.
     pub listed: u64,
     /// Of them, objects the ledger had already (by key and ETag).
@@ -87,21 +90,24 @@ pub async fn backfill(
                 bucket: listing.bucket.clone(),
                 reason: describe(&e),
             })?;
-        let objects: Vec<&Object> = page
-            .contents()
+        let room = listing.max.map_or(usize::MAX, |max| {
+            usize::try_from(max.saturating_sub(counts.scanned)).unwrap_or(usize::MAX)
+        });
+        let scanned = &page.contents()[..page.contents().len().min(room)];
+        counts.scanned += scanned.len() as u64;
+        let objects: Vec<&Object> = scanned
             .iter()
             .filter(|o| o.key().is_some_and(|k| !k.ends_with('/')))
             .filter(|o| newer(o, listing.modified_after))
             .collect();
         let known = known(dispatcher, &listing.bucket, &objects).await?;
+        let bounded = scanned.len() < page.contents().len();
+        if let Some(last) = scanned.last().and_then(Object::key) {
+            counts.next_key = Some(last.to_owned());
+        }
         for object in objects {
-            if listing.max.is_some_and(|max| counts.listed >= max) {
-                progress(&counts);
-                return Ok(counts);
-            }
             let key = object.key().unwrap_or_default().to_owned();
             counts.listed += 1;
-            counts.next_key = Some(key.clone());
             let etag = object.e_tag().map(|e| e.trim_matches('"').to_owned());
             if known.contains(&(key.clone(), etag.clone().unwrap_or_default())) {
                 counts.known += 1;
@@ -133,6 +139,9 @@ pub async fn backfill(
             }
         }
         progress(&counts);
+        if bounded {
+            return Ok(counts);
+        }
         token = page.next_continuation_token().map(str::to_owned);
         if token.is_none() {
             counts.next_key = None;

@@ -1,27 +1,48 @@
 //! The PostgreSQL connection: one per process, opened on first use and reopened after
 //! it drops, so that a database outage fails the messages in hand (to be retried)
 //! instead of the function's start-up.
+//!
+//! How it authenticates and what it checks of the server are settled once, at
+//! start-up, from the connection settings and the environment (see [`Settings`] and
+//! `docs/security.md`):
+//!
+//! - `sslmode` (in `DATABASE_URL`, else `DATABASE_SSLMODE`) has libpq's meaning, see
+//!   [`crate::tls`]; root certificates come from `sslrootcert` or
+//!   `DATABASE_SSL_ROOT_CERT` (a PEM file, or `system`).
+//! - `DATABASE_AUTH=iam` signs an RDS IAM auth token as the password for every connect
+//!   (see [`crate::iam`]); `password` (the default) uses the URL's or the secret's.
+//! - A secret is read at the first connect and kept; a connect refused for its
+//!   password (SQLSTATE 28P01 or 28000) reads it again once and retries, which is what
+//!   a rotation needs.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use aws_config::SdkConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use percent_encoding::percent_decode_str;
 use serde_json::Value;
-use std::path::PathBuf;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
-use tokio_postgres::config::SslMode;
+use tokio_postgres::config::{Host, SslMode as PgSslMode};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use crate::iam::{self, TokenFor};
 use crate::migrate::migrate;
+use crate::tls::{self, Check, RootCert, SslMode};
 
 /// Where the connection settings come from.
 pub enum DbSource {
     /// A `postgres://` URL or a `key=value` connection string.
     Url(String),
     /// A Secrets Manager secret in the layout RDS writes (see [`parse_secret`] for the
-    /// keys read). Read on each (re)connect, so rotation is picked up.
+    /// keys read). Read at the first connect, and again when the server refuses its
+    /// password, so rotation is picked up.
     Secret {
+        /// The secret's ARN (or name).
         arn: String,
+        /// Reads it.
         client: aws_sdk_secretsmanager::Client,
     },
 }
@@ -29,16 +50,46 @@ pub enum DbSource {
 /// Why no connection could be had. Always transient from a message's point of view.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// The settings cannot work (bad URL, unknown `sslmode`, missing roots): fixed by
+    /// a deploy, reported at start-up and by every connect.
     #[error("invalid database settings: {0}")]
     Config(String),
+    /// The secret could not be read, or is not in the layout bronze reads.
     #[error("reading database secret {arn} failed: {reason}")]
-    Secret { arn: String, reason: String },
+    Secret {
+        /// The secret's ARN.
+        arn: String,
+        /// What went wrong, naming a key but never quoting a value.
+        reason: String,
+    },
     /// The message carries the server's reason (`database "x" does not exist`), which
     /// tokio-postgres keeps in the error's source, behind a bare "db error".
     #[error("database: {}", crate::aws::describe(.0))]
     Postgres(tokio_postgres::Error),
+    /// TLS could not be set up (root certificates unreadable).
     #[error("database: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// Said apart from other connection failures because the fix is in the settings:
+    /// the roots given do not sign the server's certificate, or it names another host.
+    #[error(
+        "database: the server's certificate failed sslmode={mode} against {roots} ({reason}){hint}"
+    )]
+    Certificate {
+        /// The `sslmode` in force.
+        mode: SslMode,
+        /// The roots the chain was checked against.
+        roots: RootCert,
+        /// rustls's verdict (`UnknownIssuer`, `certificate not valid for name …`).
+        reason: String,
+        /// What to change, when the roots are the system's: empty otherwise.
+        hint: &'static str,
+    },
+    /// The IAM auth token could not be signed.
+    #[error("database: {0}")]
+    Iam(#[from] crate::iam::IamError),
+    /// IAM auth lacks what a token needs (host, user, region, credentials).
+    #[error("database: DATABASE_AUTH=iam: {0}")]
+    IamSetup(String),
 }
 
 impl From<tokio_postgres::Error> for DbError {
@@ -47,11 +98,32 @@ impl From<tokio_postgres::Error> for DbError {
     }
 }
 
+impl DbError {
+    /// The server refused the credentials (wrong password, or no such user/role):
+    /// what a rotated secret looks like with the old password.
+    fn is_auth_failure(&self) -> bool {
+        matches!(self, DbError::Postgres(e) if e.code().is_some_and(|code| {
+            *code == SqlState::INVALID_PASSWORD
+                || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        }))
+    }
+}
+
+/// How the functions prove who they are to the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// The password of the URL or the secret.
+    Password,
+    /// An RDS IAM auth token, signed with the function's AWS credentials.
+    Iam,
+}
+
 /// The connection settings a secret holds.
-#[derive(PartialEq)]
+#[derive(PartialEq, Clone)]
 struct SecretValue {
     username: String,
-    password: String,
+    /// Absent only where `DATABASE_AUTH=iam` makes it unneeded.
+    password: Option<String>,
     host: String,
     port: u16,
     dbname: String,
@@ -62,7 +134,7 @@ impl std::fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretValue")
             .field("username", &self.username)
-            .field("password", &"<redacted>")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("host", &self.host)
             .field("port", &self.port)
             .field("dbname", &self.dbname)
@@ -70,15 +142,16 @@ impl std::fmt::Debug for SecretValue {
     }
 }
 
-/// Reads a secret's JSON: `username`, `password` and `host` are required, `port` (a
-/// number, or a string as hand-written secrets often have it) defaults to 5432 and
-/// `dbname` to `postgres`; every other key is ignored (RDS adds `engine` and
-/// `dbInstanceIdentifier`). docs/deploy.md and the template's DatabaseSecretArn
-/// description say the same: keep the three in step.
+/// Reads a secret's JSON: `username`, `password` (unless `password_needed` is false,
+/// as with IAM auth) and `host` are required, `port` (a number, or a string as
+/// hand-written secrets often have it) defaults to 5432 and `dbname` to `postgres`;
+/// every other key is ignored (RDS adds `engine` and `dbInstanceIdentifier`).
+/// docs/deploy.md and the template's DatabaseSecretArn description say the same: keep
+/// the three in step.
 ///
 /// The errors name the key at fault but never quote a value, nor let serde quote one:
 /// the text holds the password, and the error ends up in the logs and the ledger.
-fn parse_secret(text: &str) -> Result<SecretValue, String> {
+fn parse_secret(text: &str, password_needed: bool) -> Result<SecretValue, String> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| format!("the secret is not JSON ({e})"))?;
     let Value::Object(fields) = value else {
@@ -95,7 +168,11 @@ fn parse_secret(text: &str) -> Result<SecretValue, String> {
         text_field(key)?.ok_or_else(|| format!("missing key `{key}`"))
     };
     let username = required("username")?;
-    let password = required("password")?;
+    let password = if password_needed {
+        Some(required("password")?)
+    } else {
+        text_field("password")?
+    };
     // The secret RDS manages for a master user holds only username and password: say
     // so, since that is the secret people point at first.
     let host = text_field("host")?
@@ -126,9 +203,217 @@ fn parse_secret(text: &str) -> Result<SecretValue, String> {
     })
 }
 
+/// A connection string with the TLS keys taken out: tokio-postgres refuses
+/// `sslrootcert` and the `verify-*` modes, which bronze handles itself.
+#[derive(Debug, PartialEq)]
+struct TlsKeys {
+    conn: String,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a `postgres://` URL's query or a
+/// `key=value` connection string, leaving the rest for tokio-postgres.
+fn split_tls_keys(conn: &str) -> Result<TlsKeys, String> {
+    let mut sslmode = None;
+    let mut sslrootcert = None;
+    let mut take = |key: &str, value: String| match key {
+        "sslmode" => {
+            sslmode = Some(value);
+            true
+        }
+        "sslrootcert" => {
+            sslrootcert = Some(value);
+            true
+        }
+        _ => false,
+    };
+    let is_url = conn.starts_with("postgres://") || conn.starts_with("postgresql://");
+    let conn = if is_url {
+        match conn.split_once('?') {
+            None => conn.to_owned(),
+            Some((head, query)) => {
+                let decode = |text: &str| {
+                    percent_decode_str(text)
+                        .decode_utf8()
+                        .map(|t| t.into_owned())
+                        .map_err(|e| format!("the URL's query is not UTF-8 ({e})"))
+                };
+                let mut kept = Vec::new();
+                for pair in query.split('&') {
+                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    if !take(&decode(key)?, decode(value)?) {
+                        kept.push(pair);
+                    }
+                }
+                if kept.is_empty() {
+                    head.to_owned()
+                } else {
+                    format!("{head}?{}", kept.join("&"))
+                }
+            }
+        }
+    } else {
+        let mut kept = Vec::new();
+        for (key, value) in key_values(conn)? {
+            if !take(&key, value.clone()) {
+                let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+                kept.push(format!("{key}='{quoted}'"));
+            }
+        }
+        kept.join(" ")
+    };
+    Ok(TlsKeys {
+        conn,
+        sslmode,
+        sslrootcert,
+    })
+}
+
+/// The pairs of a libpq `key = value` string: values bare or single-quoted, with
+/// backslash escapes in both.
+fn key_values(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(format!("`{key}` in the connection string has no `=`"));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    None => return Err(format!("the value of `{key}` has no closing quote")),
+                    Some('\'') => break,
+                    Some('\\') => value.extend(chars.next()),
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        pairs.push((key, value));
+    }
+}
+
+/// How to connect, settled once from the connection settings and the environment.
+#[derive(Debug, PartialEq)]
+struct Settings {
+    /// For [`DbSource::Url`]: the string without its TLS keys.
+    conn: Option<String>,
+    auth: Auth,
+    mode: SslMode,
+    roots: Option<RootCert>,
+    /// What is checked of the server; `None` for plain text.
+    check: Option<Check>,
+}
+
+impl Settings {
+    /// Reads `DATABASE_AUTH`, `DATABASE_SSLMODE` and `DATABASE_SSL_ROOT_CERT` through
+    /// `env`, and the URL's own `sslmode`/`sslrootcert`, which win over the variables.
+    ///
+    /// Without any `sslmode`: `verify-full` when root certificates are given (giving
+    /// them asks for a checked server), else `require` for a secret or IAM auth (a
+    /// server across the network, and RDS takes IAM tokens over TLS only), else no TLS
+    /// (a URL, as for the local server).
+    fn resolve(source: &DbSource, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let env = |key: &str| env(key).filter(|value| !value.trim().is_empty());
+        let auth = match env("DATABASE_AUTH").as_deref().map(str::trim) {
+            None | Some("password") => Auth::Password,
+            Some("iam") => Auth::Iam,
+            Some(other) => {
+                return Err(format!(
+                    "DATABASE_AUTH={other:?}: use `password` (the default) or `iam`"
+                ))
+            }
+        };
+        let (conn, url_mode, url_roots) = match source {
+            DbSource::Url(url) => {
+                let keys = split_tls_keys(url)?;
+                (Some(keys.conn), keys.sslmode, keys.sslrootcert)
+            }
+            DbSource::Secret { .. } => (None, None, None),
+        };
+        let roots = url_roots
+            .or_else(|| env("DATABASE_SSL_ROOT_CERT"))
+            .map(|text| RootCert::parse(&text));
+        let mode = match url_mode.or_else(|| env("DATABASE_SSLMODE")) {
+            Some(text) => text.parse::<SslMode>().map_err(|e| e.to_string())?,
+            None if roots.is_some() => SslMode::VerifyFull,
+            None if matches!(source, DbSource::Secret { .. }) || auth == Auth::Iam => {
+                SslMode::Require
+            }
+            None => SslMode::Disable,
+        };
+        if auth == Auth::Iam && mode == SslMode::Disable {
+            return Err(
+                "DATABASE_AUTH=iam sends its token as the password, which RDS takes over TLS \
+                 only: sslmode=disable cannot be used with it"
+                    .into(),
+            );
+        }
+        let check = match mode {
+            SslMode::Disable => None,
+            _ => Some(tls::check(mode, roots.as_ref()).map_err(|e| e.to_string())?),
+        };
+        if let (Some(RootCert::File(path)), Some(_)) = (&roots, check) {
+            tls::check_root_file(path).map_err(|e| e.to_string())?;
+        }
+        Ok(Self {
+            conn,
+            auth,
+            mode,
+            roots,
+            check,
+        })
+    }
+
+    /// Says at start-up what the connection will check, loudly when it checks nothing.
+    fn report(&self) {
+        match self.check {
+            Some(Check::Nothing) => warn!(
+                sslmode = %self.mode,
+                "The database connection is encrypted but the server's certificate is not \
+                 checked: anyone on the path can pose as the database. Set sslmode \
+                 (DATABASE_SSLMODE) to verify-full and DATABASE_SSL_ROOT_CERT to the RDS CA \
+                 bundle or `system`."
+            ),
+            Some(Check::Chain) if self.mode != SslMode::VerifyCa => info!(
+                sslmode = %self.mode,
+                "A root certificate is given: the server's chain is checked (verify-ca), its \
+                 host name is not."
+            ),
+            _ => {}
+        }
+    }
+}
+
 /// The connection, opened lazily and migrated once per process.
 pub struct Db {
     source: DbSource,
+    settings: Result<Settings, String>,
+    /// The secret as last read: reused by reconnects, read again on an authentication
+    /// failure (rotation) and after any failed connect (a moved host).
+    secret: Mutex<Option<SecretValue>>,
+    /// For IAM auth: credentials and region, loaded at the first connect that needs
+    /// them.
+    aws: OnceCell<SdkConfig>,
     client: Mutex<Option<Conn>>,
     /// Whether connecting applies the migrations; operator commands that only read
     /// never change the database they are pointed at.
@@ -167,14 +452,22 @@ impl Db {
     /// secret it is read from.
     pub fn describe(&self) -> String {
         match &self.source {
-            DbSource::Url(url) => match url.parse::<Config>() {
+            // Parsed without its TLS keys, which tokio-postgres would refuse.
+            DbSource::Url(url) => match self
+                .settings
+                .as_ref()
+                .ok()
+                .and_then(|settings| settings.conn.as_deref())
+                .unwrap_or(url)
+                .parse::<Config>()
+            {
                 Ok(config) => {
                     let host = config
                         .get_hosts()
                         .first()
                         .map_or_else(String::new, |h| match h {
-                            tokio_postgres::config::Host::Tcp(h) => h.clone(),
-                            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                            Host::Tcp(h) => h.clone(),
+                            Host::Unix(p) => p.display().to_string(),
                         });
                     let port = config.get_ports().first().copied().unwrap_or(5432);
                     format!(
@@ -188,9 +481,19 @@ impl Db {
         }
     }
 
+    /// Settles the TLS and auth settings now, so that start-up logs say what will be
+    /// checked and a bad setting is reported at once (and again by every connect).
     pub fn new(source: DbSource) -> Self {
+        let settings = Settings::resolve(&source, |key| std::env::var(key).ok());
+        match &settings {
+            Ok(settings) => settings.report(),
+            Err(e) => error!(error = %e, "Invalid database settings: no connection can be made."),
+        }
         Self {
             source,
+            settings,
+            secret: Mutex::new(None),
+            aws: OnceCell::new(),
             client: Mutex::new(None),
             migrates: true,
         }
@@ -217,7 +520,9 @@ impl Db {
     pub async fn client(&self) -> Result<ConnGuard<'_>, DbError> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|conn| conn.client.is_closed()) {
-            let mut conn = self.connect().await?;
+            // Boxed: connecting (TLS set-up, IAM's AWS credential chain) is a deep
+            // future, and unboxed its layout would sit in every caller's future.
+            let mut conn = Box::pin(self.connect()).await?;
             conn.session = conn
                 .client
                 .query_opt(
@@ -273,12 +578,47 @@ impl Db {
         Ok(())
     }
 
-    async fn config(&self) -> Result<Config, DbError> {
-        let mut config = match &self.source {
-            DbSource::Url(url) => url
+    /// Connects; a secret's password refused by the server is read again and tried
+    /// once more, since a rotation may have changed it since it was read.
+    async fn connect(&self) -> Result<Conn, DbError> {
+        let settings = self
+            .settings
+            .as_ref()
+            .map_err(|e| DbError::Config(e.clone()))?;
+        match self.connect_once(settings).await {
+            Err(e)
+                if e.is_auth_failure()
+                    && settings.auth == Auth::Password
+                    && matches!(self.source, DbSource::Secret { .. }) =>
+            {
+                warn!(error = %e, "The database refused the secret's password: reading the secret again (rotated?) and retrying once.");
+                self.connect_once(settings).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect_once(&self, settings: &Settings) -> Result<Conn, DbError> {
+        let result = self.try_connect(settings).await;
+        if result.is_err() {
+            // The next connect reads the secret again, whatever went wrong.
+            *self.secret.lock().await = None;
+        }
+        result
+    }
+
+    async fn try_connect(&self, settings: &Settings) -> Result<Conn, DbError> {
+        let mut config = match (&self.source, &settings.conn) {
+            (DbSource::Url(_), Some(conn)) => conn
                 .parse::<Config>()
                 .map_err(|e| DbError::Config(e.to_string()))?,
-            DbSource::Secret { arn, client } => secret_config(arn, client).await?,
+            (DbSource::Secret { arn, client }, _) => {
+                let value = self.secret_value(arn, client, settings.auth).await?;
+                secret_config(&value)
+            }
+            (DbSource::Url(_), None) => {
+                return Err(DbError::Config("no connection string".into()));
+            }
         };
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
@@ -295,17 +635,12 @@ impl Db {
             config.tcp_user_timeout(Duration::from_secs(60));
         }
         config.application_name("bronze");
-        Ok(config)
-    }
-
-    /// Connects with TLS when `sslmode=require` or a root certificate asks for it.
-    async fn connect(&self) -> Result<Conn, DbError> {
-        let mut config = self.config().await?;
-        let root_cert = std::env::var_os("DATABASE_SSL_ROOT_CERT").map(PathBuf::from);
-        if root_cert.is_some() {
-            config.ssl_mode(SslMode::Require);
+        if settings.auth == Auth::Iam {
+            let token = self.iam_token(&config).await?;
+            config.password(token);
         }
-        if config.get_ssl_mode() != SslMode::Require {
+        let Some(check) = settings.check else {
+            config.ssl_mode(PgSslMode::Disable);
             let (client, connection) = config.connect(NoTls).await?;
             let task = tokio::spawn(watch(connection));
             return Ok(Conn {
@@ -313,15 +648,100 @@ impl Db {
                 task,
                 session: None,
             });
-        }
-        let tls = crate::tls::connector(root_cert.as_deref())?;
-        let (client, connection) = config.connect(tls).await?;
+        };
+        config.ssl_mode(if settings.mode == SslMode::Prefer {
+            PgSslMode::Prefer
+        } else {
+            PgSslMode::Require
+        });
+        let tls = tls::connector(check, settings.roots.as_ref())?;
+        let (client, connection) = config
+            .connect(tls)
+            .await
+            .map_err(|e| certificate_error(e, settings))?;
         let task = tokio::spawn(watch(connection));
         Ok(Conn {
             client,
             task,
             session: None,
         })
+    }
+
+    /// The secret as last read, or read now.
+    async fn secret_value(
+        &self,
+        arn: &str,
+        client: &aws_sdk_secretsmanager::Client,
+        auth: Auth,
+    ) -> Result<SecretValue, DbError> {
+        let mut cached = self.secret.lock().await;
+        if let Some(value) = cached.as_ref() {
+            return Ok(value.clone());
+        }
+        let value = read_secret(arn, client, auth).await?;
+        *cached = Some(value.clone());
+        Ok(value)
+    }
+
+    /// A fresh token for the host, port and user `config` names.
+    async fn iam_token(&self, config: &Config) -> Result<String, DbError> {
+        let (host, port, user) = token_endpoint(config)?;
+        let aws = self.aws.get_or_init(crate::aws::sdk_config).await;
+        let region = aws
+            .region()
+            .ok_or_else(|| DbError::IamSetup("no AWS region (AWS_REGION) to sign for".into()))?;
+        let credentials = aws
+            .credentials_provider()
+            .ok_or_else(|| DbError::IamSetup("no AWS credentials provider".into()))?
+            .provide_credentials()
+            .await
+            .map_err(|e| {
+                DbError::IamSetup(format!("AWS credentials: {}", crate::aws::describe(&e)))
+            })?;
+        let target = TokenFor {
+            host,
+            port,
+            user,
+            region: region.as_ref(),
+        };
+        Ok(iam::auth_token(&target, credentials, SystemTime::now())?)
+    }
+}
+
+/// The endpoint and user a token is signed for: the one TCP host the settings name (a
+/// `hostaddr` only says where to connect, RDS checks the name), its port, the user.
+fn token_endpoint(config: &Config) -> Result<(&str, u16, &str), DbError> {
+    let setup = |reason: &str| DbError::IamSetup(reason.to_owned());
+    let host = match config.get_hosts() {
+        [Host::Tcp(host)] => host.as_str(),
+        [] => return Err(setup("the connection settings name no host")),
+        [_] => return Err(setup("a Unix socket takes no IAM token: name the RDS host")),
+        _ => return Err(setup("a token is for one host: name only one")),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config
+        .get_user()
+        .ok_or_else(|| setup("the connection settings name no user"))?;
+    Ok((host, port, user))
+}
+
+/// Names a certificate the roots do not vouch for as such, with what to change.
+fn certificate_error(e: tokio_postgres::Error, settings: &Settings) -> DbError {
+    let reason = crate::aws::describe(&e);
+    match (&settings.roots, reason.find("invalid peer certificate")) {
+        (Some(roots), Some(at)) => DbError::Certificate {
+            mode: settings.mode,
+            roots: roots.clone(),
+            reason: reason[at..].to_owned(),
+            hint: if *roots == RootCert::System {
+                "; an RDS instance's certificate is signed by RDS's own CA, which is not in \
+                 the system's store: ship RDS's global-bundle.pem and point \
+                 DATABASE_SSL_ROOT_CERT at it (docs/security.md)"
+            } else {
+                ""
+            },
+        },
+        _ => DbError::Postgres(e),
     }
 }
 
@@ -331,10 +751,11 @@ async fn watch<F: std::future::Future<Output = Result<(), tokio_postgres::Error>
     }
 }
 
-async fn secret_config(
+async fn read_secret(
     arn: &str,
     client: &aws_sdk_secretsmanager::Client,
-) -> Result<Config, DbError> {
+    auth: Auth,
+) -> Result<SecretValue, DbError> {
     let fail = |reason: String| DbError::Secret {
         arn: arn.to_owned(),
         reason,
@@ -348,22 +769,20 @@ async fn secret_config(
     let text = out
         .secret_string()
         .ok_or_else(|| fail("no SecretString".into()))?;
-    let value = parse_secret(text).map_err(fail)?;
+    parse_secret(text, auth == Auth::Password).map_err(fail)
+}
+
+fn secret_config(value: &SecretValue) -> Config {
     let mut config = Config::new();
     config
         .user(&value.username)
-        .password(&value.password)
         .host(&value.host)
         .port(value.port)
         .dbname(&value.dbname);
-    // A secret points at a server across the network: encrypt unless told otherwise.
-    let sslmode = std::env::var("DATABASE_SSLMODE").unwrap_or_else(|_| "require".into());
-    config.ssl_mode(match sslmode.as_str() {
-        "disable" => SslMode::Disable,
-        "prefer" => SslMode::Prefer,
-        _ => SslMode::Require,
-    });
-    Ok(config)
+    if let Some(password) = &value.password {
+        config.password(password);
+    }
+    config
 }
 
 /// Exclusive use of the process's connection.
@@ -404,13 +823,13 @@ mod tests {
     use super::*;
 
     fn secret(json: serde_json::Value) -> Result<SecretValue, String> {
-        parse_secret(&json.to_string())
+        parse_secret(&json.to_string(), true)
     }
 
     fn expected(port: u16, dbname: &str) -> SecretValue {
         SecretValue {
             username: "bronze".into(),
-            password: "s3cret-pw".into(),
+            password: Some("s3cret-pw".into()),
             host: "db.example.rds.amazonaws.com".into(),
             port,
             dbname: dbname.into(),
@@ -469,7 +888,7 @@ mod tests {
         let text = r#"{"username":"bronze","password":"s3cret-pw","engine":"postgres",
             "host":"db.example.rds.amazonaws.com","port":5432,
             "dbInstanceIdentifier":"bronze-db","dbname":"bronze"}"#;
-        assert_eq!(parse_secret(text).unwrap(), expected(5432, "bronze"));
+        assert_eq!(parse_secret(text, true).unwrap(), expected(5432, "bronze"));
     }
 
     #[test]
@@ -512,7 +931,8 @@ mod tests {
 
     #[test]
     fn an_rds_managed_master_secret_says_what_is_missing() {
-        let error = parse_secret(r#"{"username":"postgres","password":"s3cret-pw"}"#).unwrap_err();
+        let error =
+            parse_secret(r#"{"username":"postgres","password":"s3cret-pw"}"#, true).unwrap_err();
         assert!(error.contains("missing key `host`"), "{error}");
         assert!(error.contains("master user"), "{error}");
     }
@@ -527,7 +947,7 @@ mod tests {
             r#"{"password":"s3cret-pw", oops}"#,
         ];
         for text in cases {
-            let error = parse_secret(text).unwrap_err();
+            let error = parse_secret(text, true).unwrap_err();
             assert!(
                 !error.contains("s3cret-pw") && !error.contains("987654321"),
                 "{text} -> {error}"
@@ -537,5 +957,164 @@ mod tests {
         assert_eq!(wrong_type, "key `username` must be a string");
         let debug = format!("{:?}", secret(base()).unwrap());
         assert!(!debug.contains("s3cret-pw"), "{debug}");
+    }
+
+    fn url(text: &str) -> DbSource {
+        DbSource::Url(text.to_owned())
+    }
+
+    fn resolve(source: &DbSource, vars: &[(&str, &str)]) -> Result<Settings, String> {
+        Settings::resolve(source, |key| {
+            vars.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn tls_keys_leave_the_url_for_tokio_postgres() {
+        let keys = split_tls_keys(
+            "postgres://u@db:5432/d?sslmode=verify-full&connect_timeout=3&sslrootcert=%2Fopt%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(keys.conn, "postgres://u@db:5432/d?connect_timeout=3");
+        assert_eq!(keys.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(keys.sslrootcert.as_deref(), Some("/opt/ca.pem"));
+        let keys = split_tls_keys("postgresql://u@db/d?sslmode=verify-ca").unwrap();
+        assert_eq!(keys.conn, "postgresql://u@db/d");
+        assert_eq!(keys.sslmode.as_deref(), Some("verify-ca"));
+        let plain = split_tls_keys(LOCAL_URL).unwrap();
+        assert_eq!((plain.conn.as_str(), plain.sslmode), (LOCAL_URL, None));
+    }
+
+    #[test]
+    fn tls_keys_leave_key_value_strings_for_tokio_postgres() {
+        let keys = split_tls_keys(
+            r"host=db  user = bronze password='it\'s a \\ secret' sslmode=verify-full sslrootcert='/opt/my ca.pem'",
+        )
+        .unwrap();
+        assert_eq!(keys.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(keys.sslrootcert.as_deref(), Some("/opt/my ca.pem"));
+        let config: Config = keys.conn.parse().unwrap();
+        assert_eq!(config.get_user(), Some("bronze"));
+        assert_eq!(config.get_password(), Some(&br"it's a \ secret"[..]));
+        assert!(split_tls_keys("host='db").is_err());
+        assert!(split_tls_keys("host db").is_err());
+    }
+
+    #[test]
+    fn sslmode_defaults_follow_what_is_given() {
+        let local = resolve(&url(LOCAL_URL), &[]).unwrap();
+        assert_eq!((local.mode, local.check), (SslMode::Disable, None));
+        let required = resolve(&url(&format!("{LOCAL_URL}?sslmode=require")), &[]).unwrap();
+        assert_eq!(
+            (required.mode, required.check),
+            (SslMode::Require, Some(Check::Nothing))
+        );
+        let system = [("DATABASE_SSL_ROOT_CERT", "system")];
+        let rooted = resolve(&url(LOCAL_URL), &system).unwrap();
+        assert_eq!(
+            (rooted.mode, rooted.check),
+            (SslMode::VerifyFull, Some(Check::Full)),
+            "giving roots asks for a checked server"
+        );
+        let require_with_roots =
+            resolve(&url(&format!("{LOCAL_URL}?sslmode=require")), &system).unwrap();
+        assert_eq!(
+            require_with_roots.check,
+            Some(Check::Chain),
+            "libpq: verify-ca"
+        );
+        let env_mode = resolve(
+            &url(LOCAL_URL),
+            &[("DATABASE_SSLMODE", "verify-ca"), system[0]],
+        )
+        .unwrap();
+        assert_eq!(env_mode.check, Some(Check::Chain));
+        let url_wins = resolve(
+            &url(&format!("{LOCAL_URL}?sslmode=disable")),
+            &[("DATABASE_SSLMODE", "verify-full")],
+        )
+        .unwrap();
+        assert_eq!(url_wins.mode, SslMode::Disable);
+    }
+
+    #[test]
+    fn verify_modes_without_roots_are_an_error_not_a_downgrade() {
+        for mode in ["verify-ca", "verify-full"] {
+            let err = resolve(&url(&format!("{LOCAL_URL}?sslmode={mode}")), &[]).unwrap_err();
+            assert!(err.contains(&format!("sslmode={mode}")), "{err}");
+            let err = resolve(&url(LOCAL_URL), &[("DATABASE_SSLMODE", mode)]).unwrap_err();
+            assert!(err.contains("DATABASE_SSL_ROOT_CERT"), "{err}");
+        }
+        let err = resolve(&url(LOCAL_URL), &[("DATABASE_SSLMODE", "verify_full")]).unwrap_err();
+        assert!(err.contains("unknown sslmode"), "{err}");
+        let err = resolve(
+            &url(LOCAL_URL),
+            &[("DATABASE_SSL_ROOT_CERT", "/nonexistent/global-bundle.pem")],
+        )
+        .unwrap_err();
+        assert!(err.contains("/nonexistent/global-bundle.pem"), "{err}");
+    }
+
+    #[test]
+    fn iam_auth_is_chosen_by_name_and_needs_tls() {
+        let iam = resolve(&url(LOCAL_URL), &[("DATABASE_AUTH", "iam")]).unwrap();
+        assert_eq!((iam.auth, iam.mode), (Auth::Iam, SslMode::Require));
+        let err = resolve(
+            &url(&format!("{LOCAL_URL}?sslmode=disable")),
+            &[("DATABASE_AUTH", "iam")],
+        )
+        .unwrap_err();
+        assert!(err.contains("TLS"), "{err}");
+        let err = resolve(&url(LOCAL_URL), &[("DATABASE_AUTH", "token")]).unwrap_err();
+        assert!(err.contains("DATABASE_AUTH=\"token\""), "{err}");
+        assert_eq!(
+            resolve(&url(LOCAL_URL), &[("DATABASE_AUTH", "password")])
+                .unwrap()
+                .auth,
+            Auth::Password
+        );
+    }
+
+    #[test]
+    fn an_iam_secret_needs_no_password() {
+        let value = parse_secret(&without("password").to_string(), false).unwrap();
+        assert_eq!(value.password, None);
+        let config = secret_config(&value);
+        assert_eq!(config.get_password(), None);
+        assert_eq!(config.get_user(), Some("bronze"));
+    }
+
+    #[test]
+    fn a_token_is_for_the_named_host_not_the_address() {
+        let config: Config =
+            "postgres://bronze_loader@db.example.rds.amazonaws.com:6543/bronze?hostaddr=10.0.0.5"
+                .parse()
+                .unwrap();
+        let (host, port, user) = token_endpoint(&config).unwrap();
+        assert_eq!(
+            (host, port, user),
+            ("db.example.rds.amazonaws.com", 6543, "bronze_loader")
+        );
+        let default_port: Config = "host=db user=u".parse().unwrap();
+        assert_eq!(token_endpoint(&default_port).unwrap().1, 5432);
+        for (conn, reason) in [
+            ("host=a,b user=u", "one host"),
+            ("host=/run/postgresql user=u", "Unix socket"),
+            ("host=db", "no user"),
+        ] {
+            let config: Config = conn.parse().unwrap();
+            let err = token_endpoint(&config).unwrap_err().to_string();
+            assert!(err.contains(reason), "{conn}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_url_with_tls_keys_is_described_by_its_database() {
+        let db = Db::new(url(
+            "postgres://u:pw@db.example:6543/bronze?sslmode=verify-full&sslrootcert=system",
+        ));
+        assert_eq!(db.describe(), "database bronze at db.example:6543");
     }
 }

@@ -263,7 +263,12 @@ mod tests {
         ("s3-folder-marker.json", &[&[]]),
         (
             "s3-bad-names.json",
-            &[&["acme-corp/orders/x.csv", "acme/1orders/x.csv", "readme.csv"]],
+            &[&[
+                "acme-corp/orders/x.csv",
+                "acme/1orders/x.csv",
+                "readme.csv",
+                "\u{212A}cme/orders/x.csv",
+            ]],
         ),
     ];
 

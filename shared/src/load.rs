@@ -9,7 +9,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use futures_util::future::BoxFuture;
 use tokio_util::io::SyncIoBridge;
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Instrument};
 
 use crate::aws::describe;
 use crate::db::Db;
@@ -195,10 +195,24 @@ impl Loader {
         budget: Duration,
     ) -> Result<Outcome, LoadError> {
         let started = Instant::now();
-        let result = match tokio::time::timeout(budget, self.load_task(task, budget)).await {
+        // Every line logged for this object carries what names it; the load id is
+        // added once the load has one.
+        let dest = Destination::from_key(&task.key).ok();
+        let span = tracing::info_span!(
+            "object",
+            object_id = task.object_id,
+            bucket = %task.bucket,
+            key = %task.key,
+            tenant = dest.as_ref().map(|d| d.tenant.as_str()),
+            dataset = dest.as_ref().map(|d| d.dataset.as_str()),
+            load_id = tracing::field::Empty,
+        );
+        let attempt = self.load_task(task, budget).instrument(span.clone());
+        let result = match tokio::time::timeout(budget, attempt).await {
             Ok(result) => result,
-            Err(_) => self.gave_up(task, budget).await,
+            Err(_) => self.gave_up(task, budget).instrument(span.clone()).await,
         };
+        let _entered = span.enter();
         log_outcome(task, &result, started);
         self.count(task, &result, started.elapsed());
         result

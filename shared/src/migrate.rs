@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "bounds_and_policies",
         include_str!("../../infra/migrations/0007_bounds_and_policies.sql"),
     ),
+    (
+        8,
+        "reconcile",
+        include_str!("../../infra/migrations/0008_reconcile.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -491,13 +491,14 @@ pub struct ObjectList {
     pub objects: Vec<ObjectRow>,
 }
 
-/// The ledger's objects in a state without a load, oldest first.
+/// The ledger's objects in a state without a load, oldest first. Tenant and dataset
+/// compare as in [`loads`].
 pub async fn unfinished(
     db: &impl GenericClient,
     filter: &LoadFilter,
 ) -> Result<ObjectList, ReportError> {
-    let tenant = filter.tenant.as_deref().map(str::to_lowercase);
-    let dataset = filter.dataset.as_deref().map(str::to_lowercase);
+    let tenant = filter.tenant.as_deref().map(str::to_ascii_lowercase);
+    let dataset = filter.dataset.as_deref().map(str::to_ascii_lowercase);
     let rows = db
         .query(
             "SELECT id, bucket, key, tenant, dataset, status, attempts, deaths,
@@ -594,10 +595,10 @@ pub struct LoadList {
 }
 
 /// The most recent loads matching `filter`, newest first. Tenant and dataset compare
-/// lower-cased, as names are stored.
+/// lower-cased (ASCII only, as names are written: see `keys::Name`).
 pub async fn loads(db: &impl GenericClient, filter: &LoadFilter) -> Result<LoadList, ReportError> {
-    let tenant = filter.tenant.as_deref().map(str::to_lowercase);
-    let dataset = filter.dataset.as_deref().map(str::to_lowercase);
+    let tenant = filter.tenant.as_deref().map(str::to_ascii_lowercase);
+    let dataset = filter.dataset.as_deref().map(str::to_ascii_lowercase);
     let rows = db
         .query(
             "SELECT id, tenant, dataset, source_bucket, source_key, status, format, records_in,

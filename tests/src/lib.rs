@@ -2,6 +2,7 @@
 //! PostgreSQL and the S3/SQS endpoint the environment names (moto, then LocalStack,
 //! under `infra/dev/test.sh`; or AWS).
 
+pub mod cluster;
 pub mod faults;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -423,3 +423,68 @@ async fn a_database_outage_is_retried_and_then_loads_once() -> Result {
     assert_loaded_once(&bench).await?;
     bench.finish().await
 }
+
+/// One spelling per tenant: a key whose tenant only folds into a valid name (the Kelvin
+/// sign lower-cases to `k`, ASCII upper case to lower case) is recorded `skipped` with
+/// the reason, and no schema is made for the name it would have folded into.
+#[tokio::test]
+async fn look_alike_tenants_are_skipped_not_folded() -> Result {
+    let bench = Bench::new(30).await?;
+    let kelvin = "\u{212A}cme/orders/x.csv";
+    let upper = "Acme/orders/y.csv";
+    let good = "kcme/orders/z.csv";
+    for key in [kelvin, upper, good] {
+        bench.put(key, ORDERS).await?;
+    }
+    bench.drain(&bench.dispatcher(), &bench.loader()).await?;
+
+    let ledger = bench
+        .pg
+        .query(
+            "SELECT key, status, coalesce(error, ''), tenant FROM bronze.objects ORDER BY key",
+            &[],
+        )
+        .await?;
+    let by_key = |key: &str| {
+        ledger
+            .iter()
+            .find(|r| r.get::<_, String>(0) == key)
+            .map(|r| {
+                (
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2),
+                    r.get::<_, Option<String>>(3),
+                )
+            })
+    };
+    let (status, reason, tenant) = by_key(kelvin).ok_or("no ledger row for the Kelvin key")?;
+    assert_eq!((status.as_str(), tenant), ("skipped", None));
+    assert!(
+        reason.contains("\\u{212a}cme") && reason.contains("fold into \"kcme\""),
+        "{reason}"
+    );
+    let (status, reason, _) = by_key(upper).ok_or("no ledger row for the upper-case key")?;
+    assert_eq!(status, "skipped");
+    assert!(reason.contains("\"Acme\""), "{reason}");
+    let (status, _, tenant) = by_key(good).ok_or("no ledger row for the good key")?;
+    assert_eq!(
+        (status.as_str(), tenant.as_deref()),
+        ("loaded", Some("kcme"))
+    );
+    assert_eq!(
+        bench
+            .count(
+                "SELECT count(*) FROM tenant_kcme.orders WHERE source_key <> 'kcme/orders/z.csv'"
+            )
+            .await?,
+        0,
+        "only the key spelled `kcme` reached tenant kcme"
+    );
+    assert_eq!(
+        bench
+            .count("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\\_%' AND nspname <> 'tenant_kcme'")
+            .await?,
+        0
+    );
+    bench.finish().await
+}

@@ -8,6 +8,7 @@ use bronze::backfill::{self, Listing};
 use bronze::contract::Contract;
 use bronze::keys::Destination;
 use bronze::load::Outcome;
+use bronze::reconcile::Reconciler;
 use bronze::reload::{self, Which};
 use bronze::replay::replay;
 use bronze::runner::{self, Stage};
@@ -216,5 +217,37 @@ async fn a_file_rejected_under_a_contract_loads_after_it_is_relaxed_and_reloaded
         panic!("expected loaded, got {outcome:?}");
     };
     assert_eq!((loaded.counts.inserted, loaded.counts.unchanged), (0, 1));
+    bench.finish().await
+}
+
+#[tokio::test]
+async fn a_lost_notification_is_loaded_by_one_reconcile_run_that_goes_on_where_it_stopped() -> Result
+{
+    let bench = Bench::new(30).await?;
+    for name in ["a", "b", "c"] {
+        bench
+            .put(&format!("acme/orders/{name}.csv"), format!("id\n{name}\n"))
+            .await?;
+    }
+    purge(&bench, &bench.queues.landing.url).await?;
+    let reconciler = Reconciler {
+        dispatcher: bench.dispatcher(),
+        bucket: bench.settings.bucket.clone(),
+        window: Duration::from_secs(3600),
+        max_keys: 2,
+    };
+    // Two keys per run: the first run takes a and b, the second c, then from the top.
+    let first = reconciler.run().await?;
+    assert_eq!((first.scanned, first.queued), (2, 2));
+    let second = reconciler.run().await?;
+    assert_eq!(
+        (second.scanned, second.queued, second.next_key),
+        (1, 1, None)
+    );
+    assert_eq!(load_all(&bench).await?, 3);
+    let third = reconciler.run().await?;
+    assert_eq!((third.known, third.queued), (2, 0));
+    let loaded = "SELECT count(*) FROM bronze.objects WHERE status = 'loaded'";
+    assert_eq!(bench.count(loaded).await?, 3);
     bench.finish().await
 }

@@ -16,7 +16,6 @@ use flate2::bufread::MultiGzDecoder;
 
 pub use dialect::Dialect;
 
-use crate::infer::{Inferrer, Observe};
 use crate::jsonb_order::JsonbOrder;
 use crate::limits::{Limits, Size};
 pub use encoding::{Certainty, Decode, Encoding};
@@ -425,15 +424,6 @@ fn sniff(head: &[u8]) -> Format {
 }
 
 impl Records {
-    /// An inference that knows this file's columns up front when it has a header.
-    pub fn inferrer(&self) -> Inferrer {
-        match self {
-            Records::Csv(r) => Inferrer::with_columns(r.names()),
-            Records::Ndjson(r) => Inferrer::with_key_budget(r.object_keys()),
-            Records::Json(r) => Inferrer::with_key_budget(r.object_keys()),
-        }
-    }
-
     /// A delimited file's column names, in file order.
     pub fn header(&self) -> Option<&[String]> {
         match self {
@@ -463,17 +453,6 @@ impl Records {
                 text
             }
             Records::Ndjson(_) | Records::Json(_) => order.reorder(json),
-        }
-    }
-
-    /// Feeds the record last returned (on `line`, as canonical `json`) to `inferrer`.
-    pub fn observe(&self, line: u64, json: &[u8], inferrer: &mut impl Observe) {
-        match self {
-            Records::Csv(r) => {
-                let (bytes, ends) = r.record();
-                inferrer.delimited(line, bytes, ends);
-            }
-            Records::Ndjson(_) | Records::Json(_) => inferrer.json(line, json),
         }
     }
 

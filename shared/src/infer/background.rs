@@ -190,8 +190,8 @@ mod tests {
             background.finish().unwrap().report(&detected(Format::Csv))
         });
         assert_eq!(report, direct.report(&detected(Format::Csv)));
-        assert_eq!(report["records"], 39_960);
-        assert_eq!(report["first_rejected_lines"][0], 1001);
+        assert_eq!(report.records, 39_960);
+        assert_eq!(report.first_rejected_lines[0], 1001);
 
         let mut direct = Inferrer::default();
         let report = std::thread::scope(|scope| {
@@ -207,6 +207,6 @@ mod tests {
                 .report(&detected(Format::Ndjson))
         });
         assert_eq!(report, direct.report(&detected(Format::Ndjson)));
-        assert_eq!(report["columns"][0]["max"], "19999");
+        assert_eq!(report.columns[0].max.as_deref(), Some("19999"));
     }
 }

@@ -12,24 +12,26 @@ mod background;
 mod distinct;
 mod quality;
 mod recent;
+mod report;
 pub mod semantic;
 pub mod temporal;
 
+use std::cmp::Ordering as Order;
 use std::collections::HashMap;
+use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use serde_json::{json, Value};
-
 use crate::canonical::members;
-use crate::format::Detected;
+use crate::format::{Detected, Records};
 use crate::rejects::cut;
 use crate::schema::FieldType;
 pub use background::{Background, Failed};
 use distinct::Distinct;
 pub use quality::{text_fits, ColumnQuality, Quality};
 use recent::Recent;
-use semantic::Semantic;
+pub use report::{Almost, ColumnReport, MapReport, Report, SemanticMatch, Zoned};
+use semantic::{Matched, Semantic};
 use temporal::{Temporal, TimeLayout, Zone, DATE_FORMATS};
 
 /// Text values that stand for "no value" in delimited files.
@@ -72,7 +74,7 @@ const MAX_NESTING: usize = 4;
 
 /// Candidate types from narrowest to widest; the column's type is the first that fits
 /// every non-null value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Boolean,
     Integer,
@@ -91,10 +93,43 @@ const KINDS: [Kind; 6] = [
     Kind::Timestamp,
 ];
 
-impl Kind {
-    /// The schema registry reads these names back: they are [`FieldType`]'s.
-    fn name(self) -> &'static str {
-        FieldType::from(self).name()
+/// One `T` per candidate type, each under its type's name: counters are read and
+/// written by the type (`fits[Kind::Integer]`), never by a position in [`KINDS`].
+#[derive(Debug, Default, Clone)]
+struct PerKind<T> {
+    boolean: T,
+    integer: T,
+    number: T,
+    date: T,
+    time: T,
+    timestamp: T,
+}
+
+impl<T> Index<Kind> for PerKind<T> {
+    type Output = T;
+
+    fn index(&self, kind: Kind) -> &T {
+        match kind {
+            Kind::Boolean => &self.boolean,
+            Kind::Integer => &self.integer,
+            Kind::Number => &self.number,
+            Kind::Date => &self.date,
+            Kind::Time => &self.time,
+            Kind::Timestamp => &self.timestamp,
+        }
+    }
+}
+
+impl<T> IndexMut<Kind> for PerKind<T> {
+    fn index_mut(&mut self, kind: Kind) -> &mut T {
+        match kind {
+            Kind::Boolean => &mut self.boolean,
+            Kind::Integer => &mut self.integer,
+            Kind::Number => &mut self.number,
+            Kind::Date => &mut self.date,
+            Kind::Time => &mut self.time,
+            Kind::Timestamp => &mut self.timestamp,
+        }
     }
 }
 
@@ -121,7 +156,69 @@ struct Fits {
     time: bool,
     timestamp: bool,
     /// Its value, when it is a number: parsed once, where its shape was read.
-    value: Option<f64>,
+    value: Option<Number>,
+}
+
+/// A number's value, as a column's min and max compare it: integers exactly, whatever
+/// their size, other numbers by their nearest `f64`.
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    /// An integer of 64 bits.
+    Integer(i64),
+    /// An integer beyond 64 bits, of `digits` digits: compared by sign, length and
+    /// digits (its text), or by its nearest `f64` against a decimal.
+    Huge { nearest: f64, digits: usize },
+    /// A decimal, an exponent, NaN or an infinity.
+    Float(f64),
+}
+
+/// The digits of an integer as a column keeps its text: without its sign, within
+/// [`KEPT`] bytes.
+fn kept_digits(text: &str) -> &str {
+    cut(text, KEPT).trim_start_matches(['-', '+'])
+}
+
+impl Number {
+    fn nearest(self) -> f64 {
+        match self {
+            Number::Integer(v) => v as f64,
+            Number::Huge { nearest, .. } | Number::Float(nearest) => nearest,
+        }
+    }
+
+    /// Orders `self` (written `text`) against `other` (written `other_text`); `None`
+    /// against NaN. Huge integers of one length whose first [`KEPT`] bytes agree are
+    /// equal: that is all a column keeps of them.
+    fn cmp(self, text: &str, other: Number, other_text: &str) -> Option<Order> {
+        use Number::{Huge, Integer};
+        match (self, other) {
+            (Integer(a), Integer(b)) => Some(a.cmp(&b)),
+            // Beyond 64 bits, an integer is further from zero than any 64-bit one.
+            (Huge { nearest, .. }, Integer(_)) => nearest.partial_cmp(&0.0),
+            (Integer(_), Huge { nearest, .. }) => 0.0.partial_cmp(&nearest),
+            (
+                Huge {
+                    nearest: a,
+                    digits: x,
+                },
+                Huge {
+                    nearest: b,
+                    digits: y,
+                },
+            ) if (a < 0.0) == (b < 0.0) => {
+                let magnitude = x
+                    .cmp(&y)
+                    .then_with(|| kept_digits(text).cmp(kept_digits(other_text)));
+                Some(if a < 0.0 {
+                    magnitude.reverse()
+                } else {
+                    magnitude
+                })
+            }
+            // Opposite signs, or a decimal on either side.
+            _ => self.nearest().partial_cmp(&other.nearest()),
+        }
+    }
 }
 
 impl Fits {
@@ -144,8 +241,10 @@ struct Column {
     nulls: u64,
     null_markers: u8,
     values: u64,
-    fits: [u64; 6],
-    failed_at: [Vec<u64>; 6],
+    /// Values that fit each candidate type.
+    fits: PerKind<u64>,
+    /// The first lines whose value did not fit each candidate type.
+    failed_at: PerKind<Vec<u64>>,
     strings: u64,
     objects: u64,
     arrays: u64,
@@ -156,11 +255,13 @@ struct Column {
     date_range: [Option<(u32, u32)>; 9],
     /// Timestamp layouts seen: (date format, separator, time layout, zone), count.
     timestamps: Vec<((usize, u8, TimeLayout, Zone), u64)>,
-    zones: [u64; 3],
-    times: [u64; 3],
-    semantic: [u64; 10],
-    min_number: Option<(f64, String)>,
-    max_number: Option<(f64, String)>,
+    /// Timestamps without a zone, and with one (`Z` or an offset).
+    without_zone: u64,
+    with_zone: u64,
+    times: Times,
+    semantic: semantic::Counts,
+    min_number: Option<(Number, String)>,
+    max_number: Option<(Number, String)>,
     min_text: Option<String>,
     max_text: Option<String>,
     max_length: usize,
@@ -182,8 +283,7 @@ enum Counted {
         fits: Fits,
         shape: NumberShape,
         temporal: Option<Temporal>,
-        /// One bit per semantic type it matched.
-        semantic: u16,
+        semantic: Matched,
     },
 }
 
@@ -251,8 +351,8 @@ impl Column {
                     self.count_temporal(temporal);
                 }
                 self.count_fits(line, fits);
-                for (i, n) in self.semantic.iter_mut().enumerate() {
-                    *n += u64::from(semantic >> i & 1);
+                for s in semantic::ALL {
+                    self.semantic[s] += u64::from(semantic.contains(s));
                 }
             }
         }
@@ -297,14 +397,17 @@ impl Column {
                     *n += u64::from(set >> i & 1);
                 }
             }
-            Temporal::Time(layout) => self.times[time_index(layout)] += 1,
+            Temporal::Time(layout) => self.times.count(layout),
             Temporal::Timestamp {
                 date,
                 separator,
                 time,
                 zone,
             } => {
-                self.zones[zone as usize] += 1;
+                match zone {
+                    Zone::None => self.without_zone += 1,
+                    Zone::Utc | Zone::Offset => self.with_zone += 1,
+                }
                 for i in 0..DATE_FORMATS.len() {
                     if date & (1 << i) != 0 {
                         let layout = (i, separator, time, zone);
@@ -346,38 +449,36 @@ impl Column {
 
     fn observed(&mut self, line: u64, fits: Fits, text: &str) {
         self.count_fits(line, fits);
-        if fits.number {
-            if let Some(n) = fits.value {
-                if !n.is_nan() {
-                    if self.min_number.as_ref().is_none_or(|(m, _)| n < *m) {
-                        self.min_number = Some((n, kept(text)));
-                    }
-                    if self.max_number.as_ref().is_none_or(|(m, _)| n > *m) {
-                        self.max_number = Some((n, kept(text)));
-                    }
-                }
+        if let Some(n) = fits.value.filter(|n| !n.nearest().is_nan()) {
+            let below = |(m, t): &(Number, String)| n.cmp(text, *m, t) == Some(Order::Less);
+            let above = |(m, t): &(Number, String)| n.cmp(text, *m, t) == Some(Order::Greater);
+            if self.min_number.as_ref().is_none_or(below) {
+                self.min_number = Some((n, kept(text)));
+            }
+            if self.max_number.as_ref().is_none_or(above) {
+                self.max_number = Some((n, kept(text)));
             }
         }
     }
 
     fn count_fits(&mut self, line: u64, fits: Fits) {
         self.values += 1;
-        for (i, kind) in KINDS.iter().enumerate() {
-            if fits.get(*kind) {
-                self.fits[i] += 1;
-            } else if self.failed_at[i].len() < FIRST_LINES {
-                self.failed_at[i].push(line);
+        for kind in KINDS {
+            if fits.get(kind) {
+                self.fits[kind] += 1;
+            } else if self.failed_at[kind].len() < FIRST_LINES {
+                self.failed_at[kind].push(line);
             }
         }
     }
 
     /// Length, distinct values, examples, text range and semantic types; returns the
-    /// semantic types matched, one bit each.
+    /// semantic types matched.
     ///
     /// Values that are numbers, dates or booleans are only checked for the semantic
     /// types written with digits alone (phones, ZIP codes): the others cannot match,
     /// and skipping them keeps inference cheap on numeric columns.
-    fn string_facts(&mut self, text: &str, fits: Fits, hash: u64) -> u16 {
+    fn string_facts(&mut self, text: &str, fits: Fits, hash: u64) -> Matched {
         let chars = if text.is_ascii() {
             text.len()
         } else {
@@ -403,16 +504,16 @@ impl Column {
         {
             self.max_text = Some(text.to_owned());
         }
+        let mut matched = Matched::default();
         if text.len() > 320 {
-            return 0;
+            return matched;
         }
         let typed = fits.number || fits.boolean || fits.timestamp || fits.time;
-        let mut matched = 0;
-        for (i, semantic) in semantic::ALL.iter().enumerate() {
-            let digits_only = matches!(semantic, Semantic::Phone | Semantic::Zip);
-            if (!typed || digits_only) && semantic.matches(text) {
-                self.semantic[i] += 1;
-                matched |= 1 << i;
+        for s in semantic::ALL {
+            let digits_only = matches!(s, Semantic::Phone | Semantic::Zip);
+            if (!typed || digits_only) && s.matches(text) {
+                self.semantic[s] += 1;
+                matched.insert(s);
             }
         }
         matched
@@ -469,7 +570,8 @@ impl Column {
     }
 
     fn fail_all(&mut self, line: u64) {
-        for lines in &mut self.failed_at {
+        for kind in KINDS {
+            let lines = &mut self.failed_at[kind];
             if lines.len() < FIRST_LINES {
                 lines.push(line);
             }
@@ -481,86 +583,77 @@ impl Column {
         if self.values == 0 {
             return None;
         }
-        KINDS
-            .iter()
-            .enumerate()
-            .find(|(i, _)| self.fits[*i] == self.values)
-            .map(|(_, k)| *k)
+        KINDS.into_iter().find(|&k| self.fits[k] == self.values)
     }
 
-    fn type_name(&self) -> &'static str {
+    /// The column's type: the first candidate that fits every value, else what its
+    /// JSON values are.
+    fn field_type(&self) -> FieldType {
         if self.values == 0 {
-            return "null";
+            return FieldType::Null;
         }
         if let Some(kind) = self.kind() {
-            return kind.name();
+            return kind.into();
         }
         match (self.objects, self.arrays) {
-            (o, 0) if o == self.values => "object",
-            (0, a) if a == self.values => "array",
-            (0, 0) => "string",
-            _ => "mixed",
+            (o, 0) if o == self.values => FieldType::Object,
+            (0, a) if a == self.values => FieldType::Array,
+            (0, 0) => FieldType::String,
+            _ => FieldType::Mixed,
         }
     }
 
-    fn report(&self, records: u64) -> Value {
+    /// What the column's values are, `records` records (or objects, or items) having
+    /// had the chance to hold one.
+    fn report(&self, records: u64) -> ColumnReport {
         let kind = self.kind();
         let nulls = self.nulls + records.saturating_sub(self.values + self.nulls);
-        let markers: Vec<&str> = (0..NULL_MARKERS.len())
+        let null_markers = (0..NULL_MARKERS.len())
             .filter(|i| self.null_markers & (1 << i) != 0)
             .map(|i| NULL_MARKERS[i])
             .collect();
         let (formats, ambiguous) = self.formats(kind);
         let (min, max) = self.range(kind, &formats);
-        let semantic = self.semantic(kind);
-        let mut report = json!({
-            "name": self.name,
-            "type": self.type_name(),
-            "nullable": nulls > 0,
-            "semantic": semantic,
-            "formats": formats,
-            "null_markers": markers,
-            "min": min,
-            "max": max,
-            "max_length": self.max_length,
-            "distinct_estimate": self.distinct.estimate(),
-            "examples": self.examples,
-            "almost": self.almost(kind),
-            "count": self.values,
-            "nulls": nulls,
-        });
-        let extra = [
-            ("ambiguous", json!(ambiguous)),
-            ("leading_zeros", json!(self.leading_zeros)),
-            ("special_values", json!(self.specials)),
-            ("beyond_i64", json!(self.beyond_i64)),
-        ];
-        for (key, value) in extra {
-            if value != json!(0) && value != json!(false) {
-                report[key] = value;
-            }
+        let zone =
+            (kind == Some(Kind::Timestamp)).then_some(match (self.without_zone, self.with_zone) {
+                (0, _) => Zoned::With,
+                (_, 0) => Zoned::Without,
+                _ => Zoned::Mixed,
+            });
+        let (fields, map) = match &self.fields {
+            Some(fields) => match fields.map(self.objects) {
+                Some(map) => (None, Some(map)),
+                None => (Some(fields.column_reports(self.objects)), None),
+            },
+            None => (None, None),
+        };
+        ColumnReport {
+            almost: self.almost(kind),
+            ambiguous,
+            beyond_i64: self.beyond_i64,
+            count: self.values,
+            distinct_estimate: self.distinct.estimate(),
+            examples: self.examples.clone(),
+            fields,
+            formats,
+            items: self
+                .items
+                .as_ref()
+                .map(|items| Box::new(items.report(items.values + items.nulls))),
+            leading_zeros: self.leading_zeros,
+            map,
+            max,
+            max_length: self.max_length,
+            min,
+            name: self.name.clone(),
+            null_markers,
+            nullable: nulls > 0,
+            nulls,
+            semantic: self.semantic(kind),
+            special_values: self.specials,
+            kind: self.field_type(),
+            zone,
         }
-        if kind == Some(Kind::Timestamp) {
-            let (without, with) = (
-                self.zones[Zone::None as usize],
-                self.zones[1] + self.zones[2],
-            );
-            report["zone"] = match (without, with) {
-                (0, _) => json!("with"),
-                (_, 0) => json!("without"),
-                _ => json!("mixed"),
-            };
-        }
-        if let Some(fields) = &self.fields {
-            match fields.map(self.objects) {
-                Some(map) => report["map"] = map,
-                None => report["fields"] = Value::Array(fields.column_reports(self.objects)),
-            }
-        }
-        if let Some(items) = &self.items {
-            report["items"] = items.report(items.values + items.nulls);
-        }
-        report
     }
 
     /// The layouts that fit every temporal value, and whether day and month first
@@ -608,13 +701,12 @@ impl Column {
                 (all, ambiguous)
             }
             Some(Kind::Time) => {
-                let layouts = [(false, false), (true, false), (true, true)];
-                let formats = (0..3)
-                    .filter(|&i| self.times[i] > 0)
-                    .map(|i| {
-                        let (seconds, fraction) = layouts[i];
-                        temporal::time_format(TimeLayout { seconds, fraction }).to_owned()
-                    })
+                let formats = self
+                    .times
+                    .seen()
+                    .into_iter()
+                    .filter(|&(_, n)| n > 0)
+                    .map(|(layout, _)| temporal::time_format(layout).to_owned())
                     .collect();
                 (formats, false)
             }
@@ -622,62 +714,50 @@ impl Column {
         }
     }
 
-    fn range(&self, kind: Option<Kind>, formats: &[String]) -> (Value, Value) {
+    /// The smallest and largest value: numbers as written, dates in ISO form, text in
+    /// byte order; none for booleans and JSON objects and arrays.
+    fn range(&self, kind: Option<Kind>, formats: &[String]) -> (Option<String>, Option<String>) {
+        let text = |n: &Option<(Number, String)>| n.as_ref().map(|(_, t)| t.clone());
         match kind {
-            Some(Kind::Integer | Kind::Number) => (
-                self.min_number
-                    .as_ref()
-                    .map_or(Value::Null, |(_, t)| json!(t)),
-                self.max_number
-                    .as_ref()
-                    .map_or(Value::Null, |(_, t)| json!(t)),
-            ),
+            Some(Kind::Integer | Kind::Number) => (text(&self.min_number), text(&self.max_number)),
             Some(Kind::Date) => {
                 let format = formats
                     .first()
                     .and_then(|f| DATE_FORMATS.iter().position(|d| d == f));
                 match format.and_then(|i| self.date_range[i]) {
-                    Some((lo, hi)) => (json!(iso_date(lo)), json!(iso_date(hi))),
-                    None => (Value::Null, Value::Null),
+                    Some((lo, hi)) => (Some(iso_date(lo)), Some(iso_date(hi))),
+                    None => (None, None),
                 }
             }
-            Some(Kind::Boolean) | None if self.type_name() != "string" => {
-                (Value::Null, Value::Null)
-            }
-            _ => (json!(self.min_text), json!(self.max_text)),
+            Some(Kind::Boolean) | None if self.field_type() != FieldType::String => (None, None),
+            _ => (self.min_text.clone(), self.max_text.clone()),
         }
     }
 
-    fn semantic(&self, kind: Option<Kind>) -> Value {
+    /// The semantic type most of a text column's values match, if at least half do.
+    fn semantic(&self, kind: Option<Kind>) -> Option<SemanticMatch> {
         if kind.is_some() || self.values == 0 || self.objects + self.arrays > 0 {
-            return Value::Null;
+            return None;
         }
-        let (best, count) = self
-            .semantic
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, n)| **n)
-            .map_or((0, 0), |(i, n)| (i, *n));
-        let confidence = count as f64 / self.values as f64;
-        if confidence < 0.5 {
-            return Value::Null;
-        }
-        json!({"type": Semantic::name(semantic::ALL[best]), "confidence": round(confidence)})
+        // On a tie the type tried last wins.
+        let best = semantic::ALL
+            .into_iter()
+            .max_by_key(|&s| self.semantic[s])?;
+        let confidence = self.semantic[best] as f64 / self.values as f64;
+        (confidence >= 0.5).then(|| SemanticMatch {
+            confidence: round(confidence),
+            kind: best,
+        })
     }
 
     /// The narrowest type that most, but not all, values fit, with where it broke.
-    fn almost(&self, kind: Option<Kind>) -> Value {
-        let chosen = kind.map_or(KINDS.len(), |k| {
-            KINDS.iter().position(|x| *x == k).unwrap_or(0)
-        });
-        match self.almost_kind(chosen) {
-            Some((i, share)) => json!({
-                "type": KINDS[i].name(),
-                "share": round(share),
-                "first_offending_lines": self.failed_at[i],
-            }),
-            _ => Value::Null,
-        }
+    fn almost(&self, kind: Option<Kind>) -> Option<Almost> {
+        let (almost, share) = self.almost_kind(kind)?;
+        Some(Almost {
+            first_offending_lines: self.failed_at[almost].clone(),
+            share: round(share),
+            kind: almost.into(),
+        })
     }
 }
 
@@ -703,11 +783,34 @@ fn order(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-fn time_index(layout: TimeLayout) -> usize {
-    match (layout.seconds, layout.fraction) {
-        (false, _) => 0,
-        (true, false) => 1,
-        (true, true) => 2,
+/// Times of day seen, counted by how they were written.
+#[derive(Debug, Default, Clone, Copy)]
+struct Times {
+    /// `09:15`
+    minutes: u64,
+    /// `09:15:00`
+    seconds: u64,
+    /// `09:15:00.250`
+    fractions: u64,
+}
+
+impl Times {
+    fn count(&mut self, layout: TimeLayout) {
+        match (layout.seconds, layout.fraction) {
+            (false, _) => self.minutes += 1,
+            (true, false) => self.seconds += 1,
+            (true, true) => self.fractions += 1,
+        }
+    }
+
+    /// Each layout with its count, shortest first.
+    fn seen(self) -> [(TimeLayout, u64); 3] {
+        let layout = |seconds, fraction| TimeLayout { seconds, fraction };
+        [
+            (layout(false, false), self.minutes),
+            (layout(true, false), self.seconds),
+            (layout(true, true), self.fractions),
+        ]
     }
 }
 
@@ -777,14 +880,20 @@ fn number_fits(column: &mut Column, shape: NumberShape, text: &str) -> Fits {
         NumberShape::NotNumber | NumberShape::LeadingZeros => {}
         NumberShape::Special | NumberShape::Decimal => {
             fits.number = true;
-            fits.value = text.parse().ok();
+            fits.value = text.parse().ok().map(Number::Float);
         }
         // An integer column is one of 64-bit integers (`bigint`); larger ones are numbers.
         NumberShape::Integer(value) => {
             fits.number = true;
             fits.integer = value.is_some();
-            // Precision beyond 2⁵³ is lost either way: min and max keep their text.
-            fits.value = value.map(|v| v as f64).or_else(|| text.parse().ok());
+            fits.value = Some(match value {
+                Some(v) => Number::Integer(v),
+                // Digits alone, after an optional sign: always an `f64`, if infinite.
+                None => Number::Huge {
+                    nearest: text.parse().unwrap_or(f64::NAN),
+                    digits: text.trim_start_matches(['-', '+']).len(),
+                },
+            });
         }
     }
     fits
@@ -810,6 +919,20 @@ pub trait Observe {
     fn json(&mut self, line: u64, json: &[u8]);
     /// A record that could not be read.
     fn rejected(&mut self, line: u64);
+
+    /// The record `records` returned last (on `line`, as canonical `json`), handed
+    /// over the way its format reads best: a delimited record as the fields its reader
+    /// split, which inference reads as text, a JSON record whole. The reader knows
+    /// nothing of inference; inference knows the readers.
+    fn record(&mut self, records: &Records, line: u64, json: &[u8]) {
+        match records {
+            Records::Csv(r) => {
+                let (bytes, ends) = r.record();
+                self.delimited(line, bytes, ends);
+            }
+            Records::Ndjson(_) | Records::Json(_) => self.json(line, json),
+        }
+    }
 }
 
 impl Observe for Inferrer {
@@ -869,6 +992,16 @@ impl Inferrer {
             scratch: Vec::new(),
             keys,
             other_keys: 0,
+        }
+    }
+
+    /// For the file `records` reads: a delimited file's columns are known up front
+    /// from its header, a JSON file's keys are bounded by its reader's budget.
+    pub fn for_records(records: &Records) -> Self {
+        match records {
+            Records::Csv(r) => Self::with_columns(r.names()),
+            Records::Ndjson(r) => Self::with_key_budget(r.object_keys()),
+            Records::Json(r) => Self::with_key_budget(r.object_keys()),
         }
     }
 
@@ -961,7 +1094,7 @@ impl Inferrer {
 
     /// The description of a map-like object: its keys, and the one type that holds
     /// the values of all of them.
-    fn map(&self, objects: u64) -> Option<Value> {
+    fn map(&self, objects: u64) -> Option<MapReport> {
         if !self.is_map(objects) {
             return None;
         }
@@ -969,42 +1102,40 @@ impl Inferrer {
             .columns
             .iter()
             .filter(|c| c.values > 0)
-            .map(|c| FieldType::parse(c.type_name()).unwrap_or(FieldType::Mixed))
+            .map(Column::field_type)
             .reduce(FieldType::join)
             .unwrap_or(FieldType::Null);
-        Some(json!({
-            "keys_described": self.columns.len(),
-            "values_under_other_keys": self.other_keys,
-            "values": values.name(),
-        }))
+        Some(MapReport {
+            keys_described: self.columns.len(),
+            values,
+            values_under_other_keys: self.other_keys,
+        })
     }
 
-    fn column_reports(&self, records: u64) -> Vec<Value> {
+    fn column_reports(&self, records: u64) -> Vec<ColumnReport> {
         self.columns.iter().map(|c| c.report(records)).collect()
     }
 
-    /// The report `bronze infer` prints and a load stores.
-    pub fn report(&self, detected: &Detected) -> Value {
-        let dialect = detected.dialect;
-        let mut report = json!({
-            "format": detected.format.name(),
-            "encoding": detected.encoding.name(),
-            "compression": detected.gzip.then_some("gzip"),
-            "delimiter": dialect.map(|d| char::from(d.delimiter).to_string()),
-            "header": dialect.map(|d| d.header),
-            "records": self.records,
-            "rejected": self.rejected,
-            "first_rejected_lines": self.first_rejected_lines,
-        });
-        match self.map(self.records) {
+    /// What the file holds, for `bronze infer` to print, a load to store
+    /// (`bronze.loads.inference`) and the schema registry to read ([`Report::schema`]).
+    pub fn report(&self, detected: &Detected) -> Report {
+        let map = self.map(self.records);
+        Report {
             // Records whose keys are data have no columns: the payload keeps them.
-            Some(map) => {
-                report["columns"] = json!([]);
-                report["map"] = map;
-            }
-            None => report["columns"] = Value::Array(self.column_reports(self.records)),
+            columns: match map {
+                Some(_) => Vec::new(),
+                None => self.column_reports(self.records),
+            },
+            compression: detected.gzip.then_some("gzip"),
+            delimiter: detected.dialect.map(|d| char::from(d.delimiter)),
+            encoding: detected.encoding.name(),
+            first_rejected_lines: self.first_rejected_lines.clone(),
+            format: detected.format.name(),
+            header: detected.dialect.map(|d| d.header),
+            map,
+            records: self.records,
+            rejected: self.rejected,
         }
-        report
     }
 }
 

@@ -138,7 +138,7 @@ fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 /// type: a 95%-integer column is 95% valid, not 100%.
 fn valid_values(column: &Column, field: &Field) -> Option<u64> {
     let kind = match field.kind {
-        FieldType::String => column.almost_kind(KINDS.len()).map(|(i, _)| KINDS[i]),
+        FieldType::String => column.almost_kind(None).map(|(kind, _)| kind),
         FieldType::Null | FieldType::Object | FieldType::Array | FieldType::Mixed => {
             return None;
         }
@@ -150,13 +150,13 @@ fn valid_values(column: &Column, field: &Field) -> Option<u64> {
         Some(Kind::Date | Kind::Timestamp) => {
             in_order(column, field, kind == Some(Kind::Timestamp))
         }
-        Some(kind) => column.fits[KINDS.iter().position(|k| *k == kind).unwrap_or(0)],
+        Some(kind) => column.fits[kind],
     };
     let semantic = field.semantic.as_deref().and_then(|name| {
         semantic::ALL
-            .iter()
-            .position(|s| s.name() == name)
-            .map(|i| column.semantic[i])
+            .into_iter()
+            .find(|s| s.name() == name)
+            .map(|s| column.semantic[s])
     });
     Some(semantic.map_or(typed, |s| s.min(typed)))
 }
@@ -188,22 +188,22 @@ fn consistent_values(column: &Column, field: &Field) -> Option<u64> {
             let stamps = column.timestamps.iter().map(|(_, n)| *n).max().unwrap_or(0);
             Some(stamps.max(dates))
         }
-        FieldType::Time => column.times.iter().copied().max(),
+        FieldType::Time => column.times.seen().into_iter().map(|(_, n)| n).max(),
         _ => None,
     }
 }
 
 impl Column {
-    /// The narrowest of the first `below` candidate types that most, but not all,
-    /// values fit: its index in [`KINDS`] and the share that fits.
-    pub(super) fn almost_kind(&self, below: usize) -> Option<(usize, f64)> {
+    /// The narrowest candidate type narrower than `below` (of all, with none) that
+    /// most, but not all, values fit, and the share that fits.
+    pub(super) fn almost_kind(&self, below: Option<Kind>) -> Option<(Kind, f64)> {
         if self.values == 0 {
             return None;
         }
-        KINDS[..below]
-            .iter()
-            .enumerate()
-            .map(|(i, _)| (i, self.fits[i] as f64 / self.values as f64))
+        KINDS
+            .into_iter()
+            .filter(|&kind| below.is_none_or(|below| kind < below))
+            .map(|kind| (kind, self.fits[kind] as f64 / self.values as f64))
             .filter(|(_, share)| *share >= ALMOST && *share < 1.0)
             // On a tie the narrower type, which comes first, wins.
             .reduce(|best, next| if next.1 > best.1 { next } else { best })

@@ -3,10 +3,14 @@
 //! the share of its non-null values that do.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::{Index, IndexMut};
 use std::str::FromStr;
 
-/// A semantic type, in the order they are tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use serde::Serialize;
+
+/// A semantic type, in the order they are tried. Reports name it in lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Semantic {
     Email,
     Url,
@@ -20,6 +24,7 @@ pub enum Semantic {
     Country,
 }
 
+/// Every semantic type, in the order they are tried (and a tie is settled).
 pub const ALL: [Semantic; 10] = [
     Semantic::Email,
     Semantic::Url,
@@ -34,6 +39,8 @@ pub const ALL: [Semantic; 10] = [
 ];
 
 impl Semantic {
+    /// The name a schema version records (as its field's `semantic`) and quality
+    /// figures show.
     pub fn name(self) -> &'static str {
         match self {
             Semantic::Email => "email",
@@ -85,6 +92,73 @@ impl Semantic {
             Semantic::Zip => zip(text),
             Semantic::Country => country(text),
         }
+    }
+}
+
+/// How many values matched each semantic type, one counter per type under its name,
+/// read and written by the type (`counts[Semantic::Email]`), never by a position.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Counts {
+    email: u64,
+    url: u64,
+    uuid: u64,
+    ipv4: u64,
+    ipv6: u64,
+    phone: u64,
+    currency: u64,
+    percentage: u64,
+    zip: u64,
+    country: u64,
+}
+
+impl Index<Semantic> for Counts {
+    type Output = u64;
+
+    fn index(&self, semantic: Semantic) -> &u64 {
+        match semantic {
+            Semantic::Email => &self.email,
+            Semantic::Url => &self.url,
+            Semantic::Uuid => &self.uuid,
+            Semantic::Ipv4 => &self.ipv4,
+            Semantic::Ipv6 => &self.ipv6,
+            Semantic::Phone => &self.phone,
+            Semantic::Currency => &self.currency,
+            Semantic::Percentage => &self.percentage,
+            Semantic::Zip => &self.zip,
+            Semantic::Country => &self.country,
+        }
+    }
+}
+
+impl IndexMut<Semantic> for Counts {
+    fn index_mut(&mut self, semantic: Semantic) -> &mut u64 {
+        match semantic {
+            Semantic::Email => &mut self.email,
+            Semantic::Url => &mut self.url,
+            Semantic::Uuid => &mut self.uuid,
+            Semantic::Ipv4 => &mut self.ipv4,
+            Semantic::Ipv6 => &mut self.ipv6,
+            Semantic::Phone => &mut self.phone,
+            Semantic::Currency => &mut self.currency,
+            Semantic::Percentage => &mut self.percentage,
+            Semantic::Zip => &mut self.zip,
+            Semantic::Country => &mut self.country,
+        }
+    }
+}
+
+/// The semantic types one value matched: what a value seen again counts again
+/// without being checked again.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Matched(u16);
+
+impl Matched {
+    pub(super) fn insert(&mut self, semantic: Semantic) {
+        self.0 |= 1 << semantic as u16;
+    }
+
+    pub(super) fn contains(self, semantic: Semantic) -> bool {
+        self.0 & 1 << semantic as u16 != 0
     }
 }
 

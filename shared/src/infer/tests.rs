@@ -13,13 +13,19 @@ fn detected() -> Detected {
     }
 }
 
-/// Infers a one-column CSV from its values, one per line from line 2.
+/// The report as `bronze infer` prints it and a load stores it.
+fn printed(report: &Report) -> Value {
+    serde_json::to_value(report).unwrap()
+}
+
+/// Infers a one-column CSV from its values, one per line from line 2; the column as
+/// printed.
 fn column(values: &[&str]) -> Value {
     let mut inferrer = Inferrer::with_columns(&["c".to_owned()]);
     for (i, v) in values.iter().enumerate() {
         inferrer.observe_delimited(i as u64 + 2, v.as_bytes(), &[v.len()]);
     }
-    inferrer.report(&detected())["columns"][0].clone()
+    printed(&inferrer.report(&detected()))["columns"][0].clone()
 }
 
 fn kind(values: &[&str]) -> String {
@@ -200,10 +206,10 @@ fn json_keeps_its_own_types_and_describes_nesting() {
     );
     inferrer.observe_json(2, br#"{"a":2,"b":"8","c":{"d":"2026-02-01"},"f":[]}"#);
     inferrer.observe_json(3, br#"{"a":null,"b":"9","q":"say \"hi\"\n"}"#);
-    let report = inferrer.report(&Detected {
+    let report = printed(&inferrer.report(&Detected {
         format: Format::Ndjson,
         ..detected()
-    });
+    }));
     let columns = report["columns"].as_array().unwrap();
     let by_name = |n: &str| columns.iter().find(|c| c["name"] == n).unwrap().clone();
     assert_eq!(
@@ -246,7 +252,7 @@ fn keys_that_are_data_stay_within_the_budget() {
         let record = format!(r#"{{"u{i}":{{"n":{i}}},"id":{i}}}"#);
         inferrer.observe_json(u64::from(i as u32) + 1, record.as_bytes());
     }
-    let report = inferrer.report(&detected());
+    let report = printed(&inferrer.report(&detected()));
     assert_eq!(
         report["columns"],
         serde_json::json!([]),
@@ -269,10 +275,133 @@ fn rare_keys_make_a_map_and_common_ones_columns() {
         let fields: Vec<String> = (0..80).map(|k| format!(r#""f{k:02}":{i}"#)).collect();
         wide.observe_json(i + 1, format!("{{{}}}", fields.join(",")).as_bytes());
     }
-    let ids = ids.report(&detected());
+    let ids = printed(&ids.report(&detected()));
     assert_eq!(ids["map"]["values"], "object");
     assert_eq!(ids["map"]["keys_described"], 500);
-    let wide = wide.report(&detected());
+    let wide = printed(&wide.report(&detected()));
     assert_eq!(wide["columns"].as_array().unwrap().len(), 80);
     assert!(wide.get("map").is_none());
+}
+
+/// Infers a one-column CSV from its values, one per line from line 2; the column as
+/// the typed report has it.
+fn column_report(values: &[&str]) -> ColumnReport {
+    let mut inferrer = Inferrer::with_columns(&["c".to_owned()]);
+    for (i, v) in values.iter().enumerate() {
+        inferrer.observe_delimited(i as u64 + 2, v.as_bytes(), &[v.len()]);
+    }
+    inferrer.report(&detected()).columns.remove(0)
+}
+
+/// The printed report is the document it always was: keys in alphabetical order,
+/// facts that are zero, false or absent left out, absent values written as null.
+#[test]
+fn the_report_prints_as_the_document_loads_have_stored() {
+    let stamps = column_report(&["2026-01-02T10:00:00Z", "2026-01-03T10:00:00", "NA"]);
+    assert_eq!(
+        serde_json::to_string(&stamps).unwrap(),
+        r#"{"almost":null,"count":2,"distinct_estimate":2,"examples":["2026-01-02T10:00:00Z","2026-01-03T10:00:00"],"formats":["%Y-%m-%dT%H:%M:%SZ","%Y-%m-%dT%H:%M:%S"],"max":"2026-01-03T10:00:00","max_length":20,"min":"2026-01-02T10:00:00Z","name":"c","null_markers":["NA"],"nullable":true,"nulls":1,"semantic":null,"type":"timestamp","zone":"mixed"}"#
+    );
+    let codes = column_report(&[
+        "007", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "12",
+    ]);
+    assert_eq!(
+        serde_json::to_string(&codes).unwrap(),
+        r#"{"almost":{"first_offending_lines":[2],"share":0.916667,"type":"integer"},"count":12,"distinct_estimate":12,"examples":["007","1","2","3","4"],"formats":[],"leading_zeros":1,"max":"9","max_length":3,"min":"007","name":"c","null_markers":[],"nullable":false,"nulls":0,"semantic":null,"type":"string"}"#
+    );
+    let mut inferrer = Inferrer::with_columns(&["c".to_owned()]);
+    inferrer.rejected(2);
+    assert_eq!(
+        serde_json::to_string(&inferrer.report(&detected())).unwrap(),
+        r#"{"columns":[{"almost":null,"count":0,"distinct_estimate":0,"examples":[],"formats":[],"max":null,"max_length":0,"min":null,"name":"c","null_markers":[],"nullable":false,"nulls":0,"semantic":null,"type":"null"}],"compression":null,"delimiter":null,"encoding":"utf-8","first_rejected_lines":[2],"format":"csv","header":null,"records":0,"rejected":1}"#
+    );
+}
+
+/// Integers beyond 64 bits are compared exactly (by sign, length and digits), and so
+/// are those within 64 bits that an `f64` cannot tell apart: min and max are values
+/// of the column, as written.
+#[test]
+fn integers_beyond_64_bits_keep_their_exact_range() {
+    let values: Vec<String> = (0..5000u128)
+        .map(|i| ((1u128 << 70) + i).to_string())
+        .collect();
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let c = column_report(&refs);
+    assert_eq!(
+        (c.kind, c.beyond_i64, c.min.as_deref(), c.max.as_deref()),
+        (
+            FieldType::Number,
+            5000,
+            Some("1180591620717411303424"),
+            Some("1180591620717411308423")
+        )
+    );
+    let mixed = column_report(&[
+        "99999999999999999999",
+        "-1180591620717411303424",
+        "12",
+        "-1180591620717411303425",
+        "100000000000000000000",
+        "-99999999999999999999",
+        "2.5",
+    ]);
+    assert_eq!(
+        (mixed.min.as_deref(), mixed.max.as_deref()),
+        (
+            Some("-1180591620717411303425"),
+            Some("100000000000000000000")
+        )
+    );
+    let near = column_report(&["9007199254740993", "9007199254740992", "9007199254740994"]);
+    assert_eq!(
+        (near.kind, near.min.as_deref(), near.max.as_deref()),
+        (
+            FieldType::Integer,
+            Some("9007199254740992"),
+            Some("9007199254740994")
+        )
+    );
+
+    let mut json = Inferrer::default();
+    json.observe_json(1, br#"{"n":1180591620717411303425}"#);
+    json.observe_json(2, br#"{"n":1180591620717411303424}"#);
+    json.observe_json(3, br#"{"n":-5}"#);
+    let n = json.report(&detected()).columns.remove(0);
+    assert_eq!(
+        (n.min.as_deref(), n.max.as_deref()),
+        (Some("-5"), Some("1180591620717411303425"))
+    );
+}
+
+/// The schema registry reads a file's schema off the typed report.
+#[test]
+fn a_report_gives_the_schema_of_its_file() {
+    let names = ["email".to_owned(), "day".to_owned()];
+    let mut inferrer = Inferrer::with_columns(&names);
+    let rows = [
+        ("a@x.io", "02/01/2024"),
+        ("", "01/02/2024"),
+        ("z@x.io", "03/04/2024"),
+    ];
+    for (i, (email, day)) in rows.iter().enumerate() {
+        let bytes = format!("{email}{day}");
+        inferrer.observe_delimited(i as u64 + 2, bytes.as_bytes(), &[email.len(), bytes.len()]);
+    }
+    let schema = inferrer.report(&detected()).schema();
+    let [email, day] = &schema.fields[..] else {
+        panic!("two fields: {schema:?}");
+    };
+    assert_eq!(
+        (email.name.as_str(), email.kind, email.nullable),
+        ("email", FieldType::String, true)
+    );
+    assert_eq!(email.semantic.as_deref(), Some("email"));
+    assert_eq!(
+        (email.evidence.min.as_deref(), email.evidence.max.as_deref()),
+        (Some("a@x.io"), Some("z@x.io"))
+    );
+    assert_eq!((day.kind, day.nullable), (FieldType::Date, false));
+    assert_eq!(day.format.as_deref(), Some("%d/%m/%Y"));
+    assert_eq!(day.evidence.formats, ["%d/%m/%Y", "%m/%d/%Y"]);
+    assert_eq!(day.evidence.examples.len(), 3);
 }

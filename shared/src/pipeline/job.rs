@@ -14,6 +14,7 @@ use super::{LoadError, Options, Reopen};
 use crate::contract::{compile_json_schema, Checks, Contract};
 use crate::format::{Format, ReadSettings};
 use crate::identity::KeySpec;
+use crate::infer::Report;
 use crate::keys::Destination;
 use crate::registry::{self, Decision};
 use crate::schema::Schema;
@@ -33,7 +34,7 @@ pub(super) struct Job<'a> {
 /// A read of the file, and what its schema does to the dataset's.
 pub(super) struct Decided {
     pub staged: Staged,
-    pub inference: Option<serde_json::Value>,
+    pub inference: Option<Report>,
     pub decision: Decision,
     /// Bytes read from the source (compressed, as stored).
     pub bytes: u64,
@@ -192,7 +193,7 @@ async fn create_staging(tx: &Transaction<'_>, payloads: Payloads) -> Result<(), 
 /// What the file's schema does to the dataset's. Without inference (`--no-checks`)
 /// rows belong to the current version.
 fn decide_schema(
-    inference: Option<&serde_json::Value>,
+    inference: Option<&Report>,
     staged: &Staged,
     current: Option<&registry::Version>,
     settings: &DatasetSettings,
@@ -204,7 +205,7 @@ fn decide_schema(
         };
     };
     let json = matches!(staged.detected.format, Format::Json | Format::Ndjson);
-    let observed = Schema::from_inference(report);
+    let observed = report.schema();
     let records = u64::try_from(staged.records).unwrap_or(0);
     registry::decide(current, &observed, records, json, settings.contract)
 }

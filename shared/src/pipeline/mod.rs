@@ -133,6 +133,7 @@ pub async fn load_with(
     let settings = store::dataset_settings(tx, dest).await?;
     let current = registry::current(tx, dest).await?;
     let load_id = store::start_load(tx, object_id, dest, lineage, "loaded").await?;
+    tracing::Span::current().record("load_id", load_id);
     let job = Job {
         tx,
         dest,

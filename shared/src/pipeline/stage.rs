@@ -145,7 +145,10 @@ fn encode(
         }
         .into());
     }
-    let inferrer = rules.checks.as_ref().map(|_| records.inferrer());
+    let inferrer = rules
+        .checks
+        .as_ref()
+        .map(|_| Inferrer::for_records(&records));
     std::thread::scope(|scope| {
         let mut inference = inferrer.map(|i| Background::spawn(scope, i));
         let stream = Stream {
@@ -254,7 +257,7 @@ impl Stream<'_> {
                 continue;
             }
             if let Some(inference) = inference.as_deref_mut() {
-                records.observe(line, &json, inference);
+                inference.record(records, line, &json);
             }
             repeats.note(&key);
             digest.add(&key, &hash);

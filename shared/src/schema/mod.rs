@@ -121,14 +121,6 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// The schema of a file, from its inference report (see [`crate::infer`]).
-    pub fn from_inference(report: &Value) -> Schema {
-        let columns = report["columns"].as_array().map_or(&[][..], Vec::as_slice);
-        Schema {
-            fields: columns.iter().map(field_from_report).collect(),
-        }
-    }
-
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -144,49 +136,6 @@ impl Schema {
         promised.sort_by(|a, b| a[0].as_str().cmp(&b[0].as_str()));
         let text = Value::Array(promised).to_string();
         hex::encode(Sha256::digest(text.as_bytes()))
-    }
-}
-
-fn field_from_report(column: &Value) -> Field {
-    let text = |v: &Value| match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    };
-    let formats: Vec<String> = column["formats"]
-        .as_array()
-        .map(|f| {
-            f.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    Field {
-        name: column["name"].as_str().unwrap_or_default().to_owned(),
-        kind: column["type"]
-            .as_str()
-            .and_then(FieldType::parse)
-            .unwrap_or(FieldType::String),
-        nullable: column["nullable"].as_bool().unwrap_or(true),
-        semantic: column["semantic"]["type"].as_str().map(str::to_owned),
-        format: formats.first().cloned(),
-        evidence: Evidence {
-            min: text(&column["min"]),
-            max: text(&column["max"]),
-            examples: column["examples"]
-                .as_array()
-                .map(|e| {
-                    e.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            formats: if formats.len() > 1 {
-                formats
-            } else {
-                Vec::new()
-            },
-        },
     }
 }
 

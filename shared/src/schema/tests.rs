@@ -211,20 +211,3 @@ fn fingerprint_ignores_order_and_evidence() {
     let three = schema(vec![a, field("b", FieldType::String, false)]);
     assert_ne!(one.fingerprint(), three.fingerprint());
 }
-
-#[test]
-fn from_an_inference_report() {
-    let report = serde_json::json!({"columns": [
-        {"name": "email", "type": "string", "nullable": true,
-         "semantic": {"type": "email", "confidence": 0.97}, "formats": [],
-         "min": "a@x.io", "max": "z@x.io", "examples": ["a@x.io"]},
-        {"name": "day", "type": "date", "nullable": false, "semantic": null,
-         "formats": ["%d/%m/%Y", "%m/%d/%Y"], "min": "2024-01-02", "max": "2024-02-01",
-         "examples": []},
-    ]});
-    let s = Schema::from_inference(&report);
-    assert_eq!(s.fields[0].semantic.as_deref(), Some("email"));
-    assert_eq!(s.fields[1].kind, FieldType::Date);
-    assert_eq!(s.fields[1].format.as_deref(), Some("%d/%m/%Y"));
-    assert_eq!(s.fields[1].evidence.formats.len(), 2);
-}

@@ -7,7 +7,7 @@ use tokio_postgres::GenericClient;
 
 use super::QuotedTable;
 use crate::format::Detected;
-use crate::infer::{ColumnQuality, Quality};
+use crate::infer::{ColumnQuality, Quality, Report};
 use crate::keys::Destination;
 use crate::rejects::Sample;
 
@@ -125,9 +125,10 @@ pub async fn finish_load(
 pub async fn record_inference(
     db: &impl GenericClient,
     load_id: i64,
-    inference: &serde_json::Value,
+    inference: &Report,
 ) -> Result<(), tokio_postgres::Error> {
-    let text = inference.to_string();
+    // Plain data with string keys: serializing it cannot fail.
+    let text = serde_json::to_string(inference).expect("an inference report serializes");
     db.execute(
         "UPDATE bronze.loads SET inference = $2::text::jsonb WHERE id = $1",
         &[&load_id, &text],
