@@ -581,6 +581,7 @@ async fn run(
         load_queue_url: queues.load.url.clone(),
         db: Db::from_env(None),
         metrics: metrics(),
+        admission: bronze::admission::Admission::from_env().map_err(|e| e.to_string())?,
     };
     let loader = Loader {
         s3,

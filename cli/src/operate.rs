@@ -212,6 +212,7 @@ pub async fn backfill(args: BackfillArgs) -> Result<(), String> {
         load_queue_url: queues.load.url.clone(),
         db: Db::from_env(None),
         metrics: bronze::metrics::Metrics::default(),
+        admission: bronze::admission::Admission::from_env().map_err(|e| e.to_string())?,
     };
     let listing = Listing {
         bucket,

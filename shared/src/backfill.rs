@@ -11,6 +11,10 @@ use crate::db::DbError;
 use crate::dispatch::{Dispatched, Dispatcher};
 use crate::events::ObjectCreated;
 use aws_sdk_s3::types::Object;
+use futures_util::StreamExt;
+
+/// Objects dispatched at once.
+const CONCURRENCY: usize = 16;
 
 /// Where and what to list.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +54,12 @@ pub struct Counts {
 pub enum BackfillError {
     /// Listing the bucket failed.
     #[error("listing s3://{bucket}: {reason}")]
-    List { bucket: String, reason: String },
+    List {
+        /// The bucket.
+        bucket: String,
+        /// S3's error.
+        reason: String,
+    },
     /// The ledger could not be read.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -60,8 +69,11 @@ pub enum BackfillError {
     /// Dispatching an object failed (S3, SQS or the database).
     #[error("dispatching s3://{bucket}/{key}: {reason}")]
     Dispatch {
+        /// The bucket.
         bucket: String,
+        /// The object's key.
         key: String,
+        /// Why dispatch failed.
         reason: String,
     },
 }
@@ -105,34 +117,41 @@ pub async fn backfill(
         if let Some(last) = scanned.last().and_then(Object::key) {
             counts.next_key = Some(last.to_owned());
         }
+        let mut todo = Vec::new();
         for object in objects {
             let key = object.key().unwrap_or_default().to_owned();
             counts.listed += 1;
             let etag = object.e_tag().map(|e| e.trim_matches('"').to_owned());
             if known.contains(&(key.clone(), etag.clone().unwrap_or_default())) {
                 counts.known += 1;
-                continue;
-            }
-            if listing.dry_run {
+            } else if listing.dry_run {
                 counts.queued += 1;
-                continue;
+            } else {
+                todo.push(ObjectCreated {
+                    bucket: listing.bucket.clone(),
+                    key,
+                    size: object.size(),
+                    etag,
+                    version_id: None,
+                    sequencer: None,
+                    principal: None,
+                });
             }
-            let created = ObjectCreated {
-                bucket: listing.bucket.clone(),
-                key: key.clone(),
-                size: object.size(),
-                etag,
-                version_id: None,
-                sequencer: None,
-            };
-            match dispatcher.dispatch(&created).await {
+        }
+        // A few objects at a time: each is a HEAD, a ledger row and a message, and
+        // their round trips overlap; the ledger's connection still takes them in turn.
+        let mut dispatched = futures_util::stream::iter(&todo)
+            .map(|created| async move { (created, dispatcher.dispatch(created).await) })
+            .buffer_unordered(CONCURRENCY);
+        while let Some((created, outcome)) = dispatched.next().await {
+            match outcome {
                 Ok(Dispatched::Queued) => counts.queued += 1,
                 Ok(Dispatched::Known(_)) => counts.known += 1,
                 Ok(Dispatched::Skipped(reason)) => *counts.skipped.entry(reason).or_default() += 1,
                 Err(e) => {
                     return Err(BackfillError::Dispatch {
                         bucket: listing.bucket.clone(),
-                        key,
+                        key: created.key.clone(),
                         reason: e.to_string(),
                     })
                 }

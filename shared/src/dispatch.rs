@@ -6,6 +6,7 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use serde_json::Value;
 use tracing::{error, info, warn};
 
+use crate::admission::Admission;
 use crate::aws::describe;
 use crate::db::Db;
 use crate::events::{self, ObjectCreated};
@@ -26,6 +27,8 @@ pub struct Dispatcher {
     pub db: Db,
     /// Where skipped objects are counted (EMF in Lambda, `/metrics` locally).
     pub metrics: Metrics,
+    /// Which tenants, writers and how much may be loaded.
+    pub admission: Admission,
 }
 
 /// What dispatch did with one object.
@@ -102,7 +105,12 @@ impl Dispatcher {
         let skip = match (&destination, &head) {
             (Err(e), _) => Some(e.to_string()),
             (Ok(_), None) => Some("object no longer exists".to_owned()),
-            (Ok(_), Some(_)) => None,
+            (Ok(dest), Some(_)) => {
+                let db = self.db.client().await?;
+                self.admission
+                    .refuse(&*db, dest, object.principal.as_deref())
+                    .await?
+            }
         };
         let (tenant, dataset) = match &destination {
             Ok(d) => (Some(d.tenant.as_str()), Some(d.dataset.as_str())),

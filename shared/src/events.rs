@@ -23,6 +23,9 @@ pub struct ObjectCreated {
     pub version_id: Option<String>,
     /// S3's ordering of events for one key, kept in the ledger.
     pub sequencer: Option<String>,
+    /// Who wrote it (`userIdentity.principalId`, EventBridge's `requester`), when the
+    /// event says: dispatch refuses a writer a tenant does not allow.
+    pub principal: Option<String>,
 }
 
 /// The objects carried by one unit of delivery: an SQS message (with its id, for a
@@ -132,7 +135,15 @@ fn sns_message(message: Option<&Value>) -> Result<Vec<ObjectCreated>, EventError
 struct S3Record {
     #[serde(rename = "eventName", default)]
     event_name: String,
+    #[serde(rename = "userIdentity", default)]
+    user_identity: Option<UserIdentity>,
     s3: S3Entity,
+}
+
+#[derive(Deserialize)]
+struct UserIdentity {
+    #[serde(rename = "principalId")]
+    principal_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -163,13 +174,15 @@ fn s3_record(record: &Value) -> Result<Option<ObjectCreated>, EventError> {
     if !record.event_name.starts_with("ObjectCreated") {
         return Ok(None);
     }
-    object(record.s3.bucket.name, record.s3.object)
+    let principal = record.user_identity.and_then(|u| u.principal_id);
+    object(record.s3.bucket.name, record.s3.object, principal)
 }
 
 #[derive(Deserialize)]
 struct EventBridgeDetail {
     bucket: BucketRef,
     object: ObjectRef,
+    requester: Option<String>,
 }
 
 /// An EventBridge "Object Created" event; other detail types carry nothing to load.
@@ -180,12 +193,16 @@ fn eventbridge(event: &Value) -> Result<Vec<ObjectCreated>, EventError> {
     let detail = event.get("detail").cloned().unwrap_or_default();
     let detail =
         EventBridgeDetail::deserialize(detail).map_err(|e| EventError::BadRecord(e.to_string()))?;
-    Ok(object(detail.bucket.name, detail.object)?
+    Ok(object(detail.bucket.name, detail.object, detail.requester)?
         .into_iter()
         .collect())
 }
 
-fn object(bucket: String, object: ObjectRef) -> Result<Option<ObjectCreated>, EventError> {
+fn object(
+    bucket: String,
+    object: ObjectRef,
+    principal: Option<String>,
+) -> Result<Option<ObjectCreated>, EventError> {
     let key = decode_key(&object.key)?;
     if key.ends_with('/') {
         return Ok(None);
@@ -197,6 +214,7 @@ fn object(bucket: String, object: ObjectRef) -> Result<Option<ObjectCreated>, Ev
         etag: object.etag.map(|e| e.trim_matches('"').to_owned()),
         version_id: object.version_id.filter(|v| !v.is_empty() && v != "null"),
         sequencer: object.sequencer,
+        principal: principal.filter(|p| !p.is_empty()),
     }))
 }
 
@@ -338,6 +356,7 @@ mod tests {
                 etag: Some("192ffcfa69f9d5a61ac1f6405264cbc5".into()),
                 version_id: Some("AaIrwNyD9VMjVLSZ3W0H9qipDAXgt7AO".into()),
                 sequencer: Some("0055AED6DCD90281E5".into()),
+                principal: Some("AIDAJDPLRKLG7UEXAMPLE".into()),
             }
         );
         let eb = deliveries(&sample("eventbridge-object-created.json"))

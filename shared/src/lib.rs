@@ -4,6 +4,9 @@
 //! handlers here take their clients as arguments so that tests and the local runner
 //! drive exactly the code that runs in Lambda.
 
+#![warn(missing_docs)]
+
+pub mod admission;
 pub mod aws;
 pub mod backfill;
 pub mod canonical;

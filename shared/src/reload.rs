@@ -17,7 +17,12 @@ pub enum Which {
     /// The object a load read.
     Load(i64),
     /// A dataset's objects in this status (`rejected`, `failed`, `skipped`, `loaded`).
-    Dataset { dest: Destination, status: String },
+    Dataset {
+        /// The dataset.
+        dest: Destination,
+        /// The status of its objects to reload.
+        status: String,
+    },
 }
 
 /// Why a reload stopped.
@@ -28,7 +33,12 @@ pub enum ReloadError {
     Postgres(#[from] tokio_postgres::Error),
     /// Sending a load task failed.
     #[error("sending the load task of object {id}: {reason}")]
-    Send { id: i64, reason: String },
+    Send {
+        /// The object whose task was not sent.
+        id: i64,
+        /// SQS's error.
+        reason: String,
+    },
 }
 
 /// Marks the objects `pending` again, with a fresh count of deaths, and sends each its

@@ -19,6 +19,7 @@ pub struct Health {
     pub db: Db,
     /// The queues the runner polls.
     pub sqs: aws_sdk_sqs::Client,
+    /// Whose depths and reachability `/health` reports.
     pub queues: Queues,
 }
 

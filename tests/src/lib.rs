@@ -260,6 +260,7 @@ impl Bench {
             load_queue_url: self.queues.load.url.clone(),
             db: self.db(),
             metrics: bronze::metrics::Metrics::default(),
+            admission: bronze::admission::Admission::default(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The dispatch Lambda: S3 notifications (direct, SQS, SNS or EventBridge) in, ledger
 //! rows and load tasks out. All logic lives in `bronze::dispatch`.
 
+use bronze::admission::Admission;
 use bronze::{aws, db::Db, dispatch::Dispatcher, metrics::Metrics};
 use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
@@ -15,6 +16,7 @@ async fn main() -> Result<(), Error> {
         load_queue_url: std::env::var("LOAD_QUEUE_URL").map_err(|_| "LOAD_QUEUE_URL is not set")?,
         db: Db::from_env(Some(aws::secrets(&config))),
         metrics: Metrics::from_env(),
+        admission: Admission::from_env()?,
     };
     let dispatcher = &dispatcher;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bronze::admission::Admission;
 use bronze::dispatch::Dispatcher;
 use bronze::metrics::Metrics;
 use bronze::reconcile::Reconciler;
@@ -32,6 +33,7 @@ async fn main() -> Result<(), Error> {
                 .map_err(|_| "LOAD_QUEUE_URL is not set")?,
             db: Db::from_env(Some(aws::secrets(&config))),
             metrics: Metrics::from_env(),
+            admission: Admission::from_env()?,
         },
         bucket: std::env::var("LANDING_BUCKET").map_err(|_| "LANDING_BUCKET is not set")?,
         window: Duration::from_secs(number("RECONCILE_WINDOW_HOURS", 48)? * 3600),

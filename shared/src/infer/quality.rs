@@ -18,24 +18,36 @@ use crate::schema::{field_order, Field, FieldType, Schema};
 /// The quality of one column in one load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ColumnQuality {
+    /// The column's place in the schema version.
     pub position: i32,
+    /// The column's name.
     pub name: String,
     #[serde(rename = "type")]
+    /// Its type in the version.
     pub kind: FieldType,
+    /// Its semantic type in the version, if any.
     pub semantic: Option<String>,
+    /// Whether it is one of the dataset's key columns.
     pub is_key: bool,
+    /// Records of the load.
     pub records: u64,
+    /// Of them, records with a value in this column.
     pub non_null: u64,
     /// Values fitting the type (and semantic type); `None` where the type is untyped.
     pub valid: Option<u64>,
+    /// Distinct values (exact up to 1,024, estimated beyond).
     pub distinct: u64,
     /// For key columns: records whose key an earlier record of the file had.
     pub duplicates: Option<u64>,
     /// Values in the dominant layout, for temporal columns.
     pub consistent: Option<u64>,
+    /// Share of records with a value.
     pub completeness: f64,
+    /// Share of values fitting the type (and semantic type); `None` where untyped.
     pub validity: Option<f64>,
+    /// Share of distinct values among the values.
     pub uniqueness: Option<f64>,
+    /// Share of values in the dominant layout, for temporal columns.
     pub consistency: Option<f64>,
     /// The mean of the figures that apply; uniqueness counts only for key columns.
     pub score: f64,
@@ -44,6 +56,7 @@ pub struct ColumnQuality {
 /// The quality of one load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Quality {
+    /// Each column of the version, in its order.
     pub columns: Vec<ColumnQuality>,
     /// The mean of the column scores; `None` for a file without records.
     pub score: Option<f64>,

@@ -12,15 +12,25 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Semantic {
+    /// An e-mail address.
     Email,
+    /// An http(s) URL.
     Url,
+    /// A UUID.
     Uuid,
+    /// An IPv4 address.
     Ipv4,
+    /// An IPv6 address.
     Ipv6,
+    /// A phone number.
     Phone,
+    /// An amount with its currency.
     Currency,
+    /// A percentage.
     Percentage,
+    /// A ZIP or postal code.
     Zip,
+    /// A country code or name.
     Country,
 }
 

@@ -8,6 +8,7 @@
 /// A date layout, by index into [`DATE_FORMATS`].
 pub type DateFormat = usize;
 
+/// The date layouts recognised, strftime-style: a value's layouts are a bit set over these.
 pub const DATE_FORMATS: [&str; 9] = [
     "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-%d-%Y", "%d.%m.%Y",
     "%m.%d.%Y",
@@ -19,27 +20,39 @@ pub type FormatSet = u16;
 /// How a time of day was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimeLayout {
+    /// Whether the time has seconds.
     pub seconds: bool,
+    /// Whether the seconds have a fraction.
     pub fraction: bool,
 }
 
 /// How a timestamp's time zone was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Zone {
+    /// No zone: a local time.
     None,
+    /// `Z` or UTC.
     Utc,
+    /// A numeric offset.
     Offset,
 }
 
 /// What a text value is, temporally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Temporal {
+    /// A date, with the layouts it fits.
     Date(FormatSet),
+    /// A time of day.
     Time(TimeLayout),
+    /// A date and a time.
     Timestamp {
+        /// The date layouts it fits.
         date: FormatSet,
+        /// The byte between date and time (`T` or a space).
         separator: u8,
+        /// The time's layout.
         time: TimeLayout,
+        /// Its zone.
         zone: Zone,
     },
 }

@@ -9,23 +9,36 @@ use super::{Field, FieldType, Schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// What changed in one column between two versions.
 pub enum ChangeKind {
+    /// A column appeared.
     Added,
+    /// A column went away.
     Removed,
     /// A removed and an added column whose values match: most likely one column.
     Renamed,
+    /// The type widened (integer → number, date → timestamp, anything → string).
     TypeWidened,
+    /// The type narrowed.
     TypeNarrowed,
+    /// The type changed to one neither widens to.
     TypeChanged,
+    /// Nulls became allowed.
     NullableWidened,
+    /// Nulls are no longer allowed.
     NullableNarrowed,
+    /// A semantic type appeared.
     SemanticAdded,
+    /// The semantic type went away.
     SemanticLost,
+    /// The semantic type changed.
     SemanticChanged,
+    /// The date or time layout changed.
     FormatChanged,
 }
 
 impl ChangeKind {
+    /// The name stored in `bronze.schemas.changes` and printed.
     pub fn name(self) -> &'static str {
         match self {
             ChangeKind::Added => "added",
@@ -47,13 +60,17 @@ impl ChangeKind {
 /// One classified difference between two versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
+    /// What kind of change.
     pub change: ChangeKind,
     /// The column, by its name in the newer version (the older one for `removed`).
     pub column: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The column's type or layout before, when it had one.
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// After.
     pub to: Option<String>,
+    /// Whether it breaks a consumer of the typed view.
     pub breaking: bool,
 }
 

@@ -22,24 +22,35 @@ use sha2::{Digest, Sha256};
 pub enum FieldType {
     /// No value was seen: nothing is known yet.
     Null,
+    /// `true` or `false` (and yes/no in delimited files).
     Boolean,
+    /// A 64-bit integer.
     Integer,
+    /// Any number.
     Number,
+    /// A calendar date.
     Date,
+    /// A time of day.
     Time,
+    /// A date and time.
     Timestamp,
+    /// Text.
     String,
+    /// A JSON object.
     Object,
+    /// A JSON array.
     Array,
     /// JSON values of several kinds.
     Mixed,
 }
 
 impl FieldType {
+    /// The type a name (as `FieldType::name` gives) stands for.
     pub fn parse(name: &str) -> Option<Self> {
         serde_json::from_value(Value::String(name.to_owned())).ok()
     }
 
+    /// The name stored in schema versions and printed.
     pub fn name(self) -> &'static str {
         match self {
             FieldType::Null => "null",
@@ -85,11 +96,15 @@ impl FieldType {
 /// One column of a version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Field {
+    /// The column's name, as in the payload.
     pub name: String,
     #[serde(rename = "type")]
+    /// Its type.
     pub kind: FieldType,
+    /// Whether it may be null.
     pub nullable: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Its semantic type (email, url, …), if any.
     pub semantic: Option<String>,
     /// The layout of dates, times and timestamps (strftime), when the type has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,10 +119,13 @@ pub struct Field {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The smallest value seen.
     pub min: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The largest value seen.
     pub max: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// A few values seen.
     pub examples: Vec<String>,
     /// Layouts that fit every value when more than one does (`01/02/2024`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -117,10 +135,12 @@ pub struct Evidence {
 /// A version's columns, in the order of the file that shaped it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
+    /// The columns.
     pub fields: Vec<Field>,
 }
 
 impl Schema {
+    /// The column named `name`, if the version has it.
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }

@@ -52,8 +52,8 @@ pub async fn lock_dataset(
 /// Creates the tenant schema and dataset table on first use; returns whether it did.
 /// A new table has no indexes yet: the load that creates it fills it first and then
 /// builds them with [`create_dataset_indexes`], which is faster than maintaining them
-/// row by row. Creation takes a global advisory lock, since concurrent
-/// `CREATE … IF NOT EXISTS` can still collide.
+/// row by row. Only the tenant's schema needs a lock of its own ([`ensure_schema`]):
+/// a tenant's first load never waits for another tenant's.
 pub async fn ensure_dataset_table(
     tx: &Transaction<'_>,
     dest: &Destination,
@@ -66,17 +66,11 @@ pub async fn ensure_dataset_table(
     if exists {
         return Ok(false);
     }
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('bronze.ddl', 0))",
-        &[],
-    )
-    .await?;
-    let schema = quote_ident(&dest.schema());
+    ensure_schema(tx, dest).await?;
     // record_key sorts bytewise (COLLATE "C"): keys are compared for equality only, and
     // a locale's collation makes every sort and index step slower.
     tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema};
-         CREATE TABLE {table} (
+        "CREATE TABLE {table} (
              record_key        text        COLLATE \"C\" NOT NULL,
              version           integer     NOT NULL,
              record_hash       bytea,
@@ -108,6 +102,44 @@ pub async fn ensure_dataset_table(
     )
     .await?;
     Ok(true)
+}
+
+/// How long a first load waits for another first load of its tenant to create the
+/// tenant's schema before it gives up (and is retried).
+const SCHEMA_LOCK_TIMEOUT: &str = "30s";
+
+/// Creates the tenant's schema if it is missing. Concurrent `CREATE SCHEMA IF NOT
+/// EXISTS` can still collide, so its creation is serialised, per tenant: the lock is
+/// held by the load that creates the schema until it commits, and only another first
+/// load of the same tenant ever waits for it, for a bounded time. The dataset's own
+/// table needs no lock beyond the dataset's ([`lock_dataset`]).
+async fn ensure_schema(
+    tx: &Transaction<'_>,
+    dest: &Destination,
+) -> Result<(), tokio_postgres::Error> {
+    let schema = dest.schema();
+    let exists: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .await?
+        .get(0);
+    if exists {
+        return Ok(());
+    }
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{SCHEMA_LOCK_TIMEOUT}'"))
+        .await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('bronze.schema.' || $1, 0))",
+        &[&schema],
+    )
+    .await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = 0; CREATE SCHEMA IF NOT EXISTS {}",
+        quote_ident(&schema)
+    ))
+    .await
 }
 
 /// The primary key (record_key, version) and the index of current rows.
