@@ -251,7 +251,10 @@ async fn a_commit_whose_answer_is_lost_is_found_done_by_the_retry() -> Result {
     load_a_then_drop_b(&bench, &bench.url).await?;
     // GIVEN the runner about to commit B, with a budget of 10 s (room for a loaded
     // machine to get there before it runs out)
-    let env = [("BRONZE_FAULT", "commit"), ("BRONZE_MAX_LOAD_SECONDS", "10")];
+    let env = [
+        ("BRONZE_FAULT", "commit"),
+        ("BRONZE_MAX_LOAD_SECONDS", "10"),
+    ];
     let mut runner = Process::runner(BIN, &bench, &url, &env)?;
     runner.paused_at("commit").await?;
     // WHEN the COMMIT reaches the server but its answer never comes back
