@@ -414,10 +414,25 @@ pub struct Db {
     /// For IAM auth: credentials and region, loaded at the first connect that needs
     /// them.
     aws: OnceCell<SdkConfig>,
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<Conn>>,
     /// Whether connecting applies the migrations; operator commands that only read
     /// never change the database they are pointed at.
     migrates: bool,
+}
+
+/// A client and the task that drives its connection.
+struct Conn {
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
+    session: Option<Session>,
+}
+
+/// A server session, as `pg_stat_activity` knows it: its process and when it began
+/// (a process id alone may have been reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pid: i32,
+    started: std::time::SystemTime,
 }
 
 /// The default for local development: the machine's own PostgreSQL.
@@ -504,29 +519,68 @@ impl Db {
     /// of work; messages are handled one after another on it.
     pub async fn client(&self) -> Result<ConnGuard<'_>, DbError> {
         let mut guard = self.client.lock().await;
-        if guard.as_ref().is_none_or(Client::is_closed) {
+        if guard.as_ref().is_none_or(|conn| conn.client.is_closed()) {
             // Boxed: connecting (TLS set-up, IAM's AWS credential chain) is a deep
             // future, and unboxed its layout would sit in every caller's future.
-            let mut client = Box::pin(self.connect()).await?;
+            let mut conn = Box::pin(self.connect()).await?;
+            conn.session = conn
+                .client
+                .query_opt(
+                    "SELECT pg_backend_pid(), backend_start FROM pg_stat_activity
+                     WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .await?
+                .map(|row| Session {
+                    pid: row.get(0),
+                    started: row.get(1),
+                });
             if self.migrates {
-                let applied = migrate(&mut client).await?;
+                let applied = migrate(&mut conn.client).await?;
                 if !applied.is_empty() {
                     info!(?applied, "Applied database migrations.");
                 }
-            } else if !has_bronze_tables(&client).await? {
+            } else if !has_bronze_tables(&conn.client).await? {
                 return Err(DbError::Config(format!(
                     "{} has no bronze tables: `bronze migrate` creates them",
                     self.describe()
                 )));
             }
-            *guard = Some(client);
+            *guard = Some(conn);
         }
         Ok(ConnGuard(guard))
     }
 
+    /// Closes the connection (the next [`Db::client`] opens a new one): for a caller
+    /// that gave up on it mid-request, when it stopped answering. Its socket is closed
+    /// at once, so a server that still hears it rolls its transaction back; one that
+    /// does not (a stalled proxy in between) is told by [`Db::end`] with the session
+    /// returned here.
+    pub async fn discard(&self) -> Option<Session> {
+        let conn = self.client.lock().await.take()?;
+        conn.task.abort();
+        conn.session
+    }
+
+    /// Ends `session` from a new connection (`pg_terminate_backend`, allowed on the
+    /// sessions of one's own role): its transaction is rolled back and its locks let go,
+    /// even when it waits for a client it no longer hears (in a COPY, which no
+    /// statement timeout interrupts).
+    pub async fn end(&self, session: Session) -> Result<(), DbError> {
+        self.client()
+            .await?
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE pid = $1 AND backend_start = $2",
+                &[&session.pid, &session.started],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Connects; a secret's password refused by the server is read again and tried
     /// once more, since a rotation may have changed it since it was read.
-    async fn connect(&self) -> Result<Client, DbError> {
+    async fn connect(&self) -> Result<Conn, DbError> {
         let settings = self
             .settings
             .as_ref()
@@ -544,7 +598,7 @@ impl Db {
         }
     }
 
-    async fn connect_once(&self, settings: &Settings) -> Result<Client, DbError> {
+    async fn connect_once(&self, settings: &Settings) -> Result<Conn, DbError> {
         let result = self.try_connect(settings).await;
         if result.is_err() {
             // The next connect reads the secret again, whatever went wrong.
@@ -553,7 +607,7 @@ impl Db {
         result
     }
 
-    async fn try_connect(&self, settings: &Settings) -> Result<Client, DbError> {
+    async fn try_connect(&self, settings: &Settings) -> Result<Conn, DbError> {
         let mut config = match (&self.source, &settings.conn) {
             (DbSource::Url(_), Some(conn)) => conn
                 .parse::<Config>()
@@ -569,6 +623,17 @@ impl Db {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
+        // A peer that vanished (a failover, a NAT that dropped the flow) is noticed in
+        // about a minute rather than the two hours of the system's keepalive default.
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config
+                .keepalives_idle(Duration::from_secs(30))
+                .keepalives_interval(Duration::from_secs(10))
+                .keepalives_retries(3);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(60));
+        }
         config.application_name("bronze");
         if settings.auth == Auth::Iam {
             let token = self.iam_token(&config).await?;
@@ -577,8 +642,12 @@ impl Db {
         let Some(check) = settings.check else {
             config.ssl_mode(PgSslMode::Disable);
             let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(watch(connection));
-            return Ok(client);
+            let task = tokio::spawn(watch(connection));
+            return Ok(Conn {
+                client,
+                task,
+                session: None,
+            });
         };
         config.ssl_mode(if settings.mode == SslMode::Prefer {
             PgSslMode::Prefer
@@ -590,8 +659,12 @@ impl Db {
             .connect(tls)
             .await
             .map_err(|e| certificate_error(e, settings))?;
-        tokio::spawn(watch(connection));
-        Ok(client)
+        let task = tokio::spawn(watch(connection));
+        Ok(Conn {
+            client,
+            task,
+            session: None,
+        })
     }
 
     /// The secret as last read, or read now.
@@ -713,23 +786,27 @@ fn secret_config(value: &SecretValue) -> Config {
 }
 
 /// Exclusive use of the process's connection.
-pub struct ConnGuard<'a>(MutexGuard<'a, Option<Client>>);
+pub struct ConnGuard<'a>(MutexGuard<'a, Option<Conn>>);
 
 impl std::ops::Deref for ConnGuard<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
         // `Db::client` only hands out a guard after filling the slot.
-        self.0
+        &self
+            .0
             .as_ref()
             .expect("connection slot filled by Db::client")
+            .client
     }
 }
 
 impl std::ops::DerefMut for ConnGuard<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.0
+        &mut self
+            .0
             .as_mut()
             .expect("connection slot filled by Db::client")
+            .client
     }
 }
 

@@ -167,6 +167,7 @@ impl Dispatcher {
                 _ => Dispatched::Known(recorded.status),
             });
         }
+        crate::fault::point("recorded").await;
         // A pending row seen again may be one whose task was never sent (a crash
         // between the two steps): send it again; load ignores a second delivery.
         let task = LoadTask {

@@ -15,6 +15,7 @@ pub mod copy;
 pub mod db;
 pub mod dispatch;
 pub mod events;
+pub mod fault;
 pub mod format;
 pub mod hash;
 pub mod iam;

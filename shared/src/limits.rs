@@ -31,6 +31,10 @@ pub struct Limits {
     pub schema_fields: usize,
     /// Rejected records stored per load, with their text; the count stays exact.
     pub stored_rejects: usize,
+    /// Seconds one attempt at loading an object may take, its database statements
+    /// included: past them it gives up (rolled back, retried) instead of hanging on a
+    /// connection that stopped answering. The default is Lambda's longest timeout.
+    pub load_seconds: u64,
 }
 
 impl Default for Limits {
@@ -43,6 +47,7 @@ impl Default for Limits {
             object_keys: 1000,
             schema_fields: 1500,
             stored_rejects: 1000,
+            load_seconds: 900,
         }
     }
 }
@@ -74,6 +79,7 @@ impl Limits {
         set(&var, "BRONZE_MAX_OBJECT_KEYS", &mut l.object_keys)?;
         set(&var, "BRONZE_MAX_SCHEMA_FIELDS", &mut l.schema_fields)?;
         set(&var, "BRONZE_MAX_STORED_REJECTS", &mut l.stored_rejects)?;
+        set(&var, "BRONZE_MAX_LOAD_SECONDS", &mut l.load_seconds)?;
         Ok(l)
     }
 }
@@ -120,11 +126,14 @@ mod tests {
         let limits = Limits::from_vars(|name| match name {
             "BRONZE_MAX_RECORD_BYTES" => Some("1024".into()),
             "BRONZE_MAX_STORED_REJECTS" => Some(" 7 ".into()),
+            "BRONZE_MAX_LOAD_SECONDS" => Some("30".into()),
             _ => None,
         })
         .unwrap();
         assert_eq!(limits.record_bytes, 1024);
         assert_eq!(limits.stored_rejects, 7);
+        assert_eq!(limits.load_seconds, 30);
+        assert_eq!(Limits::default().load_seconds, 900);
         assert_eq!(limits.columns, Limits::default().columns);
         let err = Limits::from_vars(|name| (name == "BRONZE_MAX_COLUMNS").then(|| "0".into()))
             .unwrap_err();

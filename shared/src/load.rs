@@ -76,13 +76,41 @@ pub enum Outcome {
     AlreadyDone(Status),
 }
 
+/// The `Instant` of a deadline given in milliseconds since the Unix epoch (Lambda's
+/// `Context::deadline`); a deadline already past is now.
+pub fn deadline_at(epoch_millis: u64) -> Instant {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_millis);
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    Instant::now() + left
+}
+
 impl Loader {
     /// Handles a batch, one message after another on the process's connection.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_until(event, None).await
+    }
+
+    /// [`Loader::handle`] within an invocation that ends at `deadline` (Lambda's): each
+    /// attempt gets what is left of it, less a margin to give up cleanly, and a
+    /// message with no time left is not started but left for its redelivery.
+    pub async fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: Option<Instant>,
+    ) -> SqsBatchResponse {
         self.metrics.invoked("load");
         let mut response = SqsBatchResponse::default();
         for message in event.records {
-            if self.handle_message(&message).await.is_err() {
+            let handled = match self.budget(deadline) {
+                Some(budget) => self.handle_message(&message, budget).await,
+                None => {
+                    warn!(message_id = ?message.message_id, "No time left in this invocation; the task waits for its redelivery.");
+                    Err(LoadError::Transient(
+                        "no time left in the invocation".into(),
+                    ))
+                }
+            };
+            if handled.is_err() {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message.message_id.clone().unwrap_or_default();
                 response.batch_item_failures.push(failure);
@@ -91,10 +119,22 @@ impl Loader {
         response
     }
 
-    async fn handle_message(&self, message: &SqsMessage) -> Result<Outcome, LoadError> {
+    /// The time an attempt may take: `BRONZE_MAX_LOAD_SECONDS`, or less when the
+    /// invocation ends sooner; `None` when what is left is not worth starting.
+    fn budget(&self, deadline: Option<Instant>) -> Option<Duration> {
+        let most = Duration::from_secs(self.limits.load_seconds);
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        budget(most, left)
+    }
+
+    async fn handle_message(
+        &self,
+        message: &SqsMessage,
+        budget: Duration,
+    ) -> Result<Outcome, LoadError> {
         let body = message.body.as_deref().unwrap_or_default();
         match serde_json::from_str::<LoadTask>(body) {
-            Ok(task) => self.load(&task).await,
+            Ok(task) => self.load_within(&task, budget).await,
             Err(e) => self.dead_letter(message, body, BadTask(e)).await,
         }
     }
@@ -144,6 +184,16 @@ impl Loader {
     /// Loads the object a task names, exactly once however often the task arrives,
     /// and logs one line about it.
     pub async fn load(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
+        let budget = Duration::from_secs(self.limits.load_seconds);
+        self.load_within(task, budget).await
+    }
+
+    /// [`Loader::load`], giving up after `budget`.
+    pub async fn load_within(
+        &self,
+        task: &LoadTask,
+        budget: Duration,
+    ) -> Result<Outcome, LoadError> {
         let started = Instant::now();
         // Every line logged for this object carries what names it; the load id is
         // added once the load has one.
@@ -157,7 +207,11 @@ impl Loader {
             dataset = dest.as_ref().map(|d| d.dataset.as_str()),
             load_id = tracing::field::Empty,
         );
-        let result = self.load_task(task).instrument(span.clone()).await;
+        let attempt = self.load_task(task, budget).instrument(span.clone());
+        let result = match tokio::time::timeout(budget, attempt).await {
+            Ok(result) => result,
+            Err(_) => self.gave_up(task, budget).instrument(span.clone()).await,
+        };
         let _entered = span.enter();
         log_outcome(task, &result, started);
         self.count(task, &result, started.elapsed());
@@ -187,7 +241,80 @@ impl Loader {
         });
     }
 
-    async fn load_task(&self, task: &LoadTask) -> Result<Outcome, LoadError> {
+    /// An attempt past its budget: its connection may be waiting for an answer that
+    /// never comes (a stalled proxy, a half-dead peer), so it is closed, and its server
+    /// session, which may not hear the close, is ended from a new connection (the
+    /// load's idle timeout would end it too, but not while it waits in a COPY). The
+    /// object waits for its retry.
+    ///
+    /// Three attempts out of time make the object `failed`, with advice, instead of a
+    /// task retried into the dead-letter queue unseen.
+    async fn gave_up(&self, task: &LoadTask, budget: Duration) -> Result<Outcome, LoadError> {
+        if let Some(session) = self.db.discard().await {
+            if let Err(e) = self.db.end(session).await {
+                warn!(object_id = task.object_id, error = %e, "Could not end the stalled session.");
+            }
+        }
+        let reason = format!(
+            "the attempt did not finish within {:.1} s (what was left of the invocation, at \
+             most BRONZE_MAX_LOAD_SECONDS={}): the database or S3 stopped answering, or the \
+             file needs more time than that; retrying",
+            budget.as_secs_f64(),
+            self.limits.load_seconds
+        );
+        let advice = format!(
+            "{} attempts ran out of time (the last had {:.1} s): the file is too large for \
+             the function, or the database or S3 kept stalling; raise the function's timeout \
+             (at most 900 s) and memory, and BRONZE_MAX_LOAD_SECONDS, then reload it",
+            store::MAX_DEATHS,
+            budget.as_secs_f64()
+        );
+        let noted = async {
+            let mut client = self
+                .db
+                .client()
+                .await
+                .map_err(|e| LoadError::Transient(e.to_string()))?;
+            let tx = client.transaction().await?;
+            tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+            let failed = store::mark_out_of_time(&tx, task.object_id, &reason, &advice).await?;
+            tx.commit().await?;
+            Ok::<bool, LoadError>(failed)
+        };
+        match noted.await {
+            Ok(true) => Ok(Outcome::Failed { reason: advice }),
+            Ok(false) => Err(LoadError::Transient(reason)),
+            Err(e) => {
+                warn!(object_id = task.object_id, error = %e, "Could not note the retry in the ledger.");
+                Err(LoadError::Transient(reason))
+            }
+        }
+    }
+
+    /// Notes a transient failure in the ledger (the row back to `pending`, with the
+    /// reason), on a new connection when the fault closed the attempt's own: a row left
+    /// `loading` would read, at the next delivery, as an attempt that died.
+    async fn note_retry(&self, id: i64, reason: &str) {
+        let noted = async {
+            let mut client = self
+                .db
+                .client()
+                .await
+                .map_err(|e| LoadError::Transient(e.to_string()))?;
+            let tx = client.transaction().await?;
+            // The session of an attempt that stalled may hold the row until the server
+            // ends it: wait a little, never for ever.
+            tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+            store::mark_retry(&tx, id, reason).await?;
+            tx.commit().await?;
+            Ok::<(), LoadError>(())
+        };
+        if let Err(e) = noted.await {
+            warn!(object_id = id, error = %e, "Could not note the retry in the ledger.");
+        }
+    }
+
+    async fn load_task(&self, task: &LoadTask, budget: Duration) -> Result<Outcome, LoadError> {
         let mut client = self
             .db
             .client()
@@ -234,10 +361,13 @@ impl Loader {
             source_ts: row.last_modified.unwrap_or_else(SystemTime::now),
         };
 
-        match self.load_claimed(&mut client, task, &dest, &lineage).await {
+        let result = self
+            .load_claimed(&mut client, task, &dest, &lineage, budget)
+            .await;
+        match result {
             Err(e) if e.is_transient() => {
-                // Best effort: the database may be what failed.
-                let _ = store::mark_retry(&*client, task.object_id, &e.to_string()).await;
+                drop(client);
+                self.note_retry(task.object_id, &e.to_string()).await;
                 Err(e)
             }
             Err(broken) => {
@@ -256,8 +386,21 @@ impl Loader {
         task: &LoadTask,
         dest: &Destination,
         lineage: &Lineage,
+        budget: Duration,
     ) -> Result<Outcome, LoadError> {
         let tx = client.transaction().await?;
+        // The server ends the transaction of an attempt past its budget, or one whose
+        // client went quiet, even when it never hears the connection close.
+        // The statement timeout is a backstop a little past the budget: the attempt's
+        // own clock should stop it first, so that it is counted as out of time.
+        let budget = budget.as_millis().max(1);
+        let statement = budget + 10_000;
+        let idle = budget.min(u128::from(MAX_IDLE_SECONDS) * 1000);
+        tx.batch_execute(&format!(
+            "SET LOCAL statement_timeout = {statement}; \
+             SET LOCAL idle_in_transaction_session_timeout = {idle}"
+        ))
+        .await?;
         match store::claim(&tx, task.object_id).await? {
             Claim::Owned => {}
             Claim::Busy => return Err(busy()),
@@ -284,6 +427,7 @@ impl Loader {
                 return Ok(Outcome::Failed { reason });
             }
         };
+        crate::fault::point("open").await;
         // Pinned to the ETag these bytes came with, a second read gets them again or fails.
         object.etag = etag.or(object.etag);
         let id = Some(task.object_id);
@@ -316,10 +460,28 @@ impl Loader {
             None,
         )
         .await?;
+        crate::fault::point("commit").await;
         tx.commit().await?;
+        crate::fault::point("committed").await;
         Ok(Outcome::Loaded(loaded))
     }
 }
+
+/// An attempt's time: `most`, or what is `left` of the invocation less a margin kept
+/// to close the connection, end its session, note the retry and answer (a tenth of
+/// it, 2 to 15 s); `None` under a second.
+fn budget(most: Duration, left: Option<Duration>) -> Option<Duration> {
+    let Some(left) = left else {
+        return Some(most);
+    };
+    let margin = (left / 10).clamp(Duration::from_secs(2), Duration::from_secs(15));
+    let budget = left.checked_sub(margin)?.min(most);
+    (budget >= Duration::from_secs(1)).then_some(budget)
+}
+
+/// The longest a load's transaction may sit idle (its client reading S3 again between
+/// two statements, say) before the server ends it.
+const MAX_IDLE_SECONDS: u64 = 120;
 
 fn busy() -> LoadError {
     LoadError::Transient("another worker is loading this object".into())
@@ -453,5 +615,51 @@ fn log_outcome(task: &LoadTask, result: &Result<Outcome, LoadError>, started: In
         Err(e) => {
             warn!(bucket, key, object_id, error = %e, duration_ms, "Load failed, will retry.")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_gets_what_is_left_less_a_margin_and_never_more_than_its_bound() {
+        let secs = Duration::from_secs;
+        let most = secs(900);
+        assert_eq!(budget(most, None), Some(most), "no deadline: the bound");
+        assert_eq!(
+            budget(most, Some(secs(300))),
+            Some(secs(285)),
+            "a tenth, at most 15 s"
+        );
+        assert_eq!(budget(most, Some(secs(30))), Some(secs(27)));
+        assert_eq!(
+            budget(most, Some(secs(5))),
+            Some(secs(3)),
+            "at least 2 s kept"
+        );
+        assert_eq!(budget(most, Some(secs(3))), Some(secs(1)));
+        assert_eq!(
+            budget(secs(60), Some(secs(300))),
+            Some(secs(60)),
+            "the bound first"
+        );
+        assert_eq!(budget(most, Some(Duration::from_millis(2_900))), None);
+        assert_eq!(budget(most, Some(Duration::ZERO)), None);
+    }
+
+    #[test]
+    fn a_deadline_in_epoch_millis_becomes_an_instant() {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let later = u64::try_from((now + Duration::from_secs(60)).as_millis()).unwrap();
+        let left = deadline_at(later).saturating_duration_since(Instant::now());
+        assert!(
+            left > Duration::from_secs(58) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+        let past = deadline_at(1_000);
+        assert!(past <= Instant::now());
     }
 }

@@ -3,6 +3,7 @@
 //! under `infra/dev/test.sh`; or AWS).
 
 pub mod cluster;
+pub mod faults;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

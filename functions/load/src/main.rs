@@ -22,7 +22,11 @@ async fn main() -> Result<(), Error> {
     };
     let loader = &loader;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(Box::pin(loader.handle(event.payload)).await)
+        // Each load gives up, rolled back and noted for retry, before Lambda's deadline
+        // would kill it mid-write.
+        let deadline = bronze::load::deadline_at(event.context.deadline);
+        let response = loader.handle_until(event.payload, Some(deadline));
+        Ok::<SqsBatchResponse, Error>(Box::pin(response).await)
     }))
     .await
 }

@@ -55,10 +55,14 @@ pub(super) async fn copy_in<T: Send + 'static>(
     let sink = tx.copy_in(sql).await?;
     futures_util::pin_mut!(sink);
     let mut copy_failed = None;
+    let mut first = true;
     while let Some(chunk) = received.recv().await {
         if let Err(e) = sink.send(chunk).await {
             copy_failed = Some(e);
             break;
+        }
+        if std::mem::take(&mut first) {
+            crate::fault::point("copy").await;
         }
     }
     drop(received);

@@ -117,6 +117,7 @@ async fn staged_first(
 ) -> Result<(Decided, Merged), LoadError> {
     let read = job.stage(source, Payloads::Staged).await?;
     let merge = job.merge(&read, None);
+    crate::fault::point("merge").await;
     if !keys_repeat {
         if let Some(inserted) = merge.insert_first().await? {
             return Ok((read, Merged::unversioned(inserted)));
@@ -150,6 +151,7 @@ async fn into_rows(
     };
     let read = job.stage(source, payloads).await?;
     let merge = job.merge(&read, again);
+    crate::fault::point("merge").await;
     // A file with rejected records is not a complete snapshot: deleting the keys of
     // the records it failed to read would lose data.
     let whole = job.settings.snapshot && read.staged.rejects.count == 0;

@@ -265,6 +265,32 @@ pub async fn mark_retry(
     Ok(())
 }
 
+/// Notes an attempt that ran out of time (its budget, or what was left of the
+/// invocation): counted with the attempts that died, since a file that cannot finish
+/// in the time the function has will not at the next try either. After [`MAX_DEATHS`]
+/// the object is `failed` with `advice`; before, it waits for its retry with `reason`.
+/// Returns whether it is now `failed`.
+pub async fn mark_out_of_time(
+    db: &impl GenericClient,
+    id: i64,
+    reason: &str,
+    advice: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let row = db
+        .query_opt(
+            "UPDATE bronze.objects
+             SET deaths = deaths + 1,
+                 status = CASE WHEN deaths + 1 >= $4 THEN 'failed' ELSE 'pending' END,
+                 error = CASE WHEN deaths + 1 >= $4 THEN $3 ELSE $2 END,
+                 updated_at = now()
+             WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped', 'failed')
+             RETURNING status",
+            &[&id, &reason, &advice, &MAX_DEATHS],
+        )
+        .await?;
+    Ok(row.is_some_and(|row| row.get::<_, &str>(0) == "failed"))
+}
+
 /// Whether this transaction now owns the object's load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {

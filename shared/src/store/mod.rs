@@ -13,8 +13,8 @@ mod tables;
 
 pub use datasets::{dataset_settings, set_dataset, DatasetSettings, SettingsError};
 pub use ledger::{
-    begin_attempt, claim, mark_retry, record_object, set_status, Attempt, Claim, NewObject,
-    ObjectRow, Recorded, Status, MAX_DEATHS,
+    begin_attempt, claim, mark_out_of_time, mark_retry, record_object, set_status, Attempt, Claim,
+    NewObject, ObjectRow, Recorded, Status, MAX_DEATHS,
 };
 pub use loads::{
     finish_load, record_digest, record_inference, record_quality, record_rejects, start_load,
