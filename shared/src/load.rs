@@ -77,11 +77,13 @@ pub enum Outcome {
 }
 
 /// The `Instant` of a deadline given in milliseconds since the Unix epoch (Lambda's
-/// `Context::deadline`); a deadline already past is now.
-pub fn deadline_at(epoch_millis: u64) -> Instant {
+/// `Context::deadline`). A deadline not in the future when the invocation starts is no
+/// real one: Lambda never invokes with no time left, while local emulators send the
+/// invoke time or nothing (`cargo lambda watch`); then there is none (`None`).
+pub fn deadline_at(epoch_millis: u64) -> Option<Instant> {
     let at = SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_millis);
-    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-    Instant::now() + left
+    let left = at.duration_since(SystemTime::now()).ok()?;
+    Some(Instant::now() + left)
 }
 
 impl Loader {
@@ -654,12 +656,17 @@ mod tests {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap();
         let later = u64::try_from((now + Duration::from_secs(60)).as_millis()).unwrap();
-        let left = deadline_at(later).saturating_duration_since(Instant::now());
+        let left = deadline_at(later)
+            .unwrap()
+            .saturating_duration_since(Instant::now());
         assert!(
             left > Duration::from_secs(58) && left <= Duration::from_secs(60),
             "{left:?}"
         );
-        let past = deadline_at(1_000);
-        assert!(past <= Instant::now());
+        assert_eq!(
+            deadline_at(1_000),
+            None,
+            "an emulator's deadline in the past"
+        );
     }
 }

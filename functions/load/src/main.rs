@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
         // Each load gives up, rolled back and noted for retry, before Lambda's deadline
         // would kill it mid-write.
         let deadline = bronze::load::deadline_at(event.context.deadline);
-        let response = loader.handle_until(event.payload, Some(deadline));
+        let response = loader.handle_until(event.payload, deadline);
         Ok::<SqsBatchResponse, Error>(Box::pin(response).await)
     }))
     .await
