@@ -35,20 +35,40 @@ async fn purge(bench: &Bench, url: &str) -> Result {
     Ok(())
 }
 
+/// GIVEN 1,000 objects put in a bucket before bronze was set up on it (no
+/// notification, ever), WHEN backfilled, THEN each loads exactly once, and a second
+/// backfill queues nothing.
 #[tokio::test]
-async fn objects_no_notification_announced_are_loaded_once_by_backfill() -> Result {
+async fn objects_put_before_setup_are_loaded_once_by_backfill() -> Result {
     let bench = Bench::new(30).await?;
-    let n = 100;
-    for i in 0..n {
-        let key = format!("acme/orders/2026/{i:04}.csv");
-        bench.put(&key, format!("id,v\n{i},x\n")).await?;
+    let bucket = format!("{}-before", bench.settings.bucket);
+    bench.s3.create_bucket().bucket(&bucket).send().await?;
+    let n = 1000;
+    let puts = (0..n).map(|i| {
+        let s3 = bench.s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(format!("acme/orders/2026/{i:04}.csv"))
+                .body(format!("id,v\n{i},x\n").into_bytes().into())
+                .send()
+                .await
+        }
+    });
+    for put in futures_util::future::join_all(puts).await {
+        put?;
     }
-    bench.put("acme/orders/folder/", "").await?;
-    bench.put("bad-tenant!/orders/x.csv", "id\n1\n").await?;
-    // The notifications are lost, as before a bucket had any.
-    purge(&bench, &bench.queues.landing.url).await?;
+    bench
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key("bad-tenant!/orders/x.csv")
+        .body(b"id\n1\n".to_vec().into())
+        .send()
+        .await?;
     let listing = Listing {
-        bucket: bench.settings.bucket.clone(),
+        bucket: bucket.clone(),
         ..Listing::default()
     };
     let dispatcher = bench.dispatcher();
@@ -75,6 +95,8 @@ async fn objects_no_notification_announced_are_loaded_once_by_backfill() -> Resu
     assert_eq!(load_all(&bench).await?, n as usize);
     let loaded = "SELECT count(*) FROM bronze.objects WHERE status = 'loaded'";
     assert_eq!(bench.count(loaded).await?, n as i64);
+    let once = "SELECT count(*) FROM bronze.loads WHERE status = 'loaded'";
+    assert_eq!(bench.count(once).await?, n as i64, "one load per object");
     assert_eq!(
         bench
             .count("SELECT count(*) FROM tenant_acme.orders")
