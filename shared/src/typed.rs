@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use tokio_postgres::Transaction;
 
 use crate::keys::{quote_ident, Destination};
+use crate::rejects::cut;
 use crate::schema::{field_order, Field, FieldType, Schema};
 use crate::store::dataset_table;
 
@@ -153,24 +154,16 @@ fn literal(text: &str) -> String {
 
 /// A column name the server keeps as written and no other column of the view has.
 fn column_name(name: &str, taken: &mut HashSet<String>) -> String {
-    let base = truncate(if name.is_empty() { "column" } else { name }, MAX_IDENT);
+    let base = cut(if name.is_empty() { "column" } else { name }, MAX_IDENT);
     let mut candidate = base.to_owned();
     let mut n = 2;
     while taken.contains(&candidate) {
         let suffix = format!("_{n}");
-        candidate = format!("{}{suffix}", truncate(base, MAX_IDENT - suffix.len()));
+        candidate = format!("{}{suffix}", cut(base, MAX_IDENT - suffix.len()));
         n += 1;
     }
     taken.insert(candidate.clone());
     candidate
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]
