@@ -10,6 +10,7 @@ use bronze::db::Db;
 use bronze::dispatch::Dispatcher;
 use bronze::keys::Destination;
 use bronze::reload::{self, Which};
+use bronze::replay::Replayed;
 use bronze::runner::{self, Queues};
 use bronze::status;
 use clap::{Args, ValueEnum};
@@ -248,14 +249,29 @@ pub async fn replay(args: ReplayArgs) -> Result<(), String> {
         DeadLetters::LoadDlq => (&queues.load_dlq, &queues.load),
         DeadLetters::LandingDlq => (&queues.landing_dlq, &queues.landing),
     };
-    let moved = bronze::replay::replay(&sqs, dead, source, args.max)
-        .await
-        .map_err(|e| e.to_string())?;
-    say!(
-        "moved {moved} message(s) from {} to {}",
-        dead.url,
-        source.url
-    );
+    let replayed = match args.max {
+        Some(max) => bronze::replay::replay(&sqs, dead, source, Some(max))
+            .await
+            .map(Replayed::Moved),
+        None => bronze::replay::replay_all(&sqs, dead, source).await,
+    }
+    .map_err(|e| e.to_string())?;
+    match replayed {
+        Replayed::Moved(moved) => {
+            say!(
+                "moved {moved} message(s) from {} to {}",
+                dead.url,
+                source.url
+            );
+        }
+        Replayed::MoveTask { handle } => {
+            say!(
+                "SQS is moving {}'s messages to {} (task {handle})",
+                dead.url,
+                source.url
+            );
+        }
+    }
     Ok(())
 }
 

@@ -1,9 +1,10 @@
 //! Dead-lettered messages back to their queue, after the fault that sent them there
 //! is mended (a database outage longer than the retries, a bug fixed).
 //!
-//! Messages are received, sent again to the source queue and then deleted: a crash in
-//! between sends one twice, which the ledger makes harmless, and never loses one. This
-//! works on every endpoint; SQS's own `StartMessageMoveTask` does the same in AWS.
+//! Where the endpoint has it (AWS), SQS's own `StartMessageMoveTask` moves them, in
+//! the background. Elsewhere (moto), or when only some are to move, they are received,
+//! sent again to the source queue and then deleted: a crash in between sends one twice,
+//! which the ledger makes harmless, and never loses one.
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 
@@ -19,8 +20,44 @@ pub struct ReplayError {
     reason: String,
 }
 
-/// Moves up to `max` messages (all, with `None`) from `dead` to `source`; returns how
-/// many moved.
+/// How a replay went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// SQS moves them in the background: this task, of about this many messages.
+    MoveTask {
+        /// `aws sqs list-message-move-tasks` follows it.
+        handle: String,
+    },
+    /// Moved here, one by one: this many.
+    Moved(u64),
+}
+
+/// Moves all of `dead`'s messages back to `source`: by SQS's own move task where the
+/// endpoint has one, else one by one ([`replay`]).
+pub async fn replay_all(
+    sqs: &aws_sdk_sqs::Client,
+    dead: &Queue,
+    source: &Queue,
+) -> Result<Replayed, ReplayError> {
+    let task = sqs
+        .start_message_move_task()
+        .source_arn(&dead.arn)
+        .destination_arn(&source.arn)
+        .send()
+        .await;
+    match task {
+        Ok(out) => Ok(Replayed::MoveTask {
+            handle: out.task_handle().unwrap_or_default().to_owned(),
+        }),
+        Err(e) => {
+            tracing::debug!(error = %describe(&e), "No message move task here; moving one by one.");
+            replay(sqs, dead, source, None).await.map(Replayed::Moved)
+        }
+    }
+}
+
+/// Moves up to `max` messages (all, with `None`) from `dead` to `source`, one by one;
+/// returns how many moved.
 pub async fn replay(
     sqs: &aws_sdk_sqs::Client,
     dead: &Queue,
