@@ -271,19 +271,11 @@ impl Loader {
             store::MAX_DEATHS,
             budget.as_secs_f64()
         );
-        let noted = async {
-            let mut client = self
-                .db
-                .client()
-                .await
-                .map_err(|e| LoadError::Transient(e.to_string()))?;
-            let tx = client.transaction().await?;
-            tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
-            let failed = store::mark_out_of_time(&tx, task.object_id, &reason, &advice).await?;
-            tx.commit().await?;
-            Ok::<bool, LoadError>(failed)
+        let out_of_time = Note::OutOfTime {
+            reason: &reason,
+            advice: &advice,
         };
-        match noted.await {
+        match self.note(task.object_id, out_of_time).await {
             Ok(true) => Ok(Outcome::Failed { reason: advice }),
             Ok(false) => Err(LoadError::Transient(reason)),
             Err(e) => {
@@ -297,23 +289,34 @@ impl Loader {
     /// reason), on a new connection when the fault closed the attempt's own: a row left
     /// `loading` would read, at the next delivery, as an attempt that died.
     async fn note_retry(&self, id: i64, reason: &str) {
-        let noted = async {
-            let mut client = self
-                .db
-                .client()
-                .await
-                .map_err(|e| LoadError::Transient(e.to_string()))?;
-            let tx = client.transaction().await?;
-            // The session of an attempt that stalled may hold the row until the server
-            // ends it: wait a little, never for ever.
-            tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
-            store::mark_retry(&tx, id, reason).await?;
-            tx.commit().await?;
-            Ok::<(), LoadError>(())
-        };
-        if let Err(e) = noted.await {
+        if let Err(e) = self.note(id, Note::Retry(reason)).await {
             warn!(object_id = id, error = %e, "Could not note the retry in the ledger.");
         }
+    }
+
+    /// Writes `note` on the object's ledger row in a short transaction of its own, on
+    /// the process's connection (reopened when the fault closed it); returns whether
+    /// the object is now `failed`. The session of an attempt that stalled may hold the
+    /// row until the server ends it: the note waits a little for it, never for ever.
+    async fn note(&self, id: i64, note: Note<'_>) -> Result<bool, LoadError> {
+        let mut client = self
+            .db
+            .client()
+            .await
+            .map_err(|e| LoadError::Transient(e.to_string()))?;
+        let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+        let failed = match note {
+            Note::Retry(reason) => {
+                store::mark_retry(&tx, id, reason).await?;
+                false
+            }
+            Note::OutOfTime { reason, advice } => {
+                store::mark_out_of_time(&tx, id, reason, advice).await?
+            }
+        };
+        tx.commit().await?;
+        Ok(failed)
     }
 
     async fn load_task(&self, task: &LoadTask, budget: Duration) -> Result<Outcome, LoadError> {
@@ -484,6 +487,14 @@ fn budget(most: Duration, left: Option<Duration>) -> Option<Duration> {
 /// The longest a load's transaction may sit idle (its client reading S3 again between
 /// two statements, say) before the server ends it.
 const MAX_IDLE_SECONDS: u64 = 120;
+
+/// What an attempt that did not finish notes on its ledger row.
+enum Note<'a> {
+    /// A fault that may pass: the row waits for its retry, with the reason.
+    Retry(&'a str),
+    /// The attempt ran out of time: counted like a death, `advice` once they are too many.
+    OutOfTime { reason: &'a str, advice: &'a str },
+}
 
 fn busy() -> LoadError {
     LoadError::Transient("another worker is loading this object".into())
