@@ -57,8 +57,30 @@ fn is_boolean(text: &str) -> bool {
 /// whatever the values hold, and text ranges compare their first bytes.
 const KEPT: usize = 256;
 
-fn kept(text: &str) -> String {
-    cut(text, KEPT).to_owned()
+/// Keeps `text` (cut to [`KEPT`]) in `slot`, reusing its buffer: a column's minimum or
+/// maximum may change with every value (ids, timestamps in file order), and a new
+/// `String` each time would be an allocation per value.
+fn keep(slot: &mut Option<String>, text: &str) {
+    let text = cut(text, KEPT);
+    match slot {
+        Some(kept) => {
+            kept.clear();
+            kept.push_str(text);
+        }
+        None => *slot = Some(text.to_owned()),
+    }
+}
+
+/// [`keep`] for a number and its text.
+fn keep_number(slot: &mut Option<(Number, String)>, number: Number, text: &str) {
+    match slot {
+        Some((kept, kept_text)) => {
+            *kept = number;
+            kept_text.clear();
+            kept_text.push_str(cut(text, KEPT));
+        }
+        None => *slot = Some((number, cut(text, KEPT).to_owned())),
+    }
 }
 
 /// Keys an object needs, each rare, to be read as a map (see [`Inferrer::is_map`]).
@@ -244,7 +266,6 @@ struct Column {
     fits: PerKind<u64>,
     /// The first lines whose value did not fit each candidate type.
     failed_at: PerKind<Vec<u64>>,
-    strings: u64,
     objects: u64,
     arrays: u64,
     leading_zeros: u64,
@@ -356,12 +377,25 @@ impl Column {
     }
 
     /// A JSON string: never a number or a boolean (the writer chose a string), but
-    /// dates and semantic types live in strings.
+    /// dates and semantic types live in strings. A string seen lately counts as it did
+    /// then, as a delimited value does: only strings are remembered, so a JSON number
+    /// never meets a string's count.
     fn json_string(&mut self, line: u64, text: &str) {
+        let hash = distinct::hash(text.as_bytes());
+        if let Some(counted) = self.recent.get(hash, text) {
+            return self.count(line, counted);
+        }
         let mut fits = Fits::default();
-        self.temporal(text, &mut fits);
-        self.strings += u64::from(!fits.date && !fits.time && !fits.timestamp);
-        self.json_value(line, fits, text);
+        let temporal = self.temporal(text, &mut fits);
+        self.observed(line, fits, text);
+        let semantic = self.string_facts(text, fits, hash);
+        let counted = Counted::Value {
+            fits,
+            shape: NumberShape::NotNumber,
+            temporal,
+            semantic,
+        };
+        self.recent.put(hash, text, counted);
     }
 
     /// Counts a JSON scalar that is `fits`, with its text's facts. (A delimited value
@@ -450,10 +484,10 @@ impl Column {
             let below = |(m, t): &(Number, String)| n.cmp(text, *m, t) == Some(Order::Less);
             let above = |(m, t): &(Number, String)| n.cmp(text, *m, t) == Some(Order::Greater);
             if self.min_number.as_ref().is_none_or(below) {
-                self.min_number = Some((n, kept(text)));
+                keep_number(&mut self.min_number, n, text);
             }
             if self.max_number.as_ref().is_none_or(above) {
-                self.max_number = Some((n, kept(text)));
+                keep_number(&mut self.max_number, n, text);
             }
         }
     }
@@ -500,14 +534,14 @@ impl Column {
             .as_deref()
             .is_none_or(|m| order(text, m).is_lt())
         {
-            self.min_text = Some(text.to_owned());
+            keep(&mut self.min_text, text);
         }
         if self
             .max_text
             .as_deref()
             .is_none_or(|m| order(text, m).is_gt())
         {
-            self.max_text = Some(text.to_owned());
+            keep(&mut self.max_text, text);
         }
         let mut matched = Matched::default();
         if text.len() > 320 {
