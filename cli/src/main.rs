@@ -404,7 +404,7 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
     let mut inferrer = Inferrer::for_records(&records);
     let mut json = Vec::with_capacity(4096);
     loop {
-        match records.next_into(&mut json) {
+        match records.next_for_inference(&mut json) {
             Ok(Some(line)) => inferrer.record(&records, line, &json),
             Ok(None) => break,
             Err(ReadError::Record { line, .. }) => inferrer.rejected(line),
