@@ -276,16 +276,44 @@ fn decimal(text: &str) -> bool {
         && digits.matches('.').count() <= 1
 }
 
+/// The ISO codes [`currency`] reads, after its symbols.
+const CODES: [&str; 12] = [
+    "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "CNY", "INR", "SEK", "NOK", "DKK",
+];
+
+/// Whether three bytes are one of [`CODES`]: compared as one number each, with no call
+/// into `memcmp`, since codes like `SKU-…` or `ORD-…` meet this test on every value.
+fn is_code(s: &[u8]) -> bool {
+    const fn packed(code: &str) -> u32 {
+        let b = code.as_bytes();
+        u32::from_le_bytes([b[0], b[1], b[2], 0])
+    }
+    const PACKED: [u32; CODES.len()] = {
+        let mut all = [0; CODES.len()];
+        let mut i = 0;
+        while i < CODES.len() {
+            all[i] = packed(CODES[i]);
+            i += 1;
+        }
+        all
+    };
+    match s {
+        [a, b, c] => PACKED.contains(&u32::from_le_bytes([*a, *b, *c, 0])),
+        _ => false,
+    }
+}
+
 /// Whether the value starts or ends the way a currency amount must: with a symbol
-/// (`$`, or the first byte of `€ £ ¥ ₹`) or three capital letters.
+/// (`$`, or the first byte of `€ £ ¥ ₹`) or one of [`CODES`]. (Three capital letters
+/// that are no code cannot start or end an amount: [`currency`] finds only these, and
+/// the letters would be left in the amount.)
 fn currency_marked(b: &[u8]) -> bool {
     let symbol = |c: u8| c == b'$' || c >= 0xc2;
-    let code = |s: &[u8]| s.len() == 3 && s.iter().all(u8::is_ascii_uppercase);
     match (b.first(), b.last()) {
         (Some(&first), Some(&last)) => {
             symbol(first)
                 || symbol(last)
-                || (b.len() > 3 && (code(&b[..3]) || code(&b[b.len() - 3..])))
+                || (b.len() > 3 && (is_code(&b[..3]) || is_code(&b[b.len() - 3..])))
                 || (first == b'-' && b.get(1).is_some_and(|&c| symbol(c)))
         }
         _ => false,
@@ -296,9 +324,6 @@ fn currency_marked(b: &[u8]) -> bool {
 /// thousands separated by `,` (or `.` with a decimal `,`).
 fn currency(text: &str) -> bool {
     const SYMBOLS: [&str; 8] = ["$", "€", "£", "¥", "₹", "CHF", "US$", "R$"];
-    const CODES: [&str; 12] = [
-        "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "CNY", "INR", "SEK", "NOK", "DKK",
-    ];
     let t = text.trim();
     let t = t.strip_prefix('-').unwrap_or(t);
     let amount = SYMBOLS
@@ -422,5 +447,47 @@ mod tests {
         ] {
             assert_eq!(which(plain), Vec::<&str>::new(), "{plain}");
         }
+    }
+
+    /// The test before the full currency check was "three capital letters" where it is
+    /// now one of the codes: on amounts with every marker, letters that are no code,
+    /// signs and spaces, a value is a currency exactly when it was.
+    #[test]
+    fn currency_codes_reject_early_what_the_full_check_rejected() {
+        let before = |b: &[u8]| {
+            let symbol = |c: u8| c == b'$' || c >= 0xc2;
+            let code = |s: &[u8]| s.len() == 3 && s.iter().all(u8::is_ascii_uppercase);
+            match (b.first(), b.last()) {
+                (Some(&first), Some(&last)) => {
+                    symbol(first)
+                        || symbol(last)
+                        || (b.len() > 3 && (code(&b[..3]) || code(&b[b.len() - 3..])))
+                        || (first == b'-' && b.get(1).is_some_and(|&c| symbol(c)))
+                }
+                _ => false,
+            }
+        };
+        let marks = [
+            "", "USD", "EUR", "CHF", "SKU", "ABC", "US$", "R$", "$", "€", "X", "UUSD",
+        ];
+        let amounts = ["", "5", "1,234.50", "12,50", "1.234,5", "x", "-5", "SKU"];
+        let (mut values, mut currencies) = (0, 0);
+        for lead in marks {
+            for amount in amounts {
+                for trail in marks {
+                    for gap in ["", " ", "-"] {
+                        let value = format!("{lead}{gap}{amount}{gap}{trail}");
+                        let was = before(value.as_bytes()) && currency(&value);
+                        assert_eq!(Semantic::Currency.matches(&value), was, "{value:?}");
+                        values += 1;
+                        currencies += usize::from(was);
+                    }
+                }
+            }
+        }
+        assert!(
+            currencies > 50 && values - currencies > 1000,
+            "{currencies} of {values}"
+        );
     }
 }
