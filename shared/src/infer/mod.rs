@@ -993,6 +993,12 @@ impl Observe for Inferrer {
 pub struct Inferrer {
     columns: Vec<Column>,
     by_name: HashMap<Vec<u8>, usize>,
+    /// Each column's key, by the column's index.
+    names: Vec<Vec<u8>>,
+    /// The column of each place of the JSON record before: records mostly repeat their
+    /// keys in order, so a key is first compared with the one at its place, and the
+    /// hash of the map above is left for keys that moved.
+    places: Vec<usize>,
     records: u64,
     rejected: u64,
     first_rejected_lines: Vec<u64>,
@@ -1025,6 +1031,8 @@ impl Inferrer {
         Self {
             columns: Vec::new(),
             by_name: HashMap::new(),
+            names: Vec::new(),
+            places: Vec::new(),
             records: 0,
             rejected: 0,
             first_rejected_lines: Vec::new(),
@@ -1072,6 +1080,23 @@ impl Inferrer {
         let display = String::from_utf8_lossy(name).into_owned();
         self.columns.push(Column::new(display, self.depth));
         self.by_name.insert(name.to_vec(), i);
+        self.names.push(name.to_vec());
+        Some(i)
+    }
+
+    /// [`Inferrer::column`] for the key at `place` in its record.
+    fn column_at(&mut self, place: usize, name: &[u8]) -> Option<usize> {
+        if let Some(&i) = self.places.get(place) {
+            if self.names[i] == name {
+                return Some(i);
+            }
+        }
+        let i = self.column(name)?;
+        if place < self.places.len() {
+            self.places[place] = i;
+        } else if place == self.places.len() {
+            self.places.push(i);
+        }
         Some(i)
     }
 
@@ -1092,17 +1117,17 @@ impl Inferrer {
     pub fn observe_json(&mut self, line: u64, json: &[u8]) {
         self.records += 1;
         let mut scratch = std::mem::take(&mut self.scratch);
-        for (key, value) in members(json) {
+        for (place, (key, value)) in members(json).enumerate() {
             // Columns are named by their text, as in the header of a delimited file.
             let i = if key.contains(&b'\\') {
                 scratch.clear();
                 crate::canonical::unescape_into(key, &mut scratch);
                 let name = std::mem::take(&mut scratch);
-                let i = self.column(&name);
+                let i = self.column_at(place, &name);
                 scratch = name;
                 i
             } else {
-                self.column(key)
+                self.column_at(place, key)
             };
             if let Some(i) = i {
                 self.columns[i].json(line, value, &mut scratch, &self.keys);

@@ -243,6 +243,51 @@ fn runs_of_one_json_string_count_like_the_string_read_each_time() {
     assert_eq!(quality.columns[1].valid, Some(17));
 }
 
+/// Keys are found at the place they held in the record before, and by name when they
+/// moved: records that drop, add and reorder keys count each value under its own key.
+#[test]
+fn keys_that_move_between_records_keep_their_columns() {
+    let records = [
+        r#"{"a":1,"b":"x","c":true}"#,
+        r#"{"b":"y","c":false}"#,
+        r#"{"a":2,"c":true}"#,
+        r#"{"c":false,"a":3,"b":"z","d":null}"#,
+        r#"{"d":"w"}"#,
+    ];
+    let mut inferrer = Inferrer::default();
+    for (i, record) in records.iter().enumerate() {
+        inferrer.observe_json(i as u64 + 1, record.as_bytes());
+    }
+    let report = printed(&inferrer.report(&Detected {
+        format: Format::Ndjson,
+        ..detected()
+    }));
+    let seen: Vec<(String, u64, String)> = report["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap().to_owned();
+            (
+                name,
+                c["count"].as_u64().unwrap(),
+                c["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("a", 3, "integer"),
+        ("b", 3, "string"),
+        ("c", 4, "boolean"),
+        ("d", 1, "string"),
+    ];
+    let expected: Vec<(String, u64, String)> = expected
+        .iter()
+        .map(|&(n, c, t)| (n.to_owned(), c, t.to_owned()))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
 #[test]
 fn json_keeps_its_own_types_and_describes_nesting() {
     let mut inferrer = Inferrer::default();
