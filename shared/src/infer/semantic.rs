@@ -79,7 +79,7 @@ impl Semantic {
     fn may_match(self, bytes: &[u8]) -> bool {
         match self {
             Semantic::Email => bytes.contains(&b'@'),
-            Semantic::Url => bytes.len() > 6 && bytes.windows(3).any(|w| w == b"://"),
+            Semantic::Url => bytes.len() > 6 && scheme_mark(bytes),
             Semantic::Uuid => bytes.len() == 36,
             Semantic::Ipv4 => (7..=15).contains(&bytes.len()),
             Semantic::Ipv6 => bytes.contains(&b':'),
@@ -111,6 +111,12 @@ impl Semantic {
             Semantic::Country => country(text),
         }
     }
+}
+
+/// Whether `://` is in `bytes`: found by its `:` (a vectorised search), since text
+/// columns ask this of every value and most values have no `:` at all.
+fn scheme_mark(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b':', bytes).any(|at| bytes[at + 1..].starts_with(b"//"))
 }
 
 /// How many values matched each semantic type, one counter per type under its name,
@@ -448,6 +454,15 @@ mod tests {
     fn each_type_recognises_its_values_and_not_the_others() {
         assert_eq!(which("ada@example.com"), vec!["email"]);
         assert_eq!(which("https://example.com/a?b=1"), vec!["url"]);
+        assert_eq!(which("s3://b/k"), vec!["url"]);
+        for (text, marked) in [
+            ("a://", true),
+            (":://", true),
+            ("a:/", false),
+            ("a:b//", false),
+        ] {
+            assert_eq!(scheme_mark(text.as_bytes()), marked, "{text}");
+        }
         assert_eq!(which("123e4567-e89b-12d3-a456-426614174000"), vec!["uuid"]);
         assert_eq!(which("192.168.0.1"), vec!["ipv4"]);
         assert_eq!(which("2001:db8::1"), vec!["ipv6"]);
