@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Whole-file schema inference: `bronze infer` against DuckDB's type detection over
 every row (`read_csv(..., sample_size=-1)` / `read_json(..., sample_size=-1)`, one
-thread), on the same files in the same run. Prints one markdown table: seconds (median),
-MB/s, records/s, peak RSS, speed against DuckDB.
+thread), on the same files in the same run. Prints one markdown table: wall and CPU
+seconds (medians), MB/s of each, peak RSS, speed against DuckDB by each. DuckDB's figures are its query's alone (measured
+inside its process), bronze's the whole process's: on a machine others load, the CPU
+figures are the steadier ones.
 
 The tools take turns run by run (bronze, DuckDB, bronze, DuckDB, …): on a shared
 machine the load drifts by tens of percent within minutes, and in turns it hits both
@@ -40,10 +42,9 @@ import sys, time, duckdb
 con = duckdb.connect()
 con.execute("SET threads = 1")
 reader = "read_json" if sys.argv[1].endswith(".ndjson") else "read_csv"
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 rows = con.execute(f"DESCRIBE SELECT * FROM {reader}(?, sample_size = -1)", [sys.argv[1]]).fetchall()
-seconds = time.perf_counter() - start
-print(seconds, len(rows))
+print(time.perf_counter() - start, time.process_time() - cpu, len(rows))
 """
 
 
@@ -57,24 +58,27 @@ def tools():
 
 
 def once(name, argv, path):
-    """One run: (seconds, peak RSS MB, stdout)."""
+    """One run: (wall seconds, CPU seconds, peak RSS MB, stdout)."""
     m = load.measure([*argv, path], None, 1800, f"{name} {os.path.basename(path)}")
     if name == "duckdb":
         # The query alone, not Python's start-up.
-        return float(m.stdout.split()[0]), m.rss_mb, m.stdout
-    return m.seconds, m.rss_mb, m.stdout
+        wall, cpu, _ = m.stdout.split()
+        return float(wall), float(cpu), m.rss_mb, m.stdout
+    return m.seconds, m.cpu, m.rss_mb, m.stdout
 
 
 def bench(name, expected):
     path = os.path.join(DATA, name)
     size_mb = os.path.getsize(path) / 1e6
     walls = {tool: [] for tool, _ in tools()}
+    cpus = {tool: [] for tool, _ in tools()}
     rss = {tool: 0.0 for tool, _ in tools()}
     reports = {}
     for _ in range(RUNS):
         for tool, argv in tools():
-            wall, peak, out = once(tool, argv, path)
+            wall, cpu, peak, out = once(tool, argv, path)
             walls[tool].append(wall)
+            cpus[tool].append(cpu)
             rss[tool] = max(rss[tool], peak)
             if tool != "duckdb":
                 reports[tool] = out
@@ -84,13 +88,14 @@ def bench(name, expected):
             sys.exit(f"{tool} {name}: {records} records, expected {expected}")
     if len(set(reports.values())) > 1:
         sys.exit(f"{name}: the two builds of bronze print different reports")
-    base = statistics.median(walls["duckdb"])
+    base, base_cpu = statistics.median(walls["duckdb"]), statistics.median(cpus["duckdb"])
     rows = []
     for tool, _ in tools():
-        wall = statistics.median(walls[tool])
+        wall, cpu = statistics.median(walls[tool]), statistics.median(cpus[tool])
         rows.append(
             f"| {name} | {size_mb:.0f} | {tool} | {wall:.2f} | {size_mb / wall:.1f} | "
-            f"{expected / wall:,.0f} | {rss[tool]:.1f} | {base / wall:.2f} |"
+            f"{cpu:.2f} | {size_mb / cpu:.1f} | {rss[tool]:.1f} | {base / wall:.2f} | "
+            f"{base_cpu / cpu:.2f} |"
         )
     return rows
 
@@ -105,8 +110,9 @@ def main():
             continue
         rows += bench(name, FILES[name])
     table = [
-        f"| file | MB | tool | seconds (median of {RUNS}) | MB/s | records/s | peak RSS MB | speed × DuckDB |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        f"| file | MB | tool | wall s (median of {RUNS}) | MB/s | CPU s | MB/CPU s | "
+        "peak RSS MB | × DuckDB (wall) | × DuckDB (CPU) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
     text = "\n".join(table)
