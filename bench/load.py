@@ -10,6 +10,7 @@ Environment knobs (all optional):
   BENCH_TIMEOUT=600     seconds allowed to any one measured process (case 6: 4x this)
   BENCH_BUCKET=bronze-bench   bucket and queue prefix of case 5
   BENCH_CASES=1,2,3,4,5,6,7,8,9 which cases to run (3, 4 and 9 need 2)
+  BENCH_DB=bronze_bench  the database made (and remade) on DATABASE_URL's server
 """
 
 import csv
@@ -45,7 +46,7 @@ X10_RUNS = int(os.environ.get("BENCH_X10_RUNS", "1"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 BUCKET = os.environ.get("BENCH_BUCKET", "bronze-bench")
 CASES = {int(c) for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,8,9").split(",") if c}
-BENCH_DB = "bronze_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "bronze_bench")
 TENANT = "bench"
 
 ROWS = 336_776
