@@ -19,6 +19,7 @@ async fn main() -> Result<(), Error> {
             url,
         }),
         metrics: Metrics::from_env(),
+        unnoted: Default::default(),
     };
     let loader = &loader;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
