@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # Very large objects through the local runner (issue 14): a CSV of CSV_MB megabytes
 # (default 5120) and an NDJSON of NDJSON_MB megabytes before gzip (default 1024; 0
-# skips it), each after a baseline of the same shape of BASE_MB megabytes (default 19:
-# the 336,776 rows of bench/load.sh's end-to-end case, in the narrow shape), loaded by
+# skips either), each after a baseline of the same shape of BASE_MB megabytes (default
+# 19: the 336,776 rows of bench/load.sh's end-to-end case, in the narrow shape), loaded by
 # the release `bronze run` in a cgroup capped at CAP_MB (default 128, a small Lambda's
 # memory; bench/cgroup.sh). Prints, per file: its size, records, load seconds (the
 # load's own duration_ms), MB/s, records/s and that rate against its baseline's, peak
 # RSS and the cgroup's peak, the table's size, and whether the load fits Lambda's 900 s.
 #
-# CSV_SHAPE: `narrow` (default: orders of five short columns, 57 bytes a record) or
-# `wide` (the same and a free-text note, 3 KB a record). The objects are made as the
-# load reads them (bench/s3gen.py, in front of the emulator), never stored: what the
-# disk must hold is the table, about 560 bytes a narrow record (10 times the text: 52 GB
-# for 5 GB of CSV), 1.8 KB a wide one (PostgreSQL compresses the long payloads: 0.6
-# times the text), 550 bytes an NDJSON record of 90. Each table is dropped once
-# measured, in a database of the bench's own, dropped at the end.
+# SHAPE: `narrow` (default: orders of five short fields, 57 bytes a CSV record, 81 an
+# NDJSON one) or `wide` (the same and a free-text note, 3 KB a record). The objects are
+# made as the load reads them (bench/s3gen.py, in front of the emulator), never stored:
+# what the disk must hold is the table, about 10 times the text for the narrow shape
+# (560 bytes a CSV record: 52 GB for 5 GB of CSV; 7.5 GB for 1 GB of NDJSON) and 0.6
+# times for the wide one (PostgreSQL compresses the long payloads). Each table is
+# dropped once measured, in a database of the bench's own, dropped at the end.
 #
 #   CSV_MB=200 NDJSON_MB=50 bash bench/large.sh          # a quick run
-#   CSV_SHAPE=wide bash bench/large.sh                   # full size on a 20 GB disk
+#   SHAPE=wide bash bench/large.sh                       # full size on a 20 GB disk
 #   BRONZE_BIN=/path/to/bronze bash bench/large.sh       # another build
 #
 # The runner's BRONZE_MAX_LOAD_SECONDS is LOAD_SECONDS (default 7200), so a load
@@ -31,7 +31,7 @@ ensure_aws || exit 1
 CSV_MB=${CSV_MB:-5120}
 NDJSON_MB=${NDJSON_MB:-1024}
 BASE_MB=${BASE_MB:-19}
-CSV_SHAPE=${CSV_SHAPE:-narrow}
+SHAPE=${SHAPE:-narrow}
 CAP_MB=${CAP_MB:-128}
 LOAD_SECONDS=${LOAD_SECONDS:-7200}
 admin_url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -59,7 +59,7 @@ for _ in $(seq 50); do curl -s -o /dev/null "$gen_url/" && break; sleep 0.2; don
 # make the object KIND of MB megabytes there; prints its size, records and text bytes.
 generate() {
     local kind=$1 mb=$2 key=$3
-    "$VENV/bin/python" - "$bucket" "$key" "$kind" "$mb" "$CSV_SHAPE" <<'PY' |
+    "$VENV/bin/python" - "$bucket" "$key" "$kind" "$mb" "$SHAPE" <<'PY' |
 import boto3, json, sys
 bucket, key, kind, mb, shape = sys.argv[1:]
 s3 = boto3.client("s3")
@@ -76,12 +76,13 @@ PY
 printf '| file | MB stored | MB text | records | load s | MB/s (text) | records/s | × its baseline | peak RSS MB | cgroup peak MB | table GB | fits 900 s |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
 base_rate=""
-cases="csv:base:$BASE_MB csv:big:$CSV_MB"
+cases=""
+[ "$CSV_MB" != 0 ] && cases="csv:base:$BASE_MB csv:big:$CSV_MB"
 [ "$NDJSON_MB" != 0 ] && cases="$cases ndjson:base:$BASE_MB ndjson:big:$NDJSON_MB"
 for case in $cases; do
     IFS=: read -r kind size mb <<<"$case"
     name="$kind, $mb MB" dataset="${kind}_$size"
-    [ "$kind" = csv ] && name="$name $CSV_SHAPE"
+    name="$name $SHAPE"
     [ "$size" = base ] && name="$name (baseline)"
     key="large/$dataset/data.$kind"
     [ "$kind" = ndjson ] && key="$key.gz"

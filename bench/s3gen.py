@@ -36,15 +36,17 @@ def order(i):
 
 
 def event(i):
-    return b'{"id":%d,"customer":"customer %d","amount":%d.%02d,"tags":["t%d"],"open":%s}\n' % (
+    return b'{"id":%d,"customer":"customer %d","amount":%d.%02d,"tags":["t%d"],"open":%s' % (
         i, i % 100_000, i % 10_000, i % 100, i % 7, b"true" if i % 3 else b"false")
 
 
 def text_blocks(spec, counts):
     """The object's text in blocks of about 8 MB, until it reaches spec["mb"] MB."""
     limit = spec["mb"] << 20
-    if spec["kind"] == "ndjson":
-        row = event
+    if spec["kind"] == "ndjson" and spec["shape"] == "wide":
+        row = lambda i: b'%s,"note":"order %d: %s"}\n' % (event(i), i, NOTES[i % 997])
+    elif spec["kind"] == "ndjson":
+        row = lambda i: event(i) + b"}\n"
     elif spec["shape"] == "wide":
         header = b"order_id,customer,amount,ordered_at,state,note\n"
         row = lambda i: b'%s,"order %d: %s"\n' % (order(i), i, NOTES[i % 997])
