@@ -670,6 +670,7 @@ async fn run(
             url: queues.load_dlq.url.clone(),
         }),
         metrics: metrics(),
+        unnoted: Default::default(),
     };
     tracing::info!(bucket = %args.bucket, landing = %queues.landing.url, load = %queues.load.url, "Runner polling.");
     runner::run(
