@@ -704,7 +704,7 @@ impl<'a> Iterator for Members<'a> {
 }
 
 /// The index just past the string that opens at `at`.
-fn skip_string(json: &[u8], at: usize) -> usize {
+pub(crate) fn skip_string(json: &[u8], at: usize) -> usize {
     let mut i = at + 1;
     while i < json.len() {
         match json[i] {

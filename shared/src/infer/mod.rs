@@ -22,7 +22,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::canonical::members;
+use crate::canonical::{skip_string, skip_value};
 use crate::format::{Detected, Records};
 use crate::rejects::cut;
 use crate::schema::FieldType;
@@ -558,8 +558,79 @@ impl Column {
         matched
     }
 
-    /// A JSON value, as canonical text.
-    fn json(&mut self, line: u64, value: &[u8], scratch: &mut Vec<u8>, keys: &KeyBudget) {
+    /// The canonical JSON value that starts at `at` in `json`; returns the index just
+    /// past it. Nested objects and arrays are observed as they are walked, so each
+    /// byte of a record is read once, whatever its depth.
+    fn json(
+        &mut self,
+        line: u64,
+        json: &[u8],
+        at: usize,
+        scratch: &mut Vec<u8>,
+        keys: &KeyBudget,
+    ) -> usize {
+        match json.get(at) {
+            Some(b'{') => {
+                self.values += 1;
+                self.objects += 1;
+                self.fail_all(line);
+                if self.depth >= MAX_NESTING {
+                    return skip_value(json, at);
+                }
+                let depth = self.depth + 1;
+                let fields = self
+                    .fields
+                    .get_or_insert_with(|| Box::new(Inferrer::nested(depth, keys.clone())));
+                fields.observe_object(line, json, at)
+            }
+            Some(b'[') => {
+                self.values += 1;
+                self.arrays += 1;
+                self.fail_all(line);
+                let depth = self.depth + 1;
+                let items = self
+                    .items
+                    .get_or_insert_with(|| Box::new(Column::new("items".into(), depth)));
+                if depth > MAX_NESTING {
+                    return skip_value(json, at);
+                }
+                items.json_items(line, json, at, scratch, keys)
+            }
+            _ => {
+                let end = skip_value(json, at);
+                self.json_scalar(line, &json[at..end], scratch);
+                end
+            }
+        }
+    }
+
+    /// The items of the canonical array that opens at `at`, each observed by this
+    /// column; returns the index just past the array.
+    fn json_items(
+        &mut self,
+        line: u64,
+        json: &[u8],
+        at: usize,
+        scratch: &mut Vec<u8>,
+        keys: &KeyBudget,
+    ) -> usize {
+        let mut pos = at + 1;
+        if json.get(pos) == Some(&b']') {
+            return pos + 1;
+        }
+        while pos < json.len() {
+            let end = self.json(line, json, pos, scratch, keys);
+            // Canonical JSON: a `,` or the closing `]` follows each item.
+            if json.get(end) != Some(&b',') {
+                return end + 1;
+            }
+            pos = end + 1;
+        }
+        json.len()
+    }
+
+    /// A JSON scalar (string, number, boolean or null), as canonical text.
+    fn json_scalar(&mut self, line: u64, value: &[u8], scratch: &mut Vec<u8>) {
         match value.first() {
             None | Some(b'n') => self.null(None),
             Some(b'"') => {
@@ -573,32 +644,6 @@ impl Column {
                 };
                 let text = std::str::from_utf8(value).unwrap_or_default();
                 self.json_value(line, fits, text);
-            }
-            Some(b'{') => {
-                self.values += 1;
-                self.objects += 1;
-                self.fail_all(line);
-                if self.depth < MAX_NESTING {
-                    let depth = self.depth + 1;
-                    let fields = self
-                        .fields
-                        .get_or_insert_with(|| Box::new(Inferrer::nested(depth, keys.clone())));
-                    fields.observe_json(line, value);
-                }
-            }
-            Some(b'[') => {
-                self.values += 1;
-                self.arrays += 1;
-                self.fail_all(line);
-                let depth = self.depth + 1;
-                let items = self
-                    .items
-                    .get_or_insert_with(|| Box::new(Column::new("items".into(), depth)));
-                if depth <= MAX_NESTING {
-                    for item in crate::canonical::array_items(value) {
-                        items.json(line, item, scratch, keys);
-                    }
-                }
             }
             Some(_) => {
                 let text = std::str::from_utf8(value).unwrap_or_default();
@@ -1115,9 +1160,20 @@ impl Inferrer {
 
     /// A JSON record, as canonical JSON: columns are its top-level fields.
     pub fn observe_json(&mut self, line: u64, json: &[u8]) {
+        self.observe_object(line, json, 0);
+    }
+
+    /// The canonical object that opens at `at` in `json`, one record of this
+    /// inferrer; returns the index just past it.
+    fn observe_object(&mut self, line: u64, json: &[u8], at: usize) -> usize {
         self.records += 1;
         let mut scratch = std::mem::take(&mut self.scratch);
-        for (place, (key, value)) in members(json).enumerate() {
+        let mut pos = at + 1;
+        let mut end = pos + 1;
+        let mut place = 0;
+        while json.get(pos) == Some(&b'"') {
+            let key_end = skip_string(json, pos);
+            let key = &json[pos + 1..key_end - 1];
             // Columns are named by their text, as in the header of a delimited file.
             let i = if key.contains(&b'\\') {
                 scratch.clear();
@@ -1129,11 +1185,21 @@ impl Inferrer {
             } else {
                 self.column_at(place, key)
             };
-            if let Some(i) = i {
-                self.columns[i].json(line, value, &mut scratch, &self.keys);
+            let value_at = key_end + 1;
+            let value_end = match i {
+                Some(i) => self.columns[i].json(line, json, value_at, &mut scratch, &self.keys),
+                None => skip_value(json, value_at),
+            };
+            end = value_end + 1;
+            // Canonical JSON: a `,` or the closing `}` follows each member.
+            if json.get(value_end) != Some(&b',') {
+                break;
             }
+            pos = end;
+            place += 1;
         }
         self.scratch = scratch;
+        end.min(json.len())
     }
 
     /// A record that could not be read.
@@ -1206,3 +1272,5 @@ impl Inferrer {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod walk_tests;
