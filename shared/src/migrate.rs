@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "tenant_readers",
         include_str!("../../infra/migrations/0009_tenant_readers.sql"),
     ),
+    (
+        10,
+        "structured_storage",
+        include_str!("../../infra/migrations/0010_structured_storage.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.
