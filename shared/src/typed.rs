@@ -131,6 +131,22 @@ pub async fn create_view(
     }))
 }
 
+/// The planner's estimate of `relation`'s rows (0 when it was never analysed): enough
+/// to tell a small relation from one too big to rebuild or index inside a transaction.
+async fn estimated_rows(
+    tx: &Transaction<'_>,
+    relation: &str,
+) -> Result<f64, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "SELECT greatest(coalesce(max(reltuples), 0), 0)::float8 FROM pg_class
+             WHERE oid = to_regclass($1)",
+            &[&relation],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 /// Runs `sql` inside a savepoint: its failure is returned, and the transaction goes on.
 async fn attempt(
     tx: &Transaction<'_>,

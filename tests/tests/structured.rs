@@ -500,3 +500,56 @@ async fn key_lookups_and_indexed_columns_use_an_index_in_both_storages() -> Resu
     assert!(!verbose.contains("bronze.try_"), "{verbose}");
     db.finish().await
 }
+
+#[tokio::test]
+async fn the_tenant_reader_reads_the_typed_table_also_after_a_rebuild() -> Result {
+    let db = TestDb::new().await?;
+    let tenant = format!("t20_{}", std::process::id());
+    let dest = Destination::new(&tenant, "orders")?;
+    let mut client = connect(&db.url).await?;
+    bronze::migrate::migrate(&mut client).await?;
+    let role = bronze::tenants::create(&client, &dest.tenant).await?;
+    store::set_dataset(&mut client, &dest, &keyed(Storage::Structured)).await?;
+    let readable = format!(
+        "SELECT has_table_privilege('{role}', 'tenant_{tenant}.orders_typed', 'SELECT')::int::bigint"
+    );
+    let files = [
+        "id,name,qty\n1,a,10\n2,b,20\n",
+        // A breaking change (a column removed): the table is built again.
+        "id,qty\n1,10\n2,20\n",
+    ];
+    for (n, text) in files.iter().enumerate() {
+        bronze_tests::load_for(
+            &db,
+            &tenant,
+            "orders",
+            &format!("{n}.csv"),
+            at(n as u64),
+            text.as_bytes(),
+        )
+        .await??;
+        assert_eq!(
+            kind_of(&db, &format!("tenant_{tenant}.orders_typed")).await?,
+            "r"
+        );
+        assert_eq!(db.count(&readable).await?, 1, "after load {n}");
+    }
+    let admin = db.admin_url().to_owned();
+    db.finish().await?;
+    connect(&admin)
+        .await?
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .await?;
+    Ok(())
+}
+
+async fn kind_of(db: &TestDb, relation: &str) -> Result<String> {
+    let row = db
+        .pg
+        .query_one(
+            "SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)",
+            &[&relation],
+        )
+        .await?;
+    Ok(row.get(0))
+}

@@ -11,7 +11,7 @@
 use sha2::{Digest, Sha256};
 use tokio_postgres::Transaction;
 
-use super::{columns, quote_ident, table, Column, Storage};
+use super::{columns, estimated_rows, quote_ident, table, Column, Storage};
 use crate::keys::Destination;
 use crate::rejects::cut;
 use crate::schema::Schema;
@@ -132,7 +132,7 @@ pub(super) async fn ensure(
             .iter()
             .any(|(name, valid)| *valid && name == &w.name)
     });
-    let large = build == Build::HereIfSmall && rows(tx, &relation).await? > LARGE_ROWS;
+    let large = build == Build::HereIfSmall && estimated_rows(tx, &relation).await? > LARGE_ROWS;
     let mut later = Vec::new();
     for w in missing {
         let name = quote_ident(&w.name);
@@ -165,17 +165,6 @@ async fn existing(
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// The planner's estimate of `relation`'s rows.
-async fn rows(tx: &Transaction<'_>, relation: &str) -> Result<f64, tokio_postgres::Error> {
-    let row = tx
-        .query_one(
-            "SELECT coalesce(max(reltuples), 0)::float8 FROM pg_class WHERE oid = to_regclass($1)",
-            &[&relation],
-        )
-        .await?;
-    Ok(row.get(0))
 }
 
 #[cfg(test)]

@@ -267,22 +267,6 @@ pub(super) async fn evolve(
     Ok(Evolved::Altered)
 }
 
-/// The planner's estimate of the table's rows: enough to tell a small table from one
-/// too big to rebuild inside a load.
-pub(super) async fn estimated_rows(
-    tx: &Transaction<'_>,
-    dest: &Destination,
-) -> Result<u64, tokio_postgres::Error> {
-    let row = tx
-        .query_one(
-            "SELECT coalesce(max(reltuples), 0)::float8 FROM pg_class WHERE oid = to_regclass($1)",
-            &[&name(dest)],
-        )
-        .await?;
-    // An estimate: negative (never analysed) reads as empty, fractions are dropped.
-    Ok(row.get::<_, f64>(0).max(0.0) as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
