@@ -16,20 +16,28 @@ ALTER TABLE bronze.datasets
 -- the view asks. Same semantics as 0005's: a value that does not fit is NULL. Each body
 -- is one expression without FROM and the functions are not STRICT, or PostgreSQL would
 -- not inline them; a regex test guards every cast that could raise.
+-- Most values are plain digits: `translate` (no regex) tells them, and the cast runs.
+-- Otherwise an unbounded regex (bounded repetitions cost far more in PostgreSQL's
+-- engine) and the digits counted: up to 18 always fit, 19 are checked.
 CREATE OR REPLACE FUNCTION bronze.try_bigint(v text) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-        WHEN v ~ '^[ \t\r\n]*[+-]?[0-9]{1,18}[ \t\r\n]*$' THEN v::bigint
-        WHEN v !~ '^[ \t\r\n]*[+-]?[0-9]{19}[ \t\r\n]*$' THEN NULL
-        WHEN btrim(v, E' \t\r\n')::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
+        WHEN translate(v, '0123456789', '') = '' AND length(v) BETWEEN 1 AND 18 THEN v::bigint
+        WHEN v !~ '^[ \t\r\n]*[+-]?[0-9]+[ \t\r\n]*$' THEN NULL
+        WHEN length(ltrim(btrim(v, E' \t\r\n'), '+-')) <= 18 THEN v::bigint
+        WHEN length(ltrim(btrim(v, E' \t\r\n'), '+-')) = 19
+             AND btrim(v, E' \t\r\n')::numeric
+                 BETWEEN -9223372036854775808 AND 9223372036854775807
             THEN v::bigint
     END
 $$;
 
+-- Plain decimals (digits and at most one point) take the cast at once, as above.
 CREATE OR REPLACE FUNCTION bronze.try_numeric(v text) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN length(v) > 2000 THEN NULL
+        WHEN translate(v, '0123456789', '') IN ('', '.') AND v NOT IN ('', '.') THEN v::numeric
         WHEN v ~ '^[ \t\r\n]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?[ \t\r\n]*$'
             THEN v::numeric
         ELSE CASE lower(btrim(v, E' \t\r\n'))
