@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod aws;
 pub mod backfill;
+pub mod bucket_policy;
 pub mod canonical;
 pub mod contract;
 pub mod copy;
@@ -37,6 +38,7 @@ pub mod reload;
 pub mod repeats;
 pub mod replay;
 pub mod report;
+pub mod roles;
 pub mod runner;
 pub mod schema;
 pub mod serve;

@@ -242,6 +242,9 @@ async fn to_view(
     for grant in grants {
         tx.batch_execute(&grant).await?;
     }
+    if table::kind(tx, dest).await? == Kind::View {
+        table::hand_over(tx, dest).await?;
+    }
     tx.execute(
         "UPDATE bronze.datasets SET typed_version = NULL, typed_note = NULL
          WHERE tenant = $1 AND dataset = $2",

@@ -114,7 +114,34 @@ pub(super) async fn build(
     for grant in grants {
         tx.batch_execute(&grant).await?;
     }
+    hand_over(tx, dest).await?;
     Ok(None)
+}
+
+/// Gives the typed relation to the bronze table's owner when someone else made it (the
+/// owner role, in `bronze datasets set` or `bronze typed rebuild`): the loader role
+/// owns a tenant's tables and must alter and write this one in its loads. The owner
+/// may, being a member of every loader role (`bronze migrate --loader`).
+pub(super) async fn hand_over(
+    tx: &Transaction<'_>,
+    dest: &Destination,
+) -> Result<(), tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "SELECT quote_ident(pg_get_userbyid(b.relowner)), b.relowner <> t.relowner,
+                    t.relkind::text
+             FROM pg_class b, pg_class t
+             WHERE b.oid = to_regclass($1) AND t.oid = to_regclass($2)",
+            &[&dataset_table(dest).as_str(), &name(dest)],
+        )
+        .await?;
+    let (owner, differs, relkind): (&str, bool, &str) = (row.get(0), row.get(1), row.get(2));
+    if differs {
+        let what = if relkind == "v" { "VIEW" } else { "TABLE" };
+        tx.batch_execute(&format!("ALTER {what} {} OWNER TO {owner}", name(dest)))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Brings the table's rows in step with what the load wrote: each key the load touched
