@@ -24,16 +24,16 @@ async fn load(db: &TestDb, dataset: &str, name: &str, ts: u64, text: &str) -> Re
     Ok(load_bytes(db, dataset, name, at(ts), text.as_bytes()).await??)
 }
 
-/// Loads through the pipeline with `options`, committing only when `commit`.
+/// Loads through the pipeline with `options`, connected to `url`.
 async fn load_with(
-    db: &TestDb,
+    url: &str,
     dataset: &str,
     name: &str,
     ts: u64,
     text: &str,
     options: Options,
 ) -> Result<Loaded> {
-    let mut client = connect(&db.url).await?;
+    let mut client = connect(url).await?;
     let tx = client.transaction().await?;
     let lineage = Lineage {
         bucket: Some("bucket".into()),
@@ -320,7 +320,7 @@ async fn added_columns_widened_types_and_breaking_changes() -> Result {
         ..Default::default()
     };
     load_with(
-        &db,
+        &db.url,
         "orders",
         "5.csv",
         5,
@@ -552,4 +552,46 @@ async fn kind_of(db: &TestDb, relation: &str) -> Result<String> {
         )
         .await?;
     Ok(row.get(0))
+}
+
+#[tokio::test]
+async fn the_loader_role_keeps_a_table_the_owner_built() -> Result {
+    let db = TestDb::new().await?;
+    let loader = format!(
+        "bronze_loader20_{}",
+        db.name.trim_start_matches("bronze_test_")
+    );
+    configure(&db, "orders", keyed(Storage::Structured)).await?;
+    db.pg
+        .batch_execute(&format!("CREATE ROLE {loader} LOGIN"))
+        .await?;
+    bronze::roles::grant_loader(&mut connect(&db.url).await?, &loader).await?;
+    let as_loader = db.url.replacen("postgres@", &format!("{loader}@"), 1);
+    let plain = Options::default();
+    load_with(
+        &as_loader,
+        "orders",
+        "1.csv",
+        1,
+        "id,name,qty\n1,a,10\n2,b,20\n",
+        plain,
+    )
+    .await?;
+    // The owner builds the table again (an operator's rebuild): it is handed to the
+    // loader, whose next load changes a row and adds a column.
+    typed::rebuild(&mut connect(&db.url).await?, &dest("orders")).await?;
+    let owner = "SELECT (pg_get_userbyid(relowner) = current_user)::int::bigint FROM pg_class
+                 WHERE oid = 'tenant_acme.orders_typed'::regclass";
+    assert_eq!(db.count(owner).await?, 0, "the loader owns the typed table");
+    let text = "id,name,qty,note\n1,a,10,\n2,b,21,x\n";
+    load_with(&as_loader, "orders", "2.csv", 2, text, plain).await?;
+    assert_eq!(rows(&db, "orders").await?, ["1 a 10", "2 b 21"]);
+    assert_eq!(differences(&db, "orders").await?, 0);
+    let admin = db.admin_url().to_owned();
+    db.finish().await?;
+    connect(&admin)
+        .await?
+        .batch_execute(&format!("DROP ROLE {loader}"))
+        .await?;
+    Ok(())
 }
