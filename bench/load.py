@@ -11,7 +11,7 @@ Environment knobs (all optional):
   BENCH_BUCKET=bronze-bench   bucket and queue prefix of case 5
   BENCH_CASES=1,2,3,4,5,6,7,8,9 which cases to run (3, 4 and 9 need 2; 10, 11 and 12,
                         cases 2, 3 and 4 into a structured dataset, are not run by default)
-  BENCH_DB=bronze_bench the database made (and dropped first)
+  BENCH_DB=bronze_bench  the database made (and remade) on DATABASE_URL's server
 """
 
 import csv

@@ -449,7 +449,7 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
     let mut inferrer = Inferrer::for_records(&records);
     let mut json = Vec::with_capacity(4096);
     loop {
-        match records.next_into(&mut json) {
+        match records.next_for_inference(&mut json) {
             Ok(Some(line)) => inferrer.record(&records, line, &json),
             Ok(None) => break,
             Err(ReadError::Record { line, .. }) => inferrer.rejected(line),
@@ -734,6 +734,7 @@ async fn run(
             url: queues.load_dlq.url.clone(),
         }),
         metrics: metrics(),
+        unnoted: Default::default(),
     };
     tracing::info!(bucket = %args.bucket, landing = %queues.landing.url, load = %queues.load.url, "Runner polling.");
     runner::run(
