@@ -21,6 +21,7 @@ use bronze::policy::OnError;
 use bronze::runner::{self, Settings};
 use bronze::serve::Health;
 use bronze::store::{self, DatasetSettings, Lineage};
+use bronze::typed::{self, Storage};
 use bronze::{aws, logging};
 use clap::{Args, Parser, Subcommand};
 use futures_util::future::BoxFuture;
@@ -139,6 +140,16 @@ enum Command {
     /// Tenants' reader roles: each sees its schema and its own rows, nothing else.
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// A dataset's typed relation (`<dataset>_typed`): view or kept table.
+    #[command(subcommand)]
+    Typed(TypedCommand),
+}
+
+#[derive(Subcommand)]
+enum TypedCommand {
+    /// Make the typed relation again from the current rows and schema version, with
+    /// its indexes: a structured table left behind by a breaking change catches up.
+    Rebuild { tenant: String, dataset: String },
 }
 
 #[derive(Subcommand)]
@@ -173,6 +184,13 @@ enum DatasetsCommand {
         /// iso-8859-2, shift_jis, gbk, euc-kr, …) whatever detection says.
         #[arg(long, value_parser = parse_encoding)]
         encoding: Option<Encoding>,
+        /// Where `<dataset>_typed` lives: jsonb (a view casting the payloads) or
+        /// structured (a table of the current rows, kept by every load).
+        #[arg(long, value_parser = parse_storage, default_value = "jsonb")]
+        storage: Storage,
+        /// Typed columns to index, comma-separated, one index each (the key always is).
+        #[arg(long, value_delimiter = ',')]
+        index: Vec<String>,
     },
     /// Show a dataset's settings.
     Show { tenant: String, dataset: String },
@@ -268,6 +286,9 @@ async fn main() -> ExitCode {
         Command::Replay(args) => operate::replay(args).await,
         Command::Reload(args) => operate::reload(args).await,
         Command::Tenants(command) => tenants(command).await,
+        Command::Typed(TypedCommand::Rebuild { tenant, dataset }) => {
+            typed_rebuild(&tenant, &dataset).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -341,6 +362,10 @@ fn read_json_schema(file: &Path) -> Result<serde_json::Value, String> {
 
 fn parse_encoding(label: &str) -> Result<Encoding, String> {
     Encoding::parse(label).ok_or_else(|| format!("unknown encoding {label:?}: a WHATWG label such as utf-8, windows-1252, iso-8859-2, shift_jis, gbk or euc-kr"))
+}
+
+fn parse_storage(name: &str) -> Result<Storage, String> {
+    Storage::parse(name).ok_or_else(|| format!("{name:?}: expected jsonb or structured"))
 }
 
 fn parse_on_error(text: &str) -> Result<OnError, String> {
@@ -531,6 +556,36 @@ async fn tenants(command: TenantsCommand) -> Result<(), String> {
     Ok(())
 }
 
+async fn typed_rebuild(tenant: &str, dataset: &str) -> Result<(), String> {
+    let dest = Destination::new(tenant, dataset).map_err(|e| e.to_string())?;
+    let db = Db::from_env(None);
+    let mut client = db.client().await.map_err(|e| e.to_string())?;
+    let applied = typed::rebuild(&mut client, &dest)
+        .await
+        .map_err(|e| e.to_string())?;
+    report_typed(&applied);
+    match applied.note {
+        Some(note) => Err(note),
+        None => Ok(()),
+    }
+}
+
+/// Says on stderr what a settings change or a rebuild did to the typed relation.
+fn report_typed(applied: &typed::Applied) {
+    if applied.remade {
+        eprintln!("typed relation made from the current rows");
+    }
+    if applied.concurrent_indexes > 0 {
+        eprintln!(
+            "{} index(es) built CONCURRENTLY (large table)",
+            applied.concurrent_indexes
+        );
+    }
+    if let Some(note) = &applied.note {
+        eprintln!("{note}");
+    }
+}
+
 async fn migrate_db(loader: Option<String>) -> Result<(), String> {
     // `Db::client` applies the migrations on connect.
     let db = Db::from_env(None);
@@ -562,6 +617,8 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             json_schema,
             on_error,
             encoding,
+            storage,
+            index,
         } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
             let key_columns: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
@@ -574,10 +631,16 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
                 json_schema,
                 on_error,
                 encoding,
+                storage,
+                index_columns: index.into_iter().filter(|c| !c.is_empty()).collect(),
             };
             store::set_dataset(&mut client, &dest, &settings)
                 .await
                 .map_err(|e| e.to_string())?;
+            let applied = typed::apply(&mut client, &dest)
+                .await
+                .map_err(|e| e.to_string())?;
+            report_typed(&applied);
             print_settings(&dest, &settings)?;
         }
         DatasetsCommand::Show { tenant, dataset } => {
@@ -600,6 +663,7 @@ fn print_settings(dest: &Destination, settings: &DatasetSettings) -> Result<(), 
             "format": settings.format.map(Format::name), "contract": settings.contract.name(),
             "json_schema": settings.json_schema, "on_error": settings.on_error.to_string(),
             "encoding": settings.encoding.map(Encoding::name),
+            "storage": settings.storage.name(), "index": settings.index_columns,
         })
     );
     Ok(())
