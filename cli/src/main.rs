@@ -110,6 +110,19 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
     },
+    /// Serve the records API (the api Lambda's router) over HTTP; tenants' tokens
+    /// come from BRONZE_API_TOKENS (`tenant=token,…`).
+    Serve {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The landing bucket that `POST …/records` and uploads write to.
+        #[arg(long, default_value = "bronze-landing")]
+        bucket: String,
+        /// Database connections shared by concurrent requests.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
     /// A dataset's schema versions: one version's columns, the history, what changed.
     #[command(subcommand)]
     Schema(ops::SchemaCommand),
@@ -167,6 +180,10 @@ enum DatasetsCommand {
         /// iso-8859-2, shift_jis, gbk, euc-kr, …) whatever detection says.
         #[arg(long, value_parser = parse_encoding)]
         encoding: Option<Encoding>,
+        /// Indexes for the records API over current rows: `payload` (GIN: eq filters
+        /// as containment) and/or field names (their typed values: eq, ranges, order).
+        #[arg(long, value_delimiter = ',')]
+        index: Vec<String>,
     },
     /// Show a dataset's settings.
     Show { tenant: String, dataset: String },
@@ -239,6 +256,11 @@ async fn main() -> ExitCode {
             until_idle,
             metrics_addr,
         } => run(&runner, until_idle, metrics_addr).await,
+        Command::Serve {
+            addr,
+            bucket,
+            connections,
+        } => serve(addr, bucket, connections).await,
         Command::Schema(command) => ops::schema(command).await,
         Command::Quality(args) => ops::quality(args).await,
         Command::Loads(args) => ops::loads(args).await,
@@ -521,6 +543,7 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             json_schema,
             on_error,
             encoding,
+            index,
         } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
             let key_columns: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
@@ -537,7 +560,17 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             store::set_dataset(&mut client, &dest, &settings)
                 .await
                 .map_err(|e| e.to_string())?;
+            let index: Vec<String> = index.into_iter().filter(|i| !i.is_empty()).collect();
+            let built = store::set_api_indexes(&*client, &dest, &index)
+                .await
+                .map_err(|e| e.to_string())?;
             print_settings(&dest, &settings)?;
+            if !index.is_empty() {
+                say!("api indexes  {}", index.join(","));
+                if !built {
+                    say!("             (no table yet: run this again after the first load to build them)");
+                }
+            }
         }
         DatasetsCommand::Show { tenant, dataset } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
@@ -575,6 +608,25 @@ async fn setup(args: &RunnerArgs) -> Result<(), String> {
     say!("landing_dlq  {}", queues.landing_dlq.url);
     say!("load_dlq     {}", queues.load_dlq.url);
     Ok(())
+}
+
+async fn serve(
+    addr: std::net::SocketAddr,
+    bucket: String,
+    connections: usize,
+) -> Result<(), String> {
+    let config = aws::sdk_config().await;
+    let api = bronze::api::Api::from_env(&config, None, bucket, connections)
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("--addr {addr}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "Records API listening.");
+    say!("records API on http://{addr}/v1 (OpenAPI: http://{addr}/v1/openapi.json)");
+    bronze::api::serve(listener, Arc::new(api))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn run(

@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "tenant_readers",
         include_str!("../../infra/migrations/0009_tenant_readers.sql"),
     ),
+    (
+        11,
+        "api_indexes",
+        include_str!("../../infra/migrations/0011_api_indexes.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -99,7 +99,7 @@ pub fn select_sql(dest: &Destination, schema: &Schema) -> String {
         .map(|f| {
             format!(
                 "{} AS {}",
-                cast(f),
+                cast(f).expr,
                 quote_ident(&column_name(&f.name, &mut taken))
             )
         })
@@ -114,17 +114,43 @@ pub fn select_sql(dest: &Destination, schema: &Schema) -> String {
     )
 }
 
-/// The expression that reads `field` out of the payload as its type.
-fn cast(field: &Field) -> String {
-    let text = format!("(t.payload ->> {})", literal(&field.name));
+/// A field read out of the payload of the row aliased `t` as its registered type: the
+/// typed view's columns, and the records API's filters and sort keys, so a filter
+/// compares exactly what the view shows (and an expression index on it serves both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cast {
+    /// The SQL expression; the field's name is in it as an escaped string literal.
+    pub expr: String,
+    /// The PostgreSQL type the expression has; `None` for JSON values (`jsonb`) and
+    /// text, which compare as they are.
+    pub sql_type: Option<&'static str>,
+}
+
+/// The expression that reads `field` out of the payload of the row aliased `t`.
+pub fn cast(field: &Field) -> Cast {
+    cast_of(field, "t.payload")
+}
+
+/// The expression that reads `field` out of `payload` (a column reference) as its
+/// type: an index over the table names the column bare, and matches queries that name
+/// it through an alias.
+pub fn cast_of(field: &Field, payload: &str) -> Cast {
+    let text = format!("({payload} ->> {})", literal(&field.name));
     let order = field.format.as_deref().map_or("ymd", field_order);
+    let typed = |expr: String, sql_type| Cast {
+        expr,
+        sql_type: Some(sql_type),
+    };
     match field.kind {
-        FieldType::Null | FieldType::String => text,
-        FieldType::Boolean => format!("bronze.try_boolean{text}"),
-        FieldType::Integer => format!("bronze.try_bigint{text}"),
-        FieldType::Number => format!("bronze.try_numeric{text}"),
-        FieldType::Date => format!("bronze.try_date({text}, '{order}')"),
-        FieldType::Time => format!("bronze.try_time{text}"),
+        FieldType::Null | FieldType::String => Cast {
+            expr: text,
+            sql_type: None,
+        },
+        FieldType::Boolean => typed(format!("bronze.try_boolean{text}"), "boolean"),
+        FieldType::Integer => typed(format!("bronze.try_bigint{text}"), "bigint"),
+        FieldType::Number => typed(format!("bronze.try_numeric{text}"), "numeric"),
+        FieldType::Date => typed(format!("bronze.try_date({text}, '{order}')"), "date"),
+        FieldType::Time => typed(format!("bronze.try_time{text}"), "time"),
         FieldType::Timestamp => {
             // One value with a zone makes the column zoned: reading `+02:00` as local
             // time would shift it silently.
@@ -133,22 +159,23 @@ fn cast(field: &Field) -> String {
                 .iter()
                 .chain(&field.evidence.formats)
                 .any(|f| f.ends_with('Z') || f.ends_with("%z"));
-            let function = if zoned {
-                "try_timestamptz"
+            let (function, sql_type) = if zoned {
+                ("try_timestamptz", "timestamptz")
             } else {
-                "try_timestamp"
+                ("try_timestamp", "timestamp")
             };
-            format!("bronze.{function}({text}, '{order}')")
+            typed(format!("bronze.{function}({text}, '{order}')"), sql_type)
         }
-        FieldType::Object | FieldType::Array | FieldType::Mixed => {
-            format!("(t.payload -> {})", literal(&field.name))
-        }
+        FieldType::Object | FieldType::Array | FieldType::Mixed => Cast {
+            expr: format!("({payload} -> {})", literal(&field.name)),
+            sql_type: None,
+        },
     }
 }
 
 /// A string literal; with `standard_conforming_strings` (on since 9.1) only the
 /// quote needs doubling.
-fn literal(text: &str) -> String {
+pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
@@ -194,7 +221,7 @@ mod tests {
             evidence: Default::default(),
         };
         assert_eq!(
-            cast(&field),
+            cast(&field).expr,
             "bronze.try_bigint(t.payload ->> 'it''s \"x\"')"
         );
     }
