@@ -90,10 +90,10 @@ fn check_body(body: &[u8], ndjson: bool) -> Result<(), Problem> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            if !line
+            if line
                 .iter()
                 .find(|b| !b.is_ascii_whitespace())
-                .is_some_and(|&b| b == b'{')
+                .is_none_or(|&b| b != b'{')
             {
                 return Err(Problem::bad_request(
                     "body",

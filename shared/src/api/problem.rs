@@ -12,9 +12,9 @@ use serde_json::Value;
 pub struct Problem {
     /// A URI naming the kind of problem (relative, under `/problems/`).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: &'static str,
     /// A short summary of the kind.
-    pub title: String,
+    pub title: &'static str,
     /// The HTTP status, repeated for clients that lose it.
     pub status: u16,
     /// What happened in this request.
@@ -28,10 +28,15 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(status: StatusCode, kind: &str, title: &str, detail: impl Into<String>) -> Self {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
-            kind: format!("/problems/{kind}"),
-            title: title.to_owned(),
+            kind,
+            title,
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
@@ -45,7 +50,7 @@ impl Problem {
             field: Some(field.into()),
             ..Self::new(
                 StatusCode::BAD_REQUEST,
-                "bad-request",
+                "/problems/bad-request",
                 "Bad request",
                 detail,
             )
@@ -59,7 +64,7 @@ impl Problem {
             known_fields: Some(known),
             ..Self::new(
                 StatusCode::BAD_REQUEST,
-                "unknown-field",
+                "/problems/unknown-field",
                 "Unknown field",
                 format!("the dataset has no field {field:?}"),
             )
@@ -70,7 +75,7 @@ impl Problem {
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            "/problems/unauthorized",
             "Unauthorized",
             detail,
         )
@@ -78,19 +83,29 @@ impl Problem {
 
     /// 403: credentials of another tenant.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "/problems/forbidden",
+            "Forbidden",
+            detail,
+        )
     }
 
     /// 404: no such dataset, record or object for this tenant.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "/problems/not-found",
+            "Not found",
+            detail,
+        )
     }
 
     /// 413: a body past the stated limit.
     pub fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
+            "/problems/too-large",
             "Body too large",
             format!("the body is limited to {limit} bytes: use POST …/uploads for larger files"),
         )
@@ -100,7 +115,7 @@ impl Problem {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            "/problems/unavailable",
             "Service unavailable",
             detail,
         )
