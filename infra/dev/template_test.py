@@ -422,6 +422,26 @@ class Template(unittest.TestCase):
         self.assertEqual(topic["Subscription"]["Fn::If"][0], "HasAlarmEmail")
         self.assertEqual(self.parameters["AlarmEmail"]["Default"], "")
 
+    # Issue 18: the records API.
+    def test_18_the_api_writes_only_its_own_prefixes_and_is_authorized(self):
+        statements = self.role_statements("ApiRole")
+        plain = [s for s in statements if "Fn::If" not in s]
+        s3 = [s for s in plain if any(a.startswith("s3:") for a in
+                                       ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))]
+        self.assertEqual(len(s3), 1, s3)
+        resources = [r["Fn::Sub"] for r in s3[0]["Resource"]]
+        self.assertEqual(resources, ["${LandingBucket.Arn}/*/*/_api/*", "${LandingBucket.Arn}/*/*/_uploads/*"])
+        self.assertNotIn("sqs:", json.dumps(plain), "the API writes files, never queue messages")
+        api = self.resources["RecordsApi"]["Properties"]["Auth"]
+        self.assertEqual(api["DefaultAuthorizer"], "TenantJwt")
+        self.assertIn("JwtConfiguration", api["Authorizers"]["TenantJwt"])
+        url = self.resources["ApiStreamFunction"]["Properties"]["FunctionUrlConfig"]
+        self.assertEqual(url, {"AuthType": "AWS_IAM", "InvokeMode": "RESPONSE_STREAM"})
+        for name in ["ApiFunction", "ApiStreamFunction"]:
+            self.assertEqual(self.resources[name]["Metadata"]["BuildProperties"]["Binary"], "api")
+        for given, on in [({}, False), ({"ApiJwtIssuer": "https://issuer.example"}, True)]:
+            self.assertEqual(evaluate(self.t, {"Condition": "ApiOn"}, given), on)
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], *sys.argv[1:]])
