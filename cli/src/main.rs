@@ -92,8 +92,14 @@ enum Command {
         #[arg(long, hide = true)]
         no_checks: bool,
     },
-    /// Apply the database migrations to DATABASE_URL.
-    Migrate,
+    /// Apply the database migrations to DATABASE_URL: a deploy step, run as the owner
+    /// role (the functions only check that the database is migrated).
+    Migrate {
+        /// Make this existing role a loader: what the functions connect as, with only
+        /// what loading needs (docs/security.md). Idempotent: give it on every deploy.
+        #[arg(long, value_name = "ROLE")]
+        loader: Option<String>,
+    },
     /// Per-dataset settings (business key, snapshot semantics).
     #[command(subcommand)]
     Datasets(DatasetsCommand),
@@ -195,6 +201,20 @@ enum TenantsCommand {
     Create { tenant: String },
     /// Let a login role read the tenant's data.
     Grant { tenant: String, role: String },
+    /// Print the landing bucket's policy: the template's statements, and who may write
+    /// each tenant's prefixes, from the rules dispatch applies (BRONZE_TENANT_WRITERS,
+    /// BRONZE_TENANTS). For `aws s3api put-bucket-policy` with
+    /// ManageLandingBucketPolicy=false.
+    BucketPolicy {
+        #[arg(long)]
+        bucket: String,
+    },
+    /// Whether a tenant's first load makes its reader role (the role that migrated
+    /// needs CREATEROLE then).
+    AutoReaders {
+        #[arg(value_parser = ["on", "off"])]
+        switch: String,
+    },
 }
 
 #[derive(Args)]
@@ -248,7 +268,7 @@ async fn main() -> ExitCode {
             }
             Err(e) => Err(e.to_string()),
         },
-        Command::Migrate => migrate_db().await,
+        Command::Migrate { loader } => migrate_db(loader).await,
         Command::Datasets(command) => datasets(command).await,
         Command::Setup(args) => setup(&args).await,
         Command::Run {
@@ -493,7 +513,6 @@ async fn ingest(file: &Path, tenant: &str, dataset: &str, options: Options) -> R
 
 async fn tenants(command: TenantsCommand) -> Result<(), String> {
     let db = Db::from_env(None);
-    let client = db.client().await.map_err(|e| e.to_string())?;
     let name = |tenant: &str| {
         Destination::new(tenant, "dataset")
             .map(|d| d.tenant)
@@ -501,31 +520,53 @@ async fn tenants(command: TenantsCommand) -> Result<(), String> {
     };
     match command {
         TenantsCommand::Create { tenant } => {
+            let client = db.client().await.map_err(|e| e.to_string())?;
             let role = bronze::tenants::create(&*client, &name(&tenant)?)
                 .await
                 .map_err(|e| bronze::aws::describe(&e))?;
             say!("{role}");
         }
         TenantsCommand::Grant { tenant, role } => {
+            let client = db.client().await.map_err(|e| e.to_string())?;
             bronze::tenants::grant(&*client, &name(&tenant)?, &role)
                 .await
                 .map_err(|e| bronze::aws::describe(&e))?;
             say!("{role} may read tenant {tenant}");
         }
+        TenantsCommand::BucketPolicy { bucket } => {
+            let admission = bronze::admission::Admission::from_env().map_err(|e| e.to_string())?;
+            let policy = bronze::bucket_policy::bucket_policy(&admission, &bucket);
+            writeln!(std::io::stdout(), "{policy:#}").map_err(|e| e.to_string())?;
+        }
+        TenantsCommand::AutoReaders { switch } => {
+            let client = db.client().await.map_err(|e| e.to_string())?;
+            let on = switch == "on";
+            bronze::tenants::set_auto_readers(&*client, on)
+                .await
+                .map_err(|e| bronze::aws::describe(&e))?;
+            say!(
+                "a tenant's first load {} its reader role",
+                if on { "makes" } else { "does not make" }
+            );
+        }
     }
     Ok(())
 }
 
-async fn migrate_db() -> Result<(), String> {
+async fn migrate_db(loader: Option<String>) -> Result<(), String> {
     // `Db::client` applies the migrations on connect.
     let db = Db::from_env(None);
-    let client = db.client().await.map_err(|e| e.to_string())?;
-    let version: Option<i32> = client
-        .query_one("SELECT max(version) FROM bronze.migrations", &[])
+    let mut client = db.client().await.map_err(|e| e.to_string())?;
+    let version = bronze::migrate::applied_version(&client)
         .await
-        .map_err(|e| e.to_string())?
-        .get(0);
-    say!("database at migration {}", version.unwrap_or(0));
+        .map_err(|e| bronze::aws::describe(&e))?;
+    say!("database at migration {version}");
+    if let Some(role) = loader {
+        bronze::roles::grant_loader(&mut client, &role)
+            .await
+            .map_err(|e| e.to_string())?;
+        say!("{role} may load (and nothing more)");
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ template decoder and SAM's translator): python infra/dev/template_test.py [-v]
 import copy
 import json
 import os
+import subprocess
 import sys
 import tomllib
 import unittest
@@ -29,6 +30,17 @@ SAMCONFIG = os.environ.get("BRONZE_SAMCONFIG", os.path.join(REPO, "samconfig.tom
 
 DAY = 86400
 HOUR = 3600
+
+
+def bronze_binary():
+    """The `bronze` command, built by the test suite before this runs: BRONZE_BIN,
+    else the debug build in cargo's target directory (which CARGO_TARGET_DIR moves)."""
+    if os.environ.get("BRONZE_BIN"):
+        return os.environ["BRONZE_BIN"]
+    meta = json.loads(subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=REPO, check=True, capture_output=True, text=True).stdout)
+    return os.path.join(meta["target_directory"], "debug", "bronze")
 
 
 def load_template():
@@ -389,6 +401,32 @@ class Template(unittest.TestCase):
 
 
     # Issue 16: alarms on what needs a human.
+    def test_15_the_generated_bucket_policy_keeps_the_templates_statements(self):
+        policy = self.t["Resources"]["LandingBucketPolicy"]
+        self.assertEqual(policy["Condition"], "ManagesBucketPolicy")
+        arn = "arn:aws:s3:::landing"
+
+        def render(node):
+            if isinstance(node, list):
+                return [render(n) for n in node]
+            if isinstance(node, dict):
+                if node.get("Fn::GetAtt") == ["LandingBucket", "Arn"]:
+                    return arn
+                if "Fn::Sub" in node:
+                    return node["Fn::Sub"].replace("${LandingBucket.Arn}", arn)
+                return {k: render(v) for k, v in node.items()}
+            return node
+
+        ours = render(policy["Properties"]["PolicyDocument"]["Statement"])
+        generated = json.loads(subprocess.run(
+            [bronze_binary(), "tenants", "bucket-policy", "--bucket", "landing"],
+            env={**os.environ, "BRONZE_TENANT_WRITERS": '{"acme": ["AWS:AIDAACME"]}',
+                 "BRONZE_TENANTS": "acme"},
+            check=True, capture_output=True, text=True).stdout)["Statement"]
+        self.assertEqual(generated[:len(ours)], ours)
+        self.assertEqual([s["Sid"] for s in generated[len(ours):]],
+                         ["OnlyWriters1", "OnlyListedTenants"])
+
     def test_16_alarms_watch_dead_letters_queues_load_rejects_and_quality(self):
         alarms = self.of_type("AWS::CloudWatch::Alarm")
         watched = set()

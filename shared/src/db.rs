@@ -415,9 +415,37 @@ pub struct Db {
     /// them.
     aws: OnceCell<SdkConfig>,
     client: Mutex<Option<Conn>>,
-    /// Whether connecting applies the migrations; operator commands that only read
-    /// never change the database they are pointed at.
-    migrates: bool,
+    /// What connecting does about the migrations.
+    migrations: Migrations,
+}
+
+/// What a connection does about bronze's migrations when it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Applies those not yet applied: the `bronze` command, run by the owner role, and
+    /// a single-role set-up that opts in (`BRONZE_MIGRATE=apply`).
+    Apply,
+    /// Requires the database to be at least at this build's migration, and changes
+    /// nothing: the functions, which connect as a loader role that may not migrate.
+    /// Migrations are a deploy step (`bronze migrate`), never a cold start's.
+    Require,
+    /// Requires only that bronze's tables exist: commands that only read, which never
+    /// change the database they are pointed at.
+    Exist,
+}
+
+impl Migrations {
+    /// `BRONZE_MIGRATE` (`apply` or `require`), else `default`.
+    pub fn from_env(default: Migrations) -> Result<Self, String> {
+        match std::env::var("BRONZE_MIGRATE").as_deref() {
+            Err(_) | Ok("") => Ok(default),
+            Ok("apply") => Ok(Self::Apply),
+            Ok("require") => Ok(Self::Require),
+            Ok(other) => Err(format!(
+                "BRONZE_MIGRATE={other:?}: expected \"apply\" or \"require\""
+            )),
+        }
+    }
 }
 
 /// A client and the task that drives its connection.
@@ -442,10 +470,12 @@ impl Db {
     /// A connection that never migrates, for commands that only read: pointed at the
     /// wrong database, they say so instead of creating bronze's tables in it.
     pub fn read_only(self) -> Self {
-        Self {
-            migrates: false,
-            ..self
-        }
+        self.migrations(Migrations::Exist)
+    }
+
+    /// What connecting does about the migrations (by default, [`Migrations::Apply`]).
+    pub fn migrations(self, migrations: Migrations) -> Self {
+        Self { migrations, ..self }
     }
 
     /// Which database this is, without its password: `host:port/dbname`, or the
@@ -495,7 +525,7 @@ impl Db {
             secret: Mutex::new(None),
             aws: OnceCell::new(),
             client: Mutex::new(None),
-            migrates: true,
+            migrations: Migrations::Apply,
         }
     }
 
@@ -535,20 +565,38 @@ impl Db {
                     pid: row.get(0),
                     started: row.get(1),
                 });
-            if self.migrates {
-                let applied = migrate(&mut conn.client).await?;
-                if !applied.is_empty() {
-                    info!(?applied, "Applied database migrations.");
-                }
-            } else if !has_bronze_tables(&conn.client).await? {
-                return Err(DbError::Config(format!(
-                    "{} has no bronze tables: `bronze migrate` creates them",
-                    self.describe()
-                )));
-            }
+            self.settle_migrations(&mut conn.client).await?;
             *guard = Some(conn);
         }
         Ok(ConnGuard(guard))
+    }
+
+    async fn settle_migrations(&self, client: &mut Client) -> Result<(), DbError> {
+        if self.migrations == Migrations::Apply {
+            let applied = migrate(client).await?;
+            if !applied.is_empty() {
+                info!(?applied, "Applied database migrations.");
+            }
+            return Ok(());
+        }
+        if !has_bronze_tables(client).await? {
+            return Err(DbError::Config(format!(
+                "{} has no bronze tables: `bronze migrate` creates them",
+                self.describe()
+            )));
+        }
+        if self.migrations == Migrations::Require {
+            let at = crate::migrate::applied_version(client).await?;
+            if at < crate::migrate::LATEST {
+                return Err(DbError::Config(format!(
+                    "{} is at migration {at}, this build needs {}: run `bronze migrate` \
+                     as the owner role before deploying it (docs/deploy.md)",
+                    self.describe(),
+                    crate::migrate::LATEST
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Closes the connection (the next [`Db::client`] opens a new one): for a caller

@@ -1,4 +1,5 @@
-//! Schema migrations, embedded in every binary and applied at start-up.
+//! Schema migrations, embedded in every binary and applied by `bronze migrate` (a
+//! deploy step, run by the owner role) or, where a set-up opts in, at start-up.
 //!
 //! Two functions cold-starting at once both try to migrate: a session advisory lock
 //! lets one apply and the other find the work done.
@@ -57,7 +58,26 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "api_indexes",
         include_str!("../../infra/migrations/0011_api_indexes.sql"),
     ),
+    (
+        12,
+        "loader_role",
+        include_str!("../../infra/migrations/0012_loader_role.sql"),
+    ),
 ];
+
+/// The migration this build needs the database to be at.
+pub const LATEST: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// The latest migration applied to the database (0 for none).
+pub async fn applied_version(client: &Client) -> Result<i32, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM bronze.migrations",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.
 const LOCK_KEY: i64 = 0x6272_6f6e_7a65;

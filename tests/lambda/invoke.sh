@@ -13,10 +13,12 @@ ensure_aws
 work="$(mktemp -d)"   # outside the workspace, or watch would reload on its own log
 port="${LAMBDA_PORT:-9123}"
 db="bronze_lambda_$$"
+loader="bronze_lambda_loader_$$"   # roles are global to the server: one per run
 admin_url="$DATABASE_URL"
 cleanup() {
     [ -n "${watch_pid:-}" ] && kill -- -"$watch_pid" 2>/dev/null || true
     psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    psql "$admin_url" -qc "DROP ROLE IF EXISTS $loader" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -27,12 +29,20 @@ fail() { echo "FAIL: $*" >&2; echo "--- cargo lambda watch log:" >&2; tail -40 "
 sql() { psql "$db_url" -Atqc "$1"; }
 
 cargo build -q -p dispatch -p load -p api -p bronze-cli
+# As deployed: the owner migrates in a deploy step, the functions connect as a loader
+# role that may not migrate (they check the migration and refuse an older database).
+psql "$admin_url" -qc "CREATE ROLE $loader LOGIN" >/dev/null
+DATABASE_URL="$db_url" "$TARGET/debug/bronze" migrate --loader "$loader" >/dev/null
+case "$db_url" in
+    *@*) loader_url="$(printf '%s' "$db_url" | sed -E "s#^(postgres(ql)?://)[^@/]*@#\\1$loader@#")" ;;
+    *) loader_url="$(printf '%s' "$db_url" | sed -E "s#^(postgres(ql)?://)#\\1$loader@#")" ;;
+esac
 prefix="bronze-lambda-$$"
 load_url="$("$TARGET/debug/bronze" setup --bucket bronze-landing --queue-prefix "$prefix" | awk '$1 == "load" {print $2}')"
 # The object events/s3-put-moto.json announces.
 put_object tests/data/demo/orders.csv bronze-landing "acme/orders/2026 11/a+b.csv" >/dev/null
 
-env_vars="DATABASE_URL=$db_url,LOAD_QUEUE_URL=$load_url,AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
+env_vars="DATABASE_URL=$loader_url,LOAD_QUEUE_URL=$load_url,AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
 env_vars+=",AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY,AWS_REGION=$AWS_REGION"
 env_vars+=",AWS_LAMBDA_LOG_FORMAT=JSON,RUST_LOG=info,BRONZE_BUCKET=bronze-landing"
 setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" \

@@ -2,7 +2,12 @@
 //! rows and load tasks out. All logic lives in `bronze::dispatch`.
 
 use bronze::admission::Admission;
-use bronze::{aws, db::Db, dispatch::Dispatcher, metrics::Metrics};
+use bronze::{
+    aws,
+    db::{Db, Migrations},
+    dispatch::Dispatcher,
+    metrics::Metrics,
+};
 use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -14,7 +19,8 @@ async fn main() -> Result<(), Error> {
         s3: aws::s3(&config),
         sqs: aws::sqs(&config),
         load_queue_url: std::env::var("LOAD_QUEUE_URL").map_err(|_| "LOAD_QUEUE_URL is not set")?,
-        db: Db::from_env(Some(aws::secrets(&config))),
+        db: Db::from_env(Some(aws::secrets(&config)))
+            .migrations(Migrations::from_env(Migrations::Require)?),
         metrics: Metrics::from_env(),
         admission: Admission::from_env()?,
     };

@@ -3,7 +3,12 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use bronze::load::{DeadLetters, Loader};
-use bronze::{aws, db::Db, limits::Limits, metrics::Metrics};
+use bronze::{
+    aws,
+    db::{Db, Migrations},
+    limits::Limits,
+    metrics::Metrics,
+};
 use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
 
 #[tokio::main]
@@ -12,7 +17,8 @@ async fn main() -> Result<(), Error> {
     let config = aws::sdk_config().await;
     let loader = Loader {
         s3: aws::s3(&config),
-        db: Db::from_env(Some(aws::secrets(&config))),
+        db: Db::from_env(Some(aws::secrets(&config)))
+            .migrations(Migrations::from_env(Migrations::Require)?),
         limits: Limits::from_env()?,
         dead_letters: std::env::var("LOAD_DLQ_URL").ok().map(|url| DeadLetters {
             sqs: aws::sqs(&config),

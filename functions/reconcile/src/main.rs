@@ -7,7 +7,10 @@ use bronze::admission::Admission;
 use bronze::dispatch::Dispatcher;
 use bronze::metrics::Metrics;
 use bronze::reconcile::Reconciler;
-use bronze::{aws, db::Db};
+use bronze::{
+    aws,
+    db::{Db, Migrations},
+};
 use lambda_runtime::{service_fn, tracing, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -31,7 +34,8 @@ async fn main() -> Result<(), Error> {
             sqs: aws::sqs(&config),
             load_queue_url: std::env::var("LOAD_QUEUE_URL")
                 .map_err(|_| "LOAD_QUEUE_URL is not set")?,
-            db: Db::from_env(Some(aws::secrets(&config))),
+            db: Db::from_env(Some(aws::secrets(&config)))
+                .migrations(Migrations::from_env(Migrations::Require)?),
             metrics: Metrics::from_env(),
             admission: Admission::from_env()?,
         },

@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use utoipa::OpenApi;
 
-use crate::db::Db;
+use crate::db::{Db, Migrations};
 
 pub use access::{Principal, Tokens, TokensError};
 pub use cursor::Cursor;
@@ -94,6 +94,17 @@ pub struct Api {
     pub limits: Limits,
 }
 
+/// Why the API cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `BRONZE_API_TOKENS` cannot be read.
+    #[error(transparent)]
+    Tokens(#[from] TokensError),
+    /// `BRONZE_MIGRATE` names no mode.
+    #[error("{0}")]
+    Migrations(String),
+}
+
 impl Api {
     /// The API over the database the environment names (`DATABASE_URL`, else
     /// `DATABASE_SECRET_ARN` read with `secrets`), writing to `bucket`, with the local
@@ -103,10 +114,15 @@ impl Api {
         secrets: Option<aws_sdk_secretsmanager::Client>,
         bucket: String,
         connections: usize,
-    ) -> Result<Self, TokensError> {
+    ) -> Result<Self, ApiError> {
+        // Like the functions: the database must be at this build's migration (the API
+        // reads what the latest ones made), and it is never migrated from here unless
+        // `BRONZE_MIGRATE=apply` says so.
+        let migrations = Migrations::from_env(Migrations::Require).map_err(ApiError::Migrations)?;
         Ok(Self {
-            // Read-only: the API never migrates the database it is pointed at.
-            pool: Pool::new(connections, || Db::from_env(secrets.clone()).read_only()),
+            pool: Pool::new(connections, || {
+                Db::from_env(secrets.clone()).migrations(migrations)
+            }),
             s3: crate::aws::s3(config),
             bucket,
             tokens: Tokens::from_env()?,

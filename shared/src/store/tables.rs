@@ -108,7 +108,8 @@ pub async fn ensure_dataset_table(
 /// tenant's schema before it gives up (and is retried).
 const SCHEMA_LOCK_TIMEOUT: &str = "30s";
 
-/// Creates the tenant's schema if it is missing. Concurrent `CREATE SCHEMA IF NOT
+/// Creates the tenant's schema if it is missing, and its reader role if the owner
+/// asked for that on first loads (`bronze tenants auto-readers`). Concurrent `CREATE SCHEMA IF NOT
 /// EXISTS` can still collide, so its creation is serialised, per tenant: the lock is
 /// held by the load that creates the schema until it commits, and only another first
 /// load of the same tenant ever waits for it, for a bounded time. The dataset's own
@@ -135,11 +136,14 @@ async fn ensure_schema(
         &[&schema],
     )
     .await?;
-    tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = 0; CREATE SCHEMA IF NOT EXISTS {}",
-        quote_ident(&schema)
-    ))
-    .await
+    tx.batch_execute("SET LOCAL lock_timeout = 0").await?;
+    // As the owner: a loader may not create schemas or roles (migration 0012).
+    tx.execute(
+        "SELECT bronze.open_tenant($1, NULL)",
+        &[&dest.tenant.as_str()],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The primary key (record_key, version) and the index of current rows.
