@@ -71,7 +71,7 @@ def prepare(path):
     t0 = time.perf_counter()
     subprocess.run([BIN, "ingest", path, "--tenant", "bench", "--dataset", "trips"], env=env, check=True, capture_output=True)
     log(f"loaded in {time.perf_counter() - t0:.0f} s")
-    subprocess.run([BIN, "datasets", "set", "bench", "trips", "--key", "id", "--index", "tailnum,day"],
+    subprocess.run([BIN, "datasets", "set", "bench", "trips", "--key", "id", "--api-index", "tailnum,day"],
                    env=env, check=True, capture_output=True)
     psql("VACUUM ANALYZE tenant_bench.trips")
 

@@ -5,10 +5,11 @@
 #   bash bench/hostile.sh                 # this checkout's binary
 #   BRONZE_BIN=/path/to/bronze bash bench/hostile.sh   # another build, for a before/after table
 #
-# Needs root for the cgroup (v1 memory controller, as on these machines); without it
-# the cases run uncapped and say so. Cases that ingest need DATABASE_URL.
+# Needs root for the cgroup (bench/cgroup.sh); without it the cases run uncapped and
+# say so. Cases that ingest need DATABASE_URL.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. bench/cgroup.sh
 admin_url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 bench_db="bronze_hostile_$$"
 psql "$admin_url" -qc "CREATE DATABASE $bench_db" || exit 1
@@ -19,15 +20,9 @@ if [ -z "${BRONZE_BIN:-}" ]; then
     BRONZE_BIN="$target/release/bronze"
 fi
 work=$(mktemp -d)
-trap 'rm -rf "$work"; psql "$admin_url" -qc "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)"' EXIT
+trap 'rm -rf "$work"; cgroup_close; psql "$admin_url" -qc "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)"' EXIT
 CAP_MB=${CAP_MB:-128}
-
-cg=/sys/fs/cgroup/memory/bronze_hostile_$$
-capped=no
-if mkdir -p "$cg" 2>/dev/null && echo $((CAP_MB << 20)) >"$cg/memory.limit_in_bytes" 2>/dev/null; then
-    echo $((CAP_MB << 20)) >"$cg/memory.memsw.limit_in_bytes" 2>/dev/null
-    capped=yes
-fi
+cgroup_open "bronze_hostile_$$" "$CAP_MB"
 
 python3 - "$work" <<'PY'
 import gzip, sys, os
@@ -55,15 +50,10 @@ run() {
     local case=$1
     shift
     local out="$work/out" err="$work/err" stats="$work/stats"
-    local cmd=("$@")
-    if [ "$capped" = yes ]; then
-        echo 0 >"$cg/memory.max_usage_in_bytes" 2>/dev/null
-        /usr/bin/time -f '%M' -o "$stats" bash -c 'echo $$ > '"$cg"'/cgroup.procs && exec "$@"' _ "${cmd[@]}" >"$out" 2>"$err"
-    else
-        /usr/bin/time -f '%M' -o "$stats" "${cmd[@]}" >"$out" 2>"$err"
-    fi
+    capped "$stats" "$@" >"$out" 2>"$err"
     local status=$?
-    local peak=$(( $(tail -1 "$stats" | tr -dc 0-9) / 1024 ))
+    local peak
+    peak=$(peak_mb "$stats")
     local verdict
     verdict=$( (grep -ho '"inserted":[0-9]*\|"rejected":[0-9]*' "$out"; tail -c 300 "$err" | tr '\n' ' ' | grep -o '[^/]*$' | cut -c1-110) | tr '\n' ' ')
     [ "$status" -gt 128 ] && verdict="killed (signal $((status - 128)))"
@@ -75,6 +65,4 @@ for f in stray_quote.csv wide_header.csv many_keys.ndjson bomb_line.ndjson.gz lo
     dataset="h$$_$(echo "$f" | tr -c 'a-z' '_' | cut -c1-20)"
     run "$f" "$BRONZE_BIN" ingest "$work/$f" --tenant hostile --dataset "$dataset"
 done
-echo "cgroup cap: $capped (${CAP_MB} MB); binary: $BRONZE_BIN"
-[ "$capped" = yes ] && rmdir "$cg" 2>/dev/null
-true
+echo "cgroup cap: $CAPPED (${CAP_MB} MB); binary: $BRONZE_BIN"

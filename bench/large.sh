@@ -1,98 +1,103 @@
 #!/usr/bin/env bash
 # Very large objects through the local runner (issue 14): a CSV of CSV_MB megabytes
-# (default 5120) and an NDJSON of NDJSON_MB megabytes before gzip (default 1024) are
-# generated, uploaded to the S3 endpoint, and loaded by the release `bronze run` in a
-# cgroup capped at CAP_MB (default 128, a small Lambda's memory). Prints, per file, its
-# size, records, load seconds (the load's own duration_ms), MB/s, records/s and peak RSS.
+# (default 5120) and an NDJSON of NDJSON_MB megabytes before gzip (default 1024; 0
+# skips either), each after a baseline of the same shape of BASE_MB megabytes (default
+# 19: the 336,776 rows of bench/load.sh's end-to-end case, in the narrow shape), loaded by
+# the release `bronze run` in a cgroup capped at CAP_MB (default 128, a small Lambda's
+# memory; bench/cgroup.sh). Prints, per file: its size, records, load seconds (the
+# load's own duration_ms), MB/s, records/s and that rate against its baseline's, peak
+# RSS and the cgroup's peak, the table's size, and whether the load fits Lambda's 900 s.
 #
-#   CSV_MB=200 NDJSON_MB=50 bash bench/large.sh       # what fits a small disk
-#   BRONZE_BIN=/path/to/bronze bash bench/large.sh    # another build
+# SHAPE: `narrow` (default: orders of five short fields, 57 bytes a CSV record, 81 an
+# NDJSON one) or `wide` (the same and a free-text note, 3 KB a record). The objects are
+# made as the load reads them (bench/s3gen.py, in front of the emulator), never stored:
+# what the disk must hold is the table, about 10 times the text for the narrow shape
+# (560 bytes a CSV record: 52 GB for 5 GB of CSV; 7.5 GB for 1 GB of NDJSON) and 0.6
+# times for the wide one (PostgreSQL compresses the long payloads). Each table is
+# dropped once measured, in a database of the bench's own, dropped at the end.
 #
-# Needs about 3.5 times CSV_MB of free disk (the file, the emulator's copy, the table
-# and its WAL in PostgreSQL), root for the cgroup (v1 memory controller; uncapped and
-# said so otherwise), and AWS_ENDPOINT_URL or the dev emulator (infra/dev/lib.sh).
+#   CSV_MB=200 NDJSON_MB=50 bash bench/large.sh          # a quick run
+#   SHAPE=wide bash bench/large.sh                       # full size on a 20 GB disk
+#   BRONZE_BIN=/path/to/bronze bash bench/large.sh       # another build
+#
+# The runner's BRONZE_MAX_LOAD_SECONDS is LOAD_SECONDS (default 7200), so a load
+# longer than Lambda's 900 s is measured rather than given up.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . infra/dev/lib.sh
+. bench/cgroup.sh
 ensure_venv || exit 1
 ensure_aws || exit 1
 CSV_MB=${CSV_MB:-5120}
 NDJSON_MB=${NDJSON_MB:-1024}
+BASE_MB=${BASE_MB:-19}
+SHAPE=${SHAPE:-narrow}
 CAP_MB=${CAP_MB:-128}
+LOAD_SECONDS=${LOAD_SECONDS:-7200}
 admin_url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 bench_db="bronze_large_$$"
 psql "$admin_url" -qc "CREATE DATABASE $bench_db" || exit 1
 export DATABASE_URL="${admin_url%/*}/$bench_db"
 if [ -z "${BRONZE_BIN:-}" ]; then
     cargo build --release -q -p bronze-cli || exit 1
-    target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    BRONZE_BIN="$target/release/bronze"
+    BRONZE_BIN="$TARGET/release/bronze"
 fi
 work=$(mktemp -d)
 bucket="bronze-large-$$"
-cg=/sys/fs/cgroup/memory/bronze_large_$$
-trap 'rm -rf "$work"; rmdir "$cg" 2>/dev/null; psql "$admin_url" -qc "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)"' EXIT
-capped=no
-if mkdir -p "$cg" 2>/dev/null && echo $((CAP_MB << 20)) >"$cg/memory.limit_in_bytes" 2>/dev/null; then
-    echo $((CAP_MB << 20)) >"$cg/memory.memsw.limit_in_bytes" 2>/dev/null
-    capped=yes
-fi
+cgroup_open "bronze_large_$$" "$CAP_MB"
 
-# Orders with a few columns of each kind, written in 8 MB blocks.
-"$VENV/bin/python" - "$work" "$CSV_MB" "$NDJSON_MB" <<'PY'
-import gzip, os, sys
-work, csv_mb, nd_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def rows(fmt, header, limit):
-    written, i = 0, 0
-    if header:
-        yield header
-        written += len(header)
-    while written < limit:
-        block = []
-        size = 0
-        while size < (8 << 20) and written + size < limit:
-            line = fmt(i)
-            block.append(line)
-            size += len(line)
-            i += 1
-        chunk = b"".join(block)
-        written += len(chunk)
-        yield chunk
-csv = lambda i: b"%d,customer %d,%d.%02d,2026-11-%02dT10:%02d:00Z,%s\n" % (
-    i, i % 100_000, i % 10_000, i % 100, i % 28 + 1, i % 60, b"shipped" if i % 3 else b"open")
-nd = lambda i: b'{"id":%d,"customer":"customer %d","amount":%d.%02d,"tags":["t%d"],"open":%s}\n' % (
-    i, i % 100_000, i % 10_000, i % 100, i % 7, b"true" if i % 3 else b"false")
-with open(os.path.join(work, "orders.csv"), "wb") as f:
-    for chunk in rows(csv, b"order_id,customer,amount,ordered_at,state\n", csv_mb << 20):
-        f.write(chunk)
-with gzip.open(os.path.join(work, "events.ndjson.gz"), "wb", compresslevel=6) as f:
-    for chunk in rows(nd, b"", nd_mb << 20):
-        f.write(chunk)
+# The S3 endpoint the runner reads: requests pass to the emulator, but the large
+# objects are made as they are read (bench/s3gen.py), never stored.
+gen_port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$VENV/bin/python" bench/s3gen.py "$gen_port" "$AWS_ENDPOINT_URL" &
+gen_pid=$!
+trap 'kill $gen_pid; rm -rf "$work"; cgroup_close; psql "$admin_url" -qc "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)"' EXIT
+gen_url="http://127.0.0.1:$gen_port"
+for _ in $(seq 50); do curl -s -o /dev/null "$gen_url/" && break; sleep 0.2; done
+
+# Puts a placeholder at KEY (its notification starts the load) and has the endpoint
+# make the object KIND of MB megabytes there; prints its size, records and text bytes.
+generate() {
+    local kind=$1 mb=$2 key=$3
+    "$VENV/bin/python" - "$bucket" "$key" "$kind" "$mb" "$SHAPE" <<'PY' |
+import boto3, json, sys
+bucket, key, kind, mb, shape = sys.argv[1:]
+s3 = boto3.client("s3")
+s3.put_object(Bucket=bucket, Key=key, Body=b"placeholder")
+head = s3.head_object(Bucket=bucket, Key=key)["ResponseMetadata"]["HTTPHeaders"]
+print(json.dumps({"bucket": bucket, "key": key, "kind": kind, "mb": int(mb), "shape": shape,
+                  "etag": head["etag"], "last_modified": head["last-modified"]}))
 PY
+        curl -sf -X POST "$gen_url/_generated" --data-binary @- |
+        "$VENV/bin/python" -c 'import json,sys; d = json.load(sys.stdin); print(d["size"], d["records"], d["text"])'
+}
 
-"$BRONZE_BIN" setup --bucket "$bucket" --queue-prefix "$bucket" --visibility-timeout 3600 >/dev/null || exit 1
-printf '| file | MB stored | records | load s | MB/s (text) | records/s | peak RSS MB |\n|---|---|---|---|---|---|---|\n'
-for file in orders.csv events.ndjson.gz; do
-    case $file in
-    orders.csv) key="large/orders/orders.csv" text_mb=$CSV_MB ;;
-    *) key="large/events/events.ndjson.gz" text_mb=$NDJSON_MB ;;
-    esac
-    "$VENV/bin/python" -c 'import boto3,sys; boto3.client("s3").upload_file(sys.argv[1], sys.argv[2], sys.argv[3])' \
-        "$work/$file" "$bucket" "$key" || exit 1
-    log="$work/$file.log" stats="$work/$file.stats"
-    run=("$BRONZE_BIN" run --bucket "$bucket" --queue-prefix "$bucket" --visibility-timeout 3600 --until-idle 5)
-    if [ "$capped" = yes ]; then
-        echo 0 >"$cg/memory.max_usage_in_bytes" 2>/dev/null
-        BRONZE_LOG_FORMAT=json /usr/bin/time -f '%M' -o "$stats" bash -c 'echo $$ > '"$cg"'/cgroup.procs && exec "$@"' _ "${run[@]}" 2>"$log"
-    else
-        BRONZE_LOG_FORMAT=json /usr/bin/time -f '%M' -o "$stats" "${run[@]}" 2>"$log"
-    fi
+"$BRONZE_BIN" setup --bucket "$bucket" --queue-prefix "$bucket" --visibility-timeout $((LOAD_SECONDS * 2)) >/dev/null || exit 1
+printf '| file | MB stored | MB text | records | load s | MB/s (text) | records/s | × its baseline | peak RSS MB | cgroup peak MB | table GB | fits 900 s |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
+base_rate=""
+cases=""
+[ "$CSV_MB" != 0 ] && cases="csv:base:$BASE_MB csv:big:$CSV_MB"
+[ "$NDJSON_MB" != 0 ] && cases="$cases ndjson:base:$BASE_MB ndjson:big:$NDJSON_MB"
+for case in $cases; do
+    IFS=: read -r kind size mb <<<"$case"
+    name="$kind, $mb MB" dataset="${kind}_$size"
+    name="$name $SHAPE"
+    [ "$size" = base ] && name="$name (baseline)"
+    key="large/$dataset/data.$kind"
+    [ "$kind" = ndjson ] && key="$key.gz"
+    read -r stored records text < <(generate "$kind" "$mb" "$key")
+    [ -n "${text:-}" ] || exit 1
+    log="$work/$dataset.log" stats="$work/$dataset.stats" rate="$work/$dataset.rate"
+    AWS_ENDPOINT_URL=$gen_url BRONZE_LOG_FORMAT=json BRONZE_MAX_LOAD_SECONDS=$LOAD_SECONDS capped "$stats" "$BRONZE_BIN" run --bucket "$bucket" \
+        --queue-prefix "$bucket" --visibility-timeout $((LOAD_SECONDS * 2)) --until-idle 5 2>"$log"
     status=$?
-    peak=$(($(tail -1 "$stats" | tr -dc 0-9) / 1024))
-    stored=$(($(stat -c %s "$work/$file") >> 20))
-    "$VENV/bin/python" - "$log" "$file" "$stored" "$text_mb" "$peak" "$status" <<'PY'
+    cg_peak=""
+    [ "$CAPPED" = yes ] && cg_peak=$(($(cat "$CGROUP/memory.max_usage_in_bytes" 2>/dev/null || cat "$CGROUP/memory.peak") >> 20))
+    table=$(psql "$DATABASE_URL" -Atc "SELECT pg_total_relation_size('tenant_large.$dataset')" 2>/dev/null)
+    "$VENV/bin/python" - "$log" "$name" "$stored" "$text" "$(peak_mb "$stats")" "$cg_peak" "${table:-0}" "$status" "$base_rate" "$rate" <<'PY'
 import json, sys
-log, name, stored, text_mb, peak, status = sys.argv[1:]
+log, name, stored, text, peak, cg_peak, table, status, base, rate_file = sys.argv[1:]
 loaded = None
 for line in open(log):
     try:
@@ -101,14 +106,25 @@ for line in open(log):
         continue
     if event.get("fields", {}).get("message") == "Object loaded.":
         loaded = event["fields"]
+mb = lambda n: f"{int(n) / (1 << 20):,.1f}"
 if loaded is None:
     tail = open(log).read()[-400:].replace("\n", " ")
-    print(f"| {name} | {stored} | not loaded (exit {status}) | | | | {peak} | {tail}")
+    print(f"| {name} | {mb(stored)} | {mb(text)} | not loaded (exit {status}) | | | | | {peak} | {cg_peak} | | | {tail}")
 else:
     secs = int(loaded["duration_ms"]) / 1000
-    records = int(loaded["records"])
-    print(f"| {name} | {stored} | {records:,} | {secs:.1f} | {int(text_mb) / secs:.1f} | {records / secs:,.0f} | {peak} |")
+    rate = int(loaded["records"]) / secs
+    open(rate_file, "w").write(str(rate))
+    ratio = f"{rate / float(base):.2f}" if base else "1.00"
+    print(f"| {name} | {mb(stored)} | {mb(text)} | {int(loaded['records']):,} | {secs:.1f} | "
+          f"{int(text) / (1 << 20) / secs:.1f} | {rate:,.0f} | {ratio} | {peak} | {cg_peak} | "
+          f"{int(table) / (1 << 30):.2f} | {'yes' if secs <= 900 else 'no'} |")
 PY
+    # A baseline's rate is what the next file, its big one, is compared with.
+    base_rate=""
+    [ "$size" = base ] && [ -s "$rate" ] && base_rate=$(cat "$rate")
+    # What the next case needs of the disk: this case's table goes.
+    psql "$DATABASE_URL" -qc "DROP TABLE IF EXISTS tenant_large.$dataset CASCADE" 2>/dev/null
+    "$VENV/bin/python" -c 'import boto3,sys; boto3.client("s3").delete_object(Bucket=sys.argv[1], Key=sys.argv[2])' "$bucket" "$key"
 done
 echo
-echo "cgroup cap: $capped (${CAP_MB} MB); binary: $BRONZE_BIN"
+echo "cgroup cap: $CAPPED (${CAP_MB} MB); binary: $BRONZE_BIN; S3: $AWS_ENDPOINT_URL; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

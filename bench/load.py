@@ -9,7 +9,9 @@ Environment knobs (all optional):
   BENCH_X10_RUNS=1      runs of case 6 (flights-x10.csv)
   BENCH_TIMEOUT=600     seconds allowed to any one measured process (case 6: 4x this)
   BENCH_BUCKET=bronze-bench   bucket and queue prefix of case 5
-  BENCH_CASES=1,2,3,4,5,6,7,8,9 which cases to run (3, 4 and 9 need 2)
+  BENCH_CASES=1,2,3,4,5,6,7,8,9 which cases to run (3, 4 and 9 need 2; 10, 11 and 12,
+                        cases 2, 3 and 4 into a structured dataset, are not run by default)
+  BENCH_DB=bronze_bench  the database made (and remade) on DATABASE_URL's server
 """
 
 import csv
@@ -45,7 +47,7 @@ X10_RUNS = int(os.environ.get("BENCH_X10_RUNS", "1"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 BUCKET = os.environ.get("BENCH_BUCKET", "bronze-bench")
 CASES = {int(c) for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,8,9").split(",") if c}
-BENCH_DB = "bronze_bench"
+BENCH_DB = os.environ.get("BENCH_DB", "bronze_bench")
 TENANT = "bench"
 
 ROWS = 336_776
@@ -455,14 +457,16 @@ def load_empty(r, n, url, env, key, file, tag, timeout, settings=(), extra=()):
     return dataset
 
 
-def interleaved(r2, r3, r4, r7, r8, r9, url, env, key):
+def interleaved(r2, r3, r4, r7, r8, r9, r10, r11, r12, url, env, key):
     """Cases 2, 3, 9, 4, 7 and 8 take turns run by run (3, 9 and 4 into the table the run
     of case 2 just made): run after run the machine drifts (WAL, checkpoints, a growing
     database, and on a shared VM the host), and measured one case after the other that
     drift alone made case 7 look 30% faster than case 2 in one run and 7% slower in
     another. The ratios between cases are what the targets are about."""
     schema = ("--json-schema", flights_json_schema())
-    variants = [(r2, "c2", (), ()), (r7, "c7", (), ("--no-checks",)), (r8, "c8", schema, ())]
+    structured = ("--storage", "structured")
+    variants = [(r2, "c2", (), ()), (r7, "c7", (), ("--no-checks",)), (r8, "c8", schema, ()),
+                (r10, "c10", structured, ())]
     for n in range(1, RUNS + 1):
         for r, tag, settings, extra in variants:
             if r.case not in CASES:
@@ -475,6 +479,10 @@ def interleaved(r2, r3, r4, r7, r8, r9, url, env, key):
                 unchanged(r9, n, url, env, dataset, "flights-reversed.csv")
             if r is r2 and 4 in CASES:
                 case4(r4, n, url, env, dataset, key)
+            if r is r10 and 11 in CASES:
+                unchanged(r11, n, url, env, dataset, "flights.csv")
+            if r is r10 and 12 in CASES:
+                case4(r12, n, url, env, dataset, key)
     r3.notes.append("Into the table of the run of case 2 just before it; table size "
                     "measured after the reload. The records, keys and order an earlier "
                     "load brought, with nothing written since: unchanged by their digest.")
@@ -617,6 +625,15 @@ def checks_overhead(results):
             f"the time ({(by[c].median(0) / bare - 1) * 100:+.0f}%)" for c in (2, 8) if c in by]
 
 
+def structured_overhead(results):
+    """What keeping the typed table costs a load: cases 10, 11, 12 against 2, 3, 4."""
+    by = {r.case: r for r in results if r.runs}
+    return [f"case {s} vs case {j} (structured vs jsonb storage), runs interleaved: "
+            f"{by[s].median(0) / by[j].median(0):.2f}× the time "
+            f"({(by[s].median(0) / by[j].median(0) - 1) * 100:+.0f}%)"
+            for s, j in ((10, 2), (11, 3), (12, 4)) if s in by and j in by]
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -681,6 +698,7 @@ def report(results, prep, key, pg_version, started, env_line):
     runs = [(r.case, ", ".join(f"{s:.2f}s (RSS {m:.0f} MB, client CPU {c:.1f}s{d})"
                                for s, m, _, c, d in r.runs))
             for r in results if r.runs]
+    notes += [("10-12", n) for n in structured_overhead(results)]
     if notes or runs:
         out.append("Notes:")
         out += [f"- case {c}: {n}" for c, n in notes]
@@ -742,11 +760,16 @@ def main():
     r3 = Result(3, "bronze ingest, same file again (all unchanged)", ROWS)
     r4 = Result(4, "bronze ingest, 1% of rows changed", ROWS)
     r9 = Result(9, "bronze ingest, the same records in reverse order (all unchanged)", ROWS)
-    turns = [r for r in (r2, r3, r4, r7, r8, r9) if r.case in CASES]
+    if CASES & {11, 12}:
+        CASES.add(10)
+    r10 = Result(10, "case 2 into a structured dataset (typed table kept)", ROWS)
+    r11 = Result(11, "case 3 into a structured dataset", ROWS)
+    r12 = Result(12, "case 4 into a structured dataset", ROWS)
+    turns = [r for r in (r2, r3, r4, r7, r8, r9, r10, r11, r12) if r.case in CASES]
     if turns:
         results.extend(turns)
         try:
-            interleaved(r2, r3, r4, r7, r8, r9, url, env, key)
+            interleaved(r2, r3, r4, r7, r8, r9, r10, r11, r12, url, env, key)
         except BenchError as e:
             for r in turns:
                 r.failed = r.failed or str(e).strip().splitlines()[0][:300]

@@ -21,6 +21,7 @@ use bronze::policy::OnError;
 use bronze::runner::{self, Settings};
 use bronze::serve::Health;
 use bronze::store::{self, DatasetSettings, Lineage};
+use bronze::typed::{self, Storage};
 use bronze::{aws, logging};
 use clap::{Args, Parser, Subcommand};
 use futures_util::future::BoxFuture;
@@ -152,6 +153,16 @@ enum Command {
     /// Tenants' reader roles: each sees its schema and its own rows, nothing else.
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// A dataset's typed relation (`<dataset>_typed`): view or kept table.
+    #[command(subcommand)]
+    Typed(TypedCommand),
+}
+
+#[derive(Subcommand)]
+enum TypedCommand {
+    /// Make the typed relation again from the current rows and schema version, with
+    /// its indexes: a structured table left behind by a breaking change catches up.
+    Rebuild { tenant: String, dataset: String },
 }
 
 #[derive(Subcommand)]
@@ -186,10 +197,18 @@ enum DatasetsCommand {
         /// iso-8859-2, shift_jis, gbk, euc-kr, …) whatever detection says.
         #[arg(long, value_parser = parse_encoding)]
         encoding: Option<Encoding>,
-        /// Indexes for the records API over current rows: `payload` (GIN: eq filters
-        /// as containment) and/or field names (their typed values: eq, ranges, order).
+        /// Where `<dataset>_typed` lives: jsonb (a view casting the payloads) or
+        /// structured (a table of the current rows, kept by every load).
+        #[arg(long, value_parser = parse_storage, default_value = "jsonb")]
+        storage: Storage,
+        /// Typed columns to index, comma-separated, one index each (the key always is).
         #[arg(long, value_delimiter = ',')]
         index: Vec<String>,
+        /// Indexes for the records API over the bronze table: `payload` (GIN: eq
+        /// filters as containment) and/or field names (their typed values: eq, ranges,
+        /// order).
+        #[arg(long, value_delimiter = ',')]
+        api_index: Vec<String>,
     },
     /// Show a dataset's settings.
     Show { tenant: String, dataset: String },
@@ -290,6 +309,9 @@ async fn main() -> ExitCode {
         Command::Replay(args) => operate::replay(args).await,
         Command::Reload(args) => operate::reload(args).await,
         Command::Tenants(command) => tenants(command).await,
+        Command::Typed(TypedCommand::Rebuild { tenant, dataset }) => {
+            typed_rebuild(&tenant, &dataset).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -363,6 +385,10 @@ fn read_json_schema(file: &Path) -> Result<serde_json::Value, String> {
 
 fn parse_encoding(label: &str) -> Result<Encoding, String> {
     Encoding::parse(label).ok_or_else(|| format!("unknown encoding {label:?}: a WHATWG label such as utf-8, windows-1252, iso-8859-2, shift_jis, gbk or euc-kr"))
+}
+
+fn parse_storage(name: &str) -> Result<Storage, String> {
+    Storage::parse(name).ok_or_else(|| format!("{name:?}: expected jsonb or structured"))
 }
 
 fn parse_on_error(text: &str) -> Result<OnError, String> {
@@ -446,7 +472,7 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
     let mut inferrer = Inferrer::for_records(&records);
     let mut json = Vec::with_capacity(4096);
     loop {
-        match records.next_into(&mut json) {
+        match records.next_for_inference(&mut json) {
             Ok(Some(line)) => inferrer.record(&records, line, &json),
             Ok(None) => break,
             Err(ReadError::Record { line, .. }) => inferrer.rejected(line),
@@ -553,6 +579,36 @@ async fn tenants(command: TenantsCommand) -> Result<(), String> {
     Ok(())
 }
 
+async fn typed_rebuild(tenant: &str, dataset: &str) -> Result<(), String> {
+    let dest = Destination::new(tenant, dataset).map_err(|e| e.to_string())?;
+    let db = Db::from_env(None);
+    let mut client = db.client().await.map_err(|e| e.to_string())?;
+    let applied = typed::rebuild(&mut client, &dest)
+        .await
+        .map_err(|e| e.to_string())?;
+    report_typed(&applied);
+    match applied.note {
+        Some(note) => Err(note),
+        None => Ok(()),
+    }
+}
+
+/// Says on stderr what a settings change or a rebuild did to the typed relation.
+fn report_typed(applied: &typed::Applied) {
+    if applied.remade {
+        eprintln!("typed relation made from the current rows");
+    }
+    if applied.concurrent_indexes > 0 {
+        eprintln!(
+            "{} index(es) built CONCURRENTLY (large table)",
+            applied.concurrent_indexes
+        );
+    }
+    if let Some(note) = &applied.note {
+        eprintln!("{note}");
+    }
+}
+
 async fn migrate_db(loader: Option<String>) -> Result<(), String> {
     // `Db::client` applies the migrations on connect.
     let db = Db::from_env(None);
@@ -584,7 +640,9 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             json_schema,
             on_error,
             encoding,
+            storage,
             index,
+            api_index,
         } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
             let key_columns: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
@@ -597,17 +655,23 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
                 json_schema,
                 on_error,
                 encoding,
+                storage,
+                index_columns: index.into_iter().filter(|c| !c.is_empty()).collect(),
             };
             store::set_dataset(&mut client, &dest, &settings)
                 .await
                 .map_err(|e| e.to_string())?;
-            let index: Vec<String> = index.into_iter().filter(|i| !i.is_empty()).collect();
-            let built = store::set_api_indexes(&*client, &dest, &index)
+            let applied = typed::apply(&mut client, &dest)
+                .await
+                .map_err(|e| e.to_string())?;
+            report_typed(&applied);
+            let api_index: Vec<String> = api_index.into_iter().filter(|i| !i.is_empty()).collect();
+            let built = store::set_api_indexes(&*client, &dest, &api_index)
                 .await
                 .map_err(|e| e.to_string())?;
             print_settings(&dest, &settings)?;
-            if !index.is_empty() {
-                say!("api indexes  {}", index.join(","));
+            if !api_index.is_empty() {
+                say!("api indexes  {}", api_index.join(","));
                 if !built {
                     say!("             (no table yet: run this again after the first load to build them)");
                 }
@@ -633,6 +697,7 @@ fn print_settings(dest: &Destination, settings: &DatasetSettings) -> Result<(), 
             "format": settings.format.map(Format::name), "contract": settings.contract.name(),
             "json_schema": settings.json_schema, "on_error": settings.on_error.to_string(),
             "encoding": settings.encoding.map(Encoding::name),
+            "storage": settings.storage.name(), "index": settings.index_columns,
         })
     );
     Ok(())
@@ -722,6 +787,7 @@ async fn run(
             url: queues.load_dlq.url.clone(),
         }),
         metrics: metrics(),
+        unnoted: Default::default(),
     };
     tracing::info!(bucket = %args.bucket, landing = %queues.landing.url, load = %queues.load.url, "Runner polling.");
     runner::run(

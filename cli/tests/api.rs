@@ -742,7 +742,7 @@ async fn eq_and_ranges_use_the_datasets_indexes() -> Result {
             "trips",
             "--key",
             "id",
-            "--index",
+            "--api-index",
             "payload,day",
         ],
     )?;

@@ -1,6 +1,7 @@
 //! Fault suite (docs/faults.md), points 2, 3 and 5: PostgreSQL restarted during a COPY
-//! and during a merge (a throwaway cluster of the test's own), the connection cut or
-//! stalled by a TCP proxy, and a visibility timeout shorter than the load. The real
+//! and during a merge, or down for longer than an attempt (a throwaway cluster of the
+//! test's own), the connection cut, stalled, black-holed or down by a TCP proxy, and a
+//! visibility timeout shorter than the load. The real
 //! `bronze run` is paused at the fault point (`BRONZE_FAULT`, debug builds only), the
 //! fault is injected, and the runner goes on.
 
@@ -9,9 +10,10 @@ use std::time::{Duration, Instant};
 use bronze::db::{Db, DbSource};
 use bronze::keys::Destination;
 use bronze::store::{self, DatasetSettings};
+use bronze_tests::cluster::Cluster;
 use bronze_tests::faults::{
     await_load_queue_empty, await_verdicts, clean_run, ledger, loads_by_key, orders_a, orders_b,
-    orders_bench, table_snapshot, Cluster, Process, TcpProxy,
+    orders_bench, table_snapshot, Process, TcpProxy,
 };
 use bronze_tests::{connect, Bench, Result};
 
@@ -202,6 +204,99 @@ async fn a_connection_stalled_during_copy_is_given_up_within_the_load_budget() -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_stalled_during_merge_is_given_up_within_the_load_budget() -> Result {
     stalled_during("merge").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_down_longer_than_an_attempt_is_no_death_for_the_next_runner() -> Result {
+    let expected = clean_run(TABLE, &files()).await?;
+    let bench = orders_bench(VISIBILITY).await?;
+    let cluster = Cluster::start()?;
+    let url = cluster.database("bronze_faults").await?;
+    load_a_then_drop_b(&bench, &url).await?;
+    // GIVEN a runner paused in B's COPY
+    let mut first = Process::runner(BIN, &bench, &url, &[("BRONZE_FAULT", "copy")])?;
+    first.paused_at("copy").await?;
+    // WHEN the server stops, and stays down past the attempt, which cannot note its
+    // retry; the runner is gone (a Lambda's environment reclaimed) before it is back
+    cluster.stop("fast")?;
+    first.resume()?;
+    first
+        .wait_for("kept for the next connection", Duration::from_secs(30))
+        .await?;
+    first.kill()?;
+    cluster.start_again()?;
+    // THEN another runner finds B left `loading` before the restart: a cut, no death
+    let second = Process::runner(BIN, &bench, &url, &[])?;
+    assert_recovered(&bench, &url, &expected, &second, 0).await?;
+    drop(second);
+    bench.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_outage_longer_than_an_attempt_is_no_death() -> Result {
+    let expected = clean_run(TABLE, &files()).await?;
+    let bench = orders_bench(VISIBILITY).await?;
+    let proxy = TcpProxy::start(&server(&bench)).await?;
+    let url = through(&bench, &proxy);
+    load_a_then_drop_b(&bench, &bench.url).await?;
+    // GIVEN the runner paused in B's COPY, its database reached through a proxy
+    let mut runner = Process::runner(BIN, &bench, &url, &[("BRONZE_FAULT", "copy")])?;
+    runner.paused_at("copy").await?;
+    // WHEN the path goes down (the server stays up) for longer than the attempt: its
+    // retry cannot be noted, nor can the next delivery connect
+    proxy.down();
+    runner.resume()?;
+    runner
+        .wait_for("kept for the next connection", Duration::from_secs(30))
+        .await?;
+    for delivery in ["the attempt", "the next delivery"] {
+        runner
+            .wait_for("Load failed, will retry", Duration::from_secs(30))
+            .await
+            .map_err(|e| format!("{delivery}: {e}"))?;
+    }
+    proxy.up();
+    // THEN the kept note is written once the path is back, and B loads: no death
+    runner
+        .wait_for("Noted a retry kept", Duration::from_secs(30))
+        .await?;
+    assert_recovered(&bench, &bench.url, &expected, &runner, 0).await?;
+    drop(runner);
+    bench.finish().await
+}
+
+/// GIVEN a load budget of 10 minutes and a TCP user timeout of 2 s, WHEN the proxy
+/// stops forwarding B's COPY without closing anything (a black-holed path), THEN the
+/// kernel gives the connection up within seconds, not the budget; the server session,
+/// which never heard of it, is ended so that it lets go of the ledger row; and B loads
+/// on the retry, the attempt counted as a database fault, not a death.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_black_holed_during_copy_is_given_up_by_the_tcp_user_timeout() -> Result {
+    let expected = clean_run(TABLE, &files()).await?;
+    let bench = orders_bench(VISIBILITY).await?;
+    let proxy = TcpProxy::narrow(&server(&bench)).await?;
+    let through = through(&bench, &proxy);
+    let separator = if through.contains('?') { '&' } else { '?' };
+    let url = format!("{through}{separator}tcp_user_timeout=2");
+    load_a_then_drop_b(&bench, &bench.url).await?;
+    let env = [("BRONZE_FAULT", "copy"), ("BRONZE_MAX_LOAD_SECONDS", "600")];
+    let mut runner = Process::runner(BIN, &bench, &url, &env)?;
+    runner.paused_at("copy").await?;
+    proxy.stall();
+    let stalled = Instant::now();
+    runner.resume()?;
+    let line = runner
+        .wait_for("Load failed, will retry", Duration::from_secs(60))
+        .await?;
+    let gave_up = stalled.elapsed();
+    assert!(
+        gave_up < Duration::from_secs(30),
+        "gave up after {gave_up:?}"
+    );
+    assert!(!line.contains("did not finish within"), "{line}");
+    assert_recovered(&bench, &bench.url, &expected, &runner, 0).await?;
+    drop(runner);
+    bench.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

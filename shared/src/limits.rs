@@ -35,6 +35,11 @@ pub struct Limits {
     /// included: past them it gives up (rolled back, retried) instead of hanging on a
     /// connection that stopped answering. The default is Lambda's longest timeout.
     pub load_seconds: u64,
+    /// Rows of a structured dataset's typed table that a breaking schema change may
+    /// rebuild inside the load; past them the load leaves the old table (its rows
+    /// still kept) until `bronze typed rebuild`, so one file cannot hold a load for
+    /// the minutes a large rebuild takes.
+    pub typed_rebuild_rows: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +53,7 @@ impl Default for Limits {
             schema_fields: 1500,
             stored_rejects: 1000,
             load_seconds: 900,
+            typed_rebuild_rows: 1_000_000,
         }
     }
 }
@@ -80,6 +86,11 @@ impl Limits {
         set(&var, "BRONZE_MAX_SCHEMA_FIELDS", &mut l.schema_fields)?;
         set(&var, "BRONZE_MAX_STORED_REJECTS", &mut l.stored_rejects)?;
         set(&var, "BRONZE_MAX_LOAD_SECONDS", &mut l.load_seconds)?;
+        set(
+            &var,
+            "BRONZE_MAX_TYPED_REBUILD_ROWS",
+            &mut l.typed_rebuild_rows,
+        )?;
         Ok(l)
     }
 }

@@ -34,6 +34,51 @@ pub struct Loader {
     pub dead_letters: Option<DeadLetters>,
     /// Where each object's figures go (EMF in Lambda, `/metrics` locally).
     pub metrics: Metrics,
+    /// Retries this process could not note in the ledger yet (`Unnoted::default()`).
+    pub unnoted: Unnoted,
+}
+
+/// Retries a process could not note in the ledger because the database was out of
+/// reach when the attempt ended (an outage longer than the attempt): each object's row
+/// still says `loading`, which the next delivery would count as an attempt that died.
+/// They are written at the process's next connection, before any attempt begins; a
+/// process that is gone by then leaves them to [`store::begin_attempt`], which tells a
+/// restarted server's cut from a death.
+#[derive(Debug, Default)]
+pub struct Unnoted(std::sync::Mutex<Vec<RetryNote>>);
+
+/// One retry waiting to be noted.
+#[derive(Debug)]
+struct RetryNote {
+    id: i64,
+    attempt: i32,
+    reason: String,
+}
+
+/// Bounds the notes kept: a batch brings at most ten tasks, so this many is an outage
+/// of dozens of batches; the oldest go first (their rows may read as deaths).
+const MAX_UNNOTED: usize = 1_000;
+
+impl Unnoted {
+    fn keep(&self, note: RetryNote) {
+        let mut notes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if notes.len() >= MAX_UNNOTED {
+            notes.remove(0);
+        }
+        notes.push(note);
+    }
+
+    fn take(&self) -> Vec<RetryNote> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
 }
 
 /// The load queue's dead-letter queue (`LOAD_DLQ_URL` in Lambda).
@@ -287,36 +332,64 @@ impl Loader {
 
     /// Notes a transient failure in the ledger (the row back to `pending`, with the
     /// reason), on a new connection when the fault closed the attempt's own: a row left
-    /// `loading` would read, at the next delivery, as an attempt that died.
-    async fn note_retry(&self, id: i64, reason: &str) {
-        if let Err(e) = self.note(id, Note::Retry(reason)).await {
-            warn!(object_id = id, error = %e, "Could not note the retry in the ledger.");
+    /// `loading` would read, at the next delivery, as an attempt that died. When the
+    /// database cannot be reached, the note is kept for the next connection.
+    async fn note_retry(&self, id: i64, attempt: i32, reason: &str) {
+        if let Err(e) = self.note(id, Note::Retry { attempt, reason }).await {
+            warn!(object_id = id, error = %e, "Could not note the retry in the ledger; it is kept for the next connection.");
+            self.unnoted.keep(RetryNote {
+                id,
+                attempt,
+                reason: reason.to_owned(),
+            });
         }
     }
 
-    /// Writes `note` on the object's ledger row in a short transaction of its own, on
-    /// the process's connection (reopened when the fault closed it); returns whether
-    /// the object is now `failed`. The session of an attempt that stalled may hold the
-    /// row until the server ends it: the note waits a little for it, never for ever.
+    /// Writes the retries kept while the database was out of reach, on the connection
+    /// an attempt is about to begin on: written first, so that the attempt does not
+    /// take a kept retry's row for one that died. One that cannot be written fails the
+    /// delivery before any attempt begins; it and the rest are kept.
+    async fn note_kept(&self, client: &mut tokio_postgres::Client) -> Result<(), LoadError> {
+        let mut kept = self.unnoted.take().into_iter();
+        while let Some(next) = kept.next() {
+            let note = Note::Retry {
+                attempt: next.attempt,
+                reason: &next.reason,
+            };
+            if let Err(e) = write_note(client, next.id, note).await {
+                self.unnoted.keep(next);
+                kept.for_each(|rest| self.unnoted.keep(rest));
+                return Err(e);
+            }
+            info!(
+                object_id = next.id,
+                "Noted a retry kept while the database was out of reach."
+            );
+        }
+        Ok(())
+    }
+
+    /// Ends the server session of a connection that broke under an attempt: a server
+    /// that never heard it break (a black-holed path, a stalled proxy) keeps the
+    /// session waiting, with the ledger row's lock, until its own timeouts.
+    async fn end_broken_session(&self, id: i64) {
+        if let Some(session) = self.db.discard().await {
+            if let Err(e) = self.db.end(session).await {
+                warn!(object_id = id, error = %e, "Could not end the broken connection's session.");
+            }
+        }
+    }
+
+    /// Writes `note` on the object's ledger row (see [`write_note`]) on the process's
+    /// connection, reopened when the fault closed it; returns whether the object is now
+    /// `failed`.
     async fn note(&self, id: i64, note: Note<'_>) -> Result<bool, LoadError> {
         let mut client = self
             .db
             .client()
             .await
             .map_err(|e| LoadError::Transient(e.to_string()))?;
-        let tx = client.transaction().await?;
-        tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
-        let failed = match note {
-            Note::Retry(reason) => {
-                store::mark_retry(&tx, id, reason).await?;
-                false
-            }
-            Note::OutOfTime { reason, advice } => {
-                store::mark_out_of_time(&tx, id, reason, advice).await?
-            }
-        };
-        tx.commit().await?;
-        Ok(failed)
+        write_note(&mut client, id, note).await
     }
 
     async fn load_task(&self, task: &LoadTask, budget: Duration) -> Result<Outcome, LoadError> {
@@ -325,6 +398,7 @@ impl Loader {
             .client()
             .await
             .map_err(|e| LoadError::Transient(e.to_string()))?;
+        self.note_kept(&mut client).await?;
         let row = match store::begin_attempt(&mut client, task.object_id).await? {
             Attempt::Missing => {
                 warn!(
@@ -371,8 +445,13 @@ impl Loader {
             .await;
         match result {
             Err(e) if e.is_transient() => {
+                let broken = client.is_closed();
                 drop(client);
-                self.note_retry(task.object_id, &e.to_string()).await;
+                if broken {
+                    self.end_broken_session(task.object_id).await;
+                }
+                self.note_retry(task.object_id, row.attempt, &e.to_string())
+                    .await;
                 Err(e)
             }
             Err(broken) => {
@@ -488,10 +567,34 @@ fn budget(most: Duration, left: Option<Duration>) -> Option<Duration> {
 /// two statements, say) before the server ends it.
 const MAX_IDLE_SECONDS: u64 = 120;
 
+/// Writes `note` on the object's ledger row in a short transaction of its own; returns
+/// whether the object is now `failed`. The session of an attempt that stalled may hold
+/// the row until the server ends it: the note waits a little for it, never for ever.
+async fn write_note(
+    client: &mut tokio_postgres::Client,
+    id: i64,
+    note: Note<'_>,
+) -> Result<bool, LoadError> {
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
+    let failed = match note {
+        Note::Retry { attempt, reason } => {
+            store::mark_retry(&tx, id, attempt, reason).await?;
+            false
+        }
+        Note::OutOfTime { reason, advice } => {
+            store::mark_out_of_time(&tx, id, reason, advice).await?
+        }
+    };
+    tx.commit().await?;
+    Ok(failed)
+}
+
 /// What an attempt that did not finish notes on its ledger row.
 enum Note<'a> {
-    /// A fault that may pass: the row waits for its retry, with the reason.
-    Retry(&'a str),
+    /// A fault that may pass: the row waits for its retry, with the reason, unless a
+    /// newer attempt than `attempt` began.
+    Retry { attempt: i32, reason: &'a str },
     /// The attempt ran out of time: counted like a death, `advice` once they are too many.
     OutOfTime { reason: &'a str, advice: &'a str },
 }

@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../infra/migrations/0009_tenant_readers.sql"),
     ),
     (
+        10,
+        "structured_storage",
+        include_str!("../../infra/migrations/0010_structured_storage.sql"),
+    ),
+    (
         11,
         "api_indexes",
         include_str!("../../infra/migrations/0011_api_indexes.sql"),

@@ -13,7 +13,9 @@ const READ_WRITE: &str = "bronze.objects, bronze.loads, bronze.schemas, bronze.r
 /// the quality figures are for the tenant's readers and operators.
 const WRITE_ONLY: &str = "bronze.rejects, bronze.quality";
 /// Read by the functions, set by operators: dataset settings, and the migration the
-/// database is at (checked at connect).
+/// database is at (checked at connect). Loads write one thing there: which schema
+/// version a structured dataset's typed table follows, and why not the current one
+/// (`typed_version`, `typed_note`, granted by column).
 const READ_ONLY: &str = "bronze.datasets, bronze.migrations";
 
 /// Why a role could not be made a loader.
@@ -55,6 +57,7 @@ pub async fn grant_loader(db: &mut Client, role: &str) -> Result<(), RoleError> 
          GRANT SELECT, INSERT, UPDATE ON {READ_WRITE} TO {quoted};
          GRANT INSERT ON {WRITE_ONLY} TO {quoted};
          GRANT SELECT ON {READ_ONLY} TO {quoted};
+         GRANT UPDATE (typed_version, typed_note) ON bronze.datasets TO {quoted};
          GRANT USAGE ON ALL SEQUENCES IN SCHEMA bronze TO {quoted};
          GRANT EXECUTE ON FUNCTION bronze.open_tenant(text, boolean) TO {quoted};
          GRANT EXECUTE ON FUNCTION bronze.may_read(text, name) TO {quoted};"

@@ -1,18 +1,79 @@
-//! The typed view of a dataset: `tenant_<t>.<dataset>_typed`, one column per field of
-//! the current schema version, so users query bronze as a normal table.
+//! The typed relation of a dataset: `tenant_<t>.<dataset>_typed`, one column per field
+//! of the current schema version, so users query bronze as a normal table. With
+//! `jsonb` storage it is a view over the bronze table; with `structured` storage it is
+//! a table of the current rows, kept by every load ([`table`]). Both get indexes on
+//! the key and the columns a dataset names ([`index`]).
 //!
 //! Every cast goes through a `bronze.try_*` function that returns NULL for a value
 //! that does not fit (counted in the load's validity), so a query over the view never
-//! fails on one bad value.
+//! fails on one bad value. They are SQL functions the planner inlines (migration 0010),
+//! so an expression index on the bronze table matches what a query through the view
+//! asks.
+
+mod follow;
+mod index;
+mod table;
 
 use std::collections::HashSet;
+use std::fmt;
 
 use tokio_postgres::Transaction;
 
 use crate::keys::{quote_ident, Destination};
+use crate::registry::RegistryError;
 use crate::rejects::cut;
 use crate::schema::{field_order, Field, FieldType, Schema};
 use crate::store::dataset_table;
+
+pub use follow::{apply, follow, rebuild, Applied, Written};
+
+/// Where a dataset's typed rows live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// A view casting the bronze table's payloads at query time: nothing to keep, any
+    /// schema change is free, every query pays the casts.
+    #[default]
+    Jsonb,
+    /// A table of the current rows with native columns, kept by each load in its own
+    /// transaction: queries read it like a native table, loads pay for keeping it.
+    Structured,
+}
+
+impl Storage {
+    /// The storage a name (`jsonb`, `structured`) stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "jsonb" => Some(Storage::Jsonb),
+            "structured" => Some(Storage::Structured),
+            _ => None,
+        }
+    }
+
+    /// The name stored in `bronze.datasets.storage`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::Jsonb => "jsonb",
+            Storage::Structured => "structured",
+        }
+    }
+}
+
+impl fmt::Display for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why the typed relation could not be made or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum TypedError {
+    #[error("database: {0}")]
+    /// A statement on the typed relation or its indexes failed.
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("schema registry: {0}")]
+    /// The schema version the typed relation follows could not be read.
+    Registry(#[from] RegistryError),
+}
 
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1): longer names are cut by the server,
 /// and two cut names could collide.
@@ -70,6 +131,22 @@ pub async fn create_view(
     }))
 }
 
+/// The planner's estimate of `relation`'s rows (0 when it was never analysed): enough
+/// to tell a small relation from one too big to rebuild or index inside a transaction.
+async fn estimated_rows(
+    tx: &Transaction<'_>,
+    relation: &str,
+) -> Result<f64, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "SELECT greatest(coalesce(max(reltuples), 0), 0)::float8 FROM pg_class
+             WHERE oid = to_regclass($1)",
+            &[&relation],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 /// Runs `sql` inside a savepoint: its failure is returned, and the transaction goes on.
 async fn attempt(
     tx: &Transaction<'_>,
@@ -91,85 +168,150 @@ async fn attempt(
 
 /// The view's `SELECT`: each field cast from the payload, then the lineage columns.
 pub fn select_sql(dest: &Destination, schema: &Schema) -> String {
-    let mut taken: HashSet<String> = LINEAGE.iter().map(|(_, a)| (*a).to_owned()).collect();
-    let mut columns: Vec<String> = schema
-        .fields
-        .iter()
-        .take(MAX_DATA_COLUMNS)
-        .map(|f| {
-            format!(
-                "{} AS {}",
-                cast(f).expr,
-                quote_ident(&column_name(&f.name, &mut taken))
-            )
-        })
-        .collect();
-    columns.extend(LINEAGE.iter().map(|(c, a)| format!("t.{c} AS {a}")));
     format!(
         "SELECT {}
          FROM {} t
-         WHERE t.is_current AND t.change_type <> 'delete'",
-        columns.join(",\n                "),
+         WHERE {CURRENT}",
+        select_list(&columns(schema)),
         dataset_table(dest)
     )
 }
 
-/// A field read out of the payload of the row aliased `t` as its registered type: the
-/// typed view's columns, and the records API's filters and sort keys, so a filter
-/// compares exactly what the view shows (and an expression index on it serves both).
+/// The rows the typed relation shows: a key's current version, unless it is a delete.
+const CURRENT: &str = "t.is_current AND t.change_type <> 'delete'";
+
+/// The select list over a bronze row `t`: the data columns, then the lineage ones.
+fn select_list(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{} AS {}", c.cast("t.payload"), quote_ident(&c.name)))
+        .chain(LINEAGE.iter().map(|(c, a)| format!("t.{c} AS {a}")))
+        .collect::<Vec<_>>()
+        .join(",\n                ")
+}
+
+/// The typed relation's column names, data then lineage, quoted, in select order.
+fn column_list(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .chain(LINEAGE.iter().map(|(_, a)| (*a).to_owned()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One data column of the typed relation.
+#[derive(Debug, Clone, PartialEq)]
+struct Column {
+    /// Its name in the relation (unique, short enough, never a lineage name).
+    name: String,
+    /// The field of the schema it reads.
+    field: Field,
+}
+
+impl Column {
+    /// The expression reading this column out of `payload` (a jsonb expression).
+    fn cast(&self, payload: &str) -> String {
+        cast(&self.field, payload)
+    }
+
+    /// Its SQL type: what [`Column::cast`] returns.
+    fn sql_type(&self) -> &'static str {
+        sql_type(&self.field)
+    }
+}
+
+/// The SQL type [`cast`] reads `field` as.
+fn sql_type(field: &Field) -> &'static str {
+    match field.kind {
+        FieldType::Null | FieldType::String => "text",
+        FieldType::Boolean => "boolean",
+        FieldType::Integer => "bigint",
+        FieldType::Number => "numeric",
+        FieldType::Date => "date",
+        FieldType::Time => "time",
+        FieldType::Timestamp if zoned(field) => "timestamptz",
+        FieldType::Timestamp => "timestamp",
+        FieldType::Object | FieldType::Array | FieldType::Mixed => "jsonb",
+    }
+}
+
+/// The data columns of `schema`, in field order, the first [`MAX_DATA_COLUMNS`].
+fn columns(schema: &Schema) -> Vec<Column> {
+    let mut taken: HashSet<String> = LINEAGE.iter().map(|(_, a)| (*a).to_owned()).collect();
+    schema
+        .fields
+        .iter()
+        .take(MAX_DATA_COLUMNS)
+        .map(|f| Column {
+            name: column_name(&f.name, &mut taken),
+            field: f.clone(),
+        })
+        .collect()
+}
+
+/// Whether a timestamp field is zoned: one value with a zone makes the column zoned,
+/// since reading `+02:00` as local time would shift it silently.
+fn zoned(field: &Field) -> bool {
+    field
+        .format
+        .iter()
+        .chain(&field.evidence.formats)
+        .any(|f| f.ends_with('Z') || f.ends_with("%z"))
+}
+
+/// The expression that reads `field` out of `payload` (`t.payload` in the view, the
+/// bare column in an expression index) as its type.
+fn cast(field: &Field, payload: &str) -> String {
+    let text = format!("({payload} ->> {})", literal(&field.name));
+    let order = field.format.as_deref().map_or("ymd", field_order);
+    match field.kind {
+        FieldType::Null | FieldType::String => text,
+        FieldType::Boolean => format!("bronze.try_boolean{text}"),
+        FieldType::Integer => format!("bronze.try_bigint{text}"),
+        FieldType::Number => format!("bronze.try_numeric{text}"),
+        FieldType::Date => format!("bronze.try_date({text}, '{order}')"),
+        FieldType::Time => format!("bronze.try_time{text}"),
+        FieldType::Timestamp => {
+            let function = if zoned(field) {
+                "try_timestamptz"
+            } else {
+                "try_timestamp"
+            };
+            format!("bronze.{function}({text}, '{order}')")
+        }
+        FieldType::Object | FieldType::Array | FieldType::Mixed => {
+            format!("({payload} -> {})", literal(&field.name))
+        }
+    }
+}
+
+/// A field read out of a payload as its registered type, for the records API's
+/// filters, sort keys and indexes: the typed relation's own expression, so a filter
+/// compares exactly what `_typed` shows (and an expression index serves both).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cast {
     /// The SQL expression; the field's name is in it as an escaped string literal.
     pub expr: String,
-    /// The PostgreSQL type the expression has; `None` for JSON values (`jsonb`) and
-    /// text, which compare as they are.
+    /// The PostgreSQL type the expression has; `None` for text and JSON values
+    /// (`jsonb`), which compare as they are.
     pub sql_type: Option<&'static str>,
 }
 
-/// The expression that reads `field` out of the payload of the row aliased `t`.
-pub fn cast(field: &Field) -> Cast {
-    cast_of(field, "t.payload")
-}
-
-/// The expression that reads `field` out of `payload` (a column reference) as its
-/// type: an index over the table names the column bare, and matches queries that name
-/// it through an alias.
+/// `field` read out of `payload` (`t.payload` in a query, the bare column in an
+/// expression index) as its type.
 pub fn cast_of(field: &Field, payload: &str) -> Cast {
-    let text = format!("({payload} ->> {})", literal(&field.name));
-    let order = field.format.as_deref().map_or("ymd", field_order);
-    let typed = |expr: String, sql_type| Cast {
-        expr,
-        sql_type: Some(sql_type),
+    let sql_type = match field.kind {
+        FieldType::Null
+        | FieldType::String
+        | FieldType::Object
+        | FieldType::Array
+        | FieldType::Mixed => None,
+        _ => Some(sql_type(field)),
     };
-    match field.kind {
-        FieldType::Null | FieldType::String => Cast {
-            expr: text,
-            sql_type: None,
-        },
-        FieldType::Boolean => typed(format!("bronze.try_boolean{text}"), "boolean"),
-        FieldType::Integer => typed(format!("bronze.try_bigint{text}"), "bigint"),
-        FieldType::Number => typed(format!("bronze.try_numeric{text}"), "numeric"),
-        FieldType::Date => typed(format!("bronze.try_date({text}, '{order}')"), "date"),
-        FieldType::Time => typed(format!("bronze.try_time{text}"), "time"),
-        FieldType::Timestamp => {
-            // One value with a zone makes the column zoned: reading `+02:00` as local
-            // time would shift it silently.
-            let zoned = field
-                .format
-                .iter()
-                .chain(&field.evidence.formats)
-                .any(|f| f.ends_with('Z') || f.ends_with("%z"));
-            let (function, sql_type) = if zoned {
-                ("try_timestamptz", "timestamptz")
-            } else {
-                ("try_timestamp", "timestamp")
-            };
-            typed(format!("bronze.{function}({text}, '{order}')"), sql_type)
-        }
-        FieldType::Object | FieldType::Array | FieldType::Mixed => Cast {
-            expr: format!("({payload} -> {})", literal(&field.name)),
-            sql_type: None,
-        },
+    Cast {
+        expr: cast(field, payload),
+        sql_type,
     }
 }
 
@@ -221,7 +363,7 @@ mod tests {
             evidence: Default::default(),
         };
         assert_eq!(
-            cast(&field).expr,
+            cast(&field, "t.payload"),
             "bronze.try_bigint(t.payload ->> 'it''s \"x\"')"
         );
     }

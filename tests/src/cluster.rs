@@ -1,25 +1,26 @@
 //! A throwaway PostgreSQL cluster of the test's own: `initdb` into a temporary
-//! directory, its own port on 127.0.0.1, TLS on with a certificate made here by
-//! `openssl` and signed by a CA made here, and password (SCRAM) authentication for
-//! one role. The shared server's configuration is never touched; the cluster is
-//! stopped and removed when the value is dropped, a failed test included.
+//! directory, its own port on 127.0.0.1, to restart, stop and start at will (the fault
+//! suite), or with TLS on, a certificate made here by `openssl` and signed by a CA made
+//! here, and password (SCRAM) authentication for one role (the TLS tests). The shared
+//! server's configuration is never touched; the cluster is stopped and removed when
+//! the value is dropped, a failed test included.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::Result;
+use crate::{connect, Result};
 
 /// The role that must give a password; every other role is trusted.
 pub const PASSWORD_ROLE: &str = "bronze_rotated";
 
-/// A running cluster. The server's certificate is for `localhost` only.
+/// A running cluster. With TLS, the server's certificate is for `localhost` only.
 pub struct Cluster {
     pub port: u16,
-    /// The CA that signed the server's certificate (PEM).
+    /// With TLS: the CA that signed the server's certificate (PEM).
     pub ca: PathBuf,
-    /// A CA that signed nothing the server has (PEM).
+    /// With TLS: a CA that signed nothing the server has (PEM).
     pub other_ca: PathBuf,
     dir: PathBuf,
     bindir: PathBuf,
@@ -27,7 +28,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A cluster without TLS, every role trusted.
     pub fn start() -> Result<Self> {
+        Self::make(false)
+    }
+
+    /// A cluster with TLS on and [`PASSWORD_ROLE`] asked for its password.
+    pub fn start_tls() -> Result<Self> {
+        Self::make(true)
+    }
+
+    fn make(tls: bool) -> Result<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "bronze-pg-{}-{}",
@@ -49,9 +60,53 @@ impl Cluster {
             bindir,
             as_postgres,
         };
-        cluster.make_certificates()?;
-        cluster.init()?;
+        if tls {
+            cluster.make_certificates()?;
+        }
+        cluster.init(tls)?;
         Ok(cluster)
+    }
+
+    /// The URL of database `dbname`, as `postgres`, without TLS.
+    pub fn database_url(&self, dbname: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{dbname}", self.port)
+    }
+
+    /// A new database on the cluster, its URL returned.
+    pub async fn database(&self, name: &str) -> Result<String> {
+        connect(&self.database_url("postgres"))
+            .await?
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        Ok(self.database_url(name))
+    }
+
+    /// `pg_ctl restart -m fast|immediate`: every connection is cut; back when it returns.
+    pub fn restart(&self, mode: &str) -> Result {
+        self.ctl(&["restart", "-m", mode])
+    }
+
+    /// `pg_ctl stop -m fast|immediate`: down until [`Cluster::start_again`].
+    pub fn stop(&self, mode: &str) -> Result {
+        self.ctl(&["stop", "-m", mode])
+    }
+
+    /// Starts a stopped cluster; back when it returns.
+    pub fn start_again(&self) -> Result {
+        self.ctl(&["start"])
+    }
+
+    /// `pg_ctl ACTION` on the cluster's data directory, waiting for it to be done.
+    fn ctl(&self, action: &[&str]) -> Result {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "-t", "60"])
+            .args(action))
+        .map(drop)
     }
 
     /// A URL that connects to 127.0.0.1 but checks the certificate against `host`.
@@ -114,7 +169,7 @@ impl Cluster {
         Ok(())
     }
 
-    fn init(&mut self) -> Result {
+    fn init(&mut self, tls: bool) -> Result {
         let data = self.dir.join("data");
         if self.as_postgres {
             run(Command::new("chown")
@@ -128,32 +183,29 @@ impl Cluster {
             "-A",
             "trust",
             "--no-sync",
+            "-E",
+            "UTF8",
         ]))?;
         let dir = self.dir.display();
         let mut conf = std::fs::read_to_string(data.join("postgresql.conf"))?;
         conf.push_str(&format!(
             "\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\n\
-             ssl = on\nssl_cert_file = '{dir}/server.crt'\nssl_key_file = '{dir}/server.key'\n\
-             fsync = off\nmax_connections = 20\nshared_buffers = 16MB\n",
+             fsync = off\nfull_page_writes = off\nmax_connections = 20\nshared_buffers = 16MB\n",
             self.port
         ));
+        let mut hba = String::from("local all all trust\n");
+        if tls {
+            conf.push_str(&format!(
+                "ssl = on\nssl_cert_file = '{dir}/server.crt'\nssl_key_file = '{dir}/server.key'\n"
+            ));
+            hba.push_str(&format!(
+                "host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+            ));
+        }
+        hba.push_str("host all all 127.0.0.1/32 trust\n");
         std::fs::write(data.join("postgresql.conf"), conf)?;
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            format!(
-                "local all all trust\n\
-                 host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n\
-                 host all all 127.0.0.1/32 trust\n"
-            ),
-        )?;
-        run(self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(self.dir.join("server.log"))
-            .args(["-w", "-t", "60", "start"]))?;
-        Ok(())
+        std::fs::write(data.join("pg_hba.conf"), hba)?;
+        self.start_again()
     }
 
     /// A command of the cluster's binaries, as `postgres` when we are root.
@@ -171,15 +223,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let stopped = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-        if let Err(e) = stopped {
-            eprintln!("stopping the test cluster in {}: {e}", self.dir.display());
-        }
+        // Already stopped by the test, or stopped now.
+        let _ = self.stop("immediate");
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1,21 +1,20 @@
 //! The fault bench (`docs/faults.md`): the real `bronze` process paused at a fault
-//! point and killed, a throwaway PostgreSQL cluster to restart, a TCP proxy that cuts
-//! or stalls connections, an HTTP proxy in front of S3 that answers with errors or
+//! point and killed, a TCP proxy that cuts or stalls connections (the throwaway
+//! PostgreSQL cluster to restart is [`crate::cluster::Cluster`]), an HTTP proxy in front of S3 that answers with errors or
 //! resets a stream halfway, and the invariants every fault test checks afterwards.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_postgres::Client;
 
-use crate::{connect, Bench, Result};
+use crate::{Bench, Result};
 
 /// A `bronze` process (the local runner, usually), its stderr read line by line.
 pub struct Process {
@@ -133,176 +132,64 @@ impl Drop for Process {
     }
 }
 
-/// Where `initdb` and `pg_ctl` are: `PG_BIN`, else `pg_config --bindir`, else
-/// Debian's place for PostgreSQL 15.
-fn postgres_bin(name: &str) -> PathBuf {
-    let from_pg_config = || {
-        let out = Command::new("pg_config").arg("--bindir").output().ok()?;
-        let dir = String::from_utf8(out.stdout).ok()?;
-        let dir = PathBuf::from(dir.trim());
-        dir.join("initdb").exists().then_some(dir)
-    };
-    let dir = std::env::var_os("PG_BIN")
-        .map(PathBuf::from)
-        .or_else(from_pg_config)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
-    dir.join(name)
-}
-
-/// Runs a PostgreSQL tool, as the `postgres` user when this process is root (initdb
-/// and the server refuse to run as root).
-fn pg_tool(name: &str, args: &[&str]) -> Result {
-    let tool = postgres_bin(name);
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let mut command = if root {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&tool);
-        c
-    } else {
-        Command::new(&tool)
-    };
-    let out = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "{name} {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// A free TCP port on 127.0.0.1 (bound, then released).
-pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// A PostgreSQL cluster of the test's own, in a temporary directory on a port of its
-/// own, to be restarted at will: never the shared server. Stopped and removed on drop.
-pub struct Cluster {
-    dir: PathBuf,
-    pub port: u16,
-}
-
-impl Cluster {
-    pub fn start() -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "bronze-faults-pg-{}-{}",
-            std::process::id(),
-            free_port()?
-        ));
-        std::fs::create_dir_all(&dir)?;
-        // The server runs as `postgres` when we are root: it must own its directory.
-        let _ = Command::new("chown").arg("postgres").arg(&dir).output();
-        let data = dir.join("data");
-        let data_s = data.to_str().ok_or("path")?;
-        pg_tool(
-            "initdb",
-            &[
-                "-D",
-                data_s,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-N",
-                "-E",
-                "UTF8",
-            ],
-        )?;
-        let cluster = Self {
-            port: free_port()?,
-            dir,
-        };
-        cluster.ctl(&["start"])?;
-        Ok(cluster)
-    }
-
-    fn ctl(&self, action: &[&str]) -> Result {
-        let data = self.dir.join("data");
-        let log = self.dir.join("server.log");
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
-            self.port,
-            self.dir.display()
-        );
-        let mut args = vec![
-            "-D",
-            data.to_str().ok_or("path")?,
-            "-l",
-            log.to_str().ok_or("path")?,
-            "-o",
-            &options,
-            "-w",
-            "-t",
-            "60",
-        ];
-        args.extend_from_slice(action);
-        pg_tool("pg_ctl", &args)
-    }
-
-    /// `pg_ctl restart -m fast|immediate`: every connection is cut; back when it returns.
-    pub fn restart(&self, mode: &str) -> Result {
-        self.ctl(&["restart", "-m", mode])
-    }
-
-    pub fn url(&self, dbname: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{dbname}", self.port)
-    }
-
-    /// A new database on the cluster, its URL returned.
-    pub async fn database(&self, name: &str) -> Result<String> {
-        connect(&self.url("postgres"))
-            .await?
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await?;
-        Ok(self.url(name))
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.ctl(&["stop", "-m", "immediate"]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// A TCP proxy (to PostgreSQL): passes bytes both ways until told to cut every open
 /// connection, or to stall them (hold their bytes and answer nothing, as a dead NAT
-/// mapping or a hung middlebox does). Connections opened after a stall pass.
+/// mapping or a hung middlebox does), or to go down (cut, and close new connections
+/// at once) until it is up again. Connections opened after a stall pass.
 pub struct TcpProxy {
     pub port: u16,
     cut: watch::Sender<u64>,
     stalled_below: Arc<AtomicU64>,
     replies_stalled_below: Arc<AtomicU64>,
     opened: Arc<AtomicU64>,
+    down: Arc<AtomicBool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
+/// The receive buffer of [`TcpProxy::narrow`]'s sockets toward the client.
+const NARROW_RECEIVE_BUFFER: u32 = 4 * 1024;
+
 impl TcpProxy {
     pub async fn start(upstream: &str) -> Result<Self> {
+        Self::listen(upstream, None).await
+    }
+
+    /// A proxy whose sockets toward the client take little before they stop reading:
+    /// stalled, it leaves the client's kernel with its bytes unsent, probing a window
+    /// that stays shut, which is what a TCP user timeout bounds (as it bounds data
+    /// never acknowledged on a path that drops every packet).
+    pub async fn narrow(upstream: &str) -> Result<Self> {
+        Self::listen(upstream, Some(NARROW_RECEIVE_BUFFER)).await
+    }
+
+    async fn listen(upstream: &str, receive_buffer: Option<u32>) -> Result<Self> {
         let upstream = upstream.to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let socket = TcpSocket::new_v4()?;
+        if let Some(bytes) = receive_buffer {
+            // Set on the listener, it is the accepted sockets' from their handshake on.
+            socket.set_recv_buffer_size(bytes)?;
+        }
+        socket.bind("127.0.0.1:0".parse()?)?;
+        let listener = socket.listen(64)?;
         let port = listener.local_addr()?.port();
         let (cut, _) = watch::channel(0u64);
         let stalled_below = Arc::new(AtomicU64::new(0));
         let replies_stalled_below = Arc::new(AtomicU64::new(0));
         let opened = Arc::new(AtomicU64::new(0));
+        let down = Arc::new(AtomicBool::new(false));
         let replies = Arc::clone(&replies_stalled_below);
-        let (cut_tx, stalled, count) =
-            (cut.clone(), Arc::clone(&stalled_below), Arc::clone(&opened));
+        let (cut_tx, stalled, count, refusing) = (
+            cut.clone(),
+            Arc::clone(&stalled_below),
+            Arc::clone(&opened),
+            Arc::clone(&down),
+        );
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if refusing.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect(upstream.as_str()).await else {
                     continue;
                 };
@@ -325,8 +212,21 @@ impl TcpProxy {
             stalled_below,
             replies_stalled_below,
             opened,
+            down,
             accept,
         })
+    }
+
+    /// The path to the server goes down: every open connection is closed, and new ones
+    /// are closed as soon as they are made, until [`TcpProxy::up`].
+    pub fn down(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+
+    /// The path is back: new connections pass again.
+    pub fn up(&self) {
+        self.down.store(false, Ordering::SeqCst);
     }
 
     /// Closes every connection open now.

@@ -304,6 +304,7 @@ impl Bench {
                 url: self.queues.load_dlq.url.clone(),
             }),
             metrics: bronze::metrics::Metrics::default(),
+            unnoted: Default::default(),
         }
     }
 

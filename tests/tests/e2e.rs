@@ -391,6 +391,7 @@ async fn a_database_outage_is_retried_and_then_loads_once() -> Result {
         limits: bronze::limits::Limits::default(),
         dead_letters: None,
         metrics: bronze::metrics::Metrics::default(),
+        unnoted: Default::default(),
     };
     let received = runner::poll_once(&bench.sqs, &bench.queues.load, Stage::Load(&down), 1).await?;
     assert_eq!(received, 1);

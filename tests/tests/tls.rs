@@ -67,7 +67,7 @@ async fn connect_as(
 
 #[tokio::test]
 async fn verify_full_checks_chain_and_name_verify_ca_the_chain_only() -> Result {
-    let cluster = Cluster::start()?;
+    let cluster = Cluster::start_tls()?;
     let ca = format!("sslrootcert={}", cluster.ca.display());
     let other = format!("sslrootcert={}", cluster.other_ca.display());
     // The certificate is for `localhost`; `db.wrong.test` reaches the same server.
@@ -229,7 +229,7 @@ fn serve(
 /// read before, is refused (28P01), reads the secret again once and gets in.
 #[tokio::test]
 async fn a_rotated_secret_is_read_again_after_an_authentication_failure() -> Result {
-    let cluster = Cluster::start()?;
+    let cluster = Cluster::start_tls()?;
     let admin = connect(&cluster.url("postgres", "localhost", "sslmode=disable")).await?;
     admin
         .batch_execute(&format!(

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
             url,
         }),
         metrics: Metrics::from_env(),
+        unnoted: Default::default(),
     };
     let loader = &loader;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -6,10 +6,15 @@
 use crate::keys::Destination;
 use crate::schema::{Field, FieldType};
 use crate::store::dataset_table;
-use crate::typed::{cast, literal};
+use crate::typed::{cast_of, literal, Cast};
 
 use super::cursor::Cursor;
 use super::filter::{Direction, Filter, Op, Params};
+
+/// A field of the row aliased `t`, as its registered type.
+fn cast(field: &Field) -> Cast {
+    cast_of(field, "t.payload")
+}
 
 /// A statement and its parameters, all text.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

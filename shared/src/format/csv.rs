@@ -398,6 +398,34 @@ impl CsvRecords {
 
     /// Reads the next record as canonical JSON into `out`; returns its line, or `None` at the end.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
+        let Some(line) = self.next_record()? else {
+            return Ok(None);
+        };
+        let valid = self.valid_utf8();
+        self.write_json(line, valid, out)?;
+        Ok(Some(line))
+    }
+
+    /// Reads the next record without writing its JSON, for a reader of its fields
+    /// alone ([`CsvRecords::record`]: inference): the same records and the same
+    /// rejects as [`CsvRecords::next_into`], whose JSON writer (into `scratch`) runs
+    /// only to name the fault of a record with one.
+    pub fn next_fields(&mut self, scratch: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
+        let Some(line) = self.next_record()? else {
+            return Ok(None);
+        };
+        let valid = self.valid_utf8();
+        let (bytes, _) = self.record();
+        if valid && memchr::memchr(0, bytes).is_none() {
+            return Ok(Some(line));
+        }
+        scratch.clear();
+        self.write_json(line, valid, scratch)?;
+        Ok(Some(line))
+    }
+
+    /// Reads the next record, rejected if it has not as many fields as the header.
+    fn next_record(&mut self) -> Result<Option<u64>, ReadError> {
         let next = match self.unread.take() {
             Some(line) => Some(line),
             None => self.read_record()?,
@@ -413,12 +441,21 @@ impl CsvRecords {
             );
             return Err(self.reject(line, reason));
         }
-        // One UTF-8 check for the record, valid only if every field ends on a character
-        // boundary too (`\xC3` and `\xA9` are each invalid, `é` together); a failing
-        // record is checked field by field, to name the column.
+        Ok(Some(line))
+    }
+
+    /// One UTF-8 check for the record, valid only if every field ends on a character
+    /// boundary too (`\xC3` and `\xA9` are each invalid, `é` together); a failing
+    /// record is checked field by field, to name the column.
+    fn valid_utf8(&self) -> bool {
         let (bytes, ends) = self.record();
-        let valid = std::str::from_utf8(bytes)
-            .is_ok_and(|text| ends.iter().all(|&end| text.is_char_boundary(end)));
+        std::str::from_utf8(bytes)
+            .is_ok_and(|text| ends.iter().all(|&end| text.is_char_boundary(end)))
+    }
+
+    /// Writes the record just read, on `line`, as canonical JSON; `valid` if its UTF-8
+    /// is known good. A field JSON cannot hold rejects the record.
+    fn write_json(&mut self, line: u64, valid: bool, out: &mut Vec<u8>) -> Result<(), ReadError> {
         out.push(b'{');
         for (n, &i) in self.order.iter().enumerate() {
             if n > 0 {
@@ -438,7 +475,7 @@ impl CsvRecords {
             self.values[i] = start..out.len();
         }
         out.push(b'}');
-        Ok(Some(line))
+        Ok(())
     }
 }
 
@@ -623,6 +660,36 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
+    }
+
+    /// What inference reads (the fields, no JSON) against what a load reads: the same
+    /// records on the same lines, the same rejects with the same reasons.
+    #[test]
+    fn reading_fields_alone_keeps_every_record_and_every_reject() {
+        let text = b"id,name,n\n1,a,2\n2,\"multi\nline\",3\n3,short\n4,\xff\xfe,5\n5,nul\0x,6\n\n6,\"q\"\"q\",7\n7,\"open,8\n";
+        let read = |fields: bool| {
+            let input: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
+            let mut records = CsvRecords::new(input, b',', true, &Limits::default()).unwrap();
+            let mut out = Vec::new();
+            let mut all = Vec::new();
+            loop {
+                out.clear();
+                let next = if fields {
+                    records.next_fields(&mut out)
+                } else {
+                    records.next_into(&mut out)
+                };
+                match next {
+                    Ok(Some(line)) => all.push(Ok((line, records.record().0.to_vec()))),
+                    Ok(None) => return all,
+                    Err(e) => all.push(Err(e.to_string())),
+                }
+            }
+        };
+        let fields = read(true);
+        assert_eq!(fields, read(false));
+        let rejects = fields.iter().filter(|r| r.is_err()).count();
+        assert_eq!((fields.len(), rejects), (7, 4), "{fields:?}");
     }
 
     #[test]

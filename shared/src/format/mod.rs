@@ -476,6 +476,18 @@ impl Records {
             Records::Json(r) => r.next_into(out),
         }
     }
+
+    /// [`Records::next_into`] for inference alone, which reads a delimited record's
+    /// fields ([`crate::infer::Observe::record`]): a delimited record's JSON is then
+    /// written only to name its fault, if it has one. The same records, the same rejects.
+    pub fn next_for_inference(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
+        out.clear();
+        match self {
+            Records::Csv(r) => r.next_fields(out),
+            Records::Ndjson(r) => r.next_into(out),
+            Records::Json(r) => r.next_into(out),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -57,8 +57,30 @@ fn is_boolean(text: &str) -> bool {
 /// whatever the values hold, and text ranges compare their first bytes.
 const KEPT: usize = 256;
 
-fn kept(text: &str) -> String {
-    cut(text, KEPT).to_owned()
+/// Keeps `text` (cut to [`KEPT`]) in `slot`, reusing its buffer: a column's minimum or
+/// maximum may change with every value (ids, timestamps in file order), and a new
+/// `String` each time would be an allocation per value.
+fn keep(slot: &mut Option<String>, text: &str) {
+    let text = cut(text, KEPT);
+    match slot {
+        Some(kept) => {
+            kept.clear();
+            kept.push_str(text);
+        }
+        None => *slot = Some(text.to_owned()),
+    }
+}
+
+/// [`keep`] for a number and its text.
+fn keep_number(slot: &mut Option<(Number, String)>, number: Number, text: &str) {
+    match slot {
+        Some((kept, kept_text)) => {
+            *kept = number;
+            kept_text.clear();
+            kept_text.push_str(cut(text, KEPT));
+        }
+        None => *slot = Some((number, cut(text, KEPT).to_owned())),
+    }
 }
 
 /// Keys an object needs, each rare, to be read as a map (see [`Inferrer::is_map`]).
@@ -244,7 +266,6 @@ struct Column {
     fits: PerKind<u64>,
     /// The first lines whose value did not fit each candidate type.
     failed_at: PerKind<Vec<u64>>,
-    strings: u64,
     objects: u64,
     arrays: u64,
     leading_zeros: u64,
@@ -356,12 +377,25 @@ impl Column {
     }
 
     /// A JSON string: never a number or a boolean (the writer chose a string), but
-    /// dates and semantic types live in strings.
+    /// dates and semantic types live in strings. A string seen lately counts as it did
+    /// then, as a delimited value does: only strings are remembered, so a JSON number
+    /// never meets a string's count.
     fn json_string(&mut self, line: u64, text: &str) {
+        let hash = distinct::hash(text.as_bytes());
+        if let Some(counted) = self.recent.get(hash, text) {
+            return self.count(line, counted);
+        }
         let mut fits = Fits::default();
-        self.temporal(text, &mut fits);
-        self.strings += u64::from(!fits.date && !fits.time && !fits.timestamp);
-        self.json_value(line, fits, text);
+        let temporal = self.temporal(text, &mut fits);
+        self.observed(line, fits, text);
+        let semantic = self.string_facts(text, fits, hash);
+        let counted = Counted::Value {
+            fits,
+            shape: NumberShape::NotNumber,
+            temporal,
+            semantic,
+        };
+        self.recent.put(hash, text, counted);
     }
 
     /// Counts a JSON scalar that is `fits`, with its text's facts. (A delimited value
@@ -450,10 +484,10 @@ impl Column {
             let below = |(m, t): &(Number, String)| n.cmp(text, *m, t) == Some(Order::Less);
             let above = |(m, t): &(Number, String)| n.cmp(text, *m, t) == Some(Order::Greater);
             if self.min_number.as_ref().is_none_or(below) {
-                self.min_number = Some((n, kept(text)));
+                keep_number(&mut self.min_number, n, text);
             }
             if self.max_number.as_ref().is_none_or(above) {
-                self.max_number = Some((n, kept(text)));
+                keep_number(&mut self.max_number, n, text);
             }
         }
     }
@@ -500,14 +534,14 @@ impl Column {
             .as_deref()
             .is_none_or(|m| order(text, m).is_lt())
         {
-            self.min_text = Some(text.to_owned());
+            keep(&mut self.min_text, text);
         }
         if self
             .max_text
             .as_deref()
             .is_none_or(|m| order(text, m).is_gt())
         {
-            self.max_text = Some(text.to_owned());
+            keep(&mut self.max_text, text);
         }
         let mut matched = Matched::default();
         if text.len() > 320 {
@@ -959,6 +993,12 @@ impl Observe for Inferrer {
 pub struct Inferrer {
     columns: Vec<Column>,
     by_name: HashMap<Vec<u8>, usize>,
+    /// Each column's key, by the column's index.
+    names: Vec<Vec<u8>>,
+    /// The column of each place of the JSON record before: records mostly repeat their
+    /// keys in order, so a key is first compared with the one at its place, and the
+    /// hash of the map above is left for keys that moved.
+    places: Vec<usize>,
     records: u64,
     rejected: u64,
     first_rejected_lines: Vec<u64>,
@@ -991,6 +1031,8 @@ impl Inferrer {
         Self {
             columns: Vec::new(),
             by_name: HashMap::new(),
+            names: Vec::new(),
+            places: Vec::new(),
             records: 0,
             rejected: 0,
             first_rejected_lines: Vec::new(),
@@ -1038,6 +1080,23 @@ impl Inferrer {
         let display = String::from_utf8_lossy(name).into_owned();
         self.columns.push(Column::new(display, self.depth));
         self.by_name.insert(name.to_vec(), i);
+        self.names.push(name.to_vec());
+        Some(i)
+    }
+
+    /// [`Inferrer::column`] for the key at `place` in its record.
+    fn column_at(&mut self, place: usize, name: &[u8]) -> Option<usize> {
+        if let Some(&i) = self.places.get(place) {
+            if self.names[i] == name {
+                return Some(i);
+            }
+        }
+        let i = self.column(name)?;
+        if place < self.places.len() {
+            self.places[place] = i;
+        } else if place == self.places.len() {
+            self.places.push(i);
+        }
         Some(i)
     }
 
@@ -1058,17 +1117,17 @@ impl Inferrer {
     pub fn observe_json(&mut self, line: u64, json: &[u8]) {
         self.records += 1;
         let mut scratch = std::mem::take(&mut self.scratch);
-        for (key, value) in members(json) {
+        for (place, (key, value)) in members(json).enumerate() {
             // Columns are named by their text, as in the header of a delimited file.
             let i = if key.contains(&b'\\') {
                 scratch.clear();
                 crate::canonical::unescape_into(key, &mut scratch);
                 let name = std::mem::take(&mut scratch);
-                let i = self.column(&name);
+                let i = self.column_at(place, &name);
                 scratch = name;
                 i
             } else {
-                self.column(key)
+                self.column_at(place, key)
             };
             if let Some(i) = i {
                 self.columns[i].json(line, value, &mut scratch, &self.keys);

@@ -79,7 +79,7 @@ impl Semantic {
     fn may_match(self, bytes: &[u8]) -> bool {
         match self {
             Semantic::Email => bytes.contains(&b'@'),
-            Semantic::Url => bytes.len() > 6 && bytes.windows(3).any(|w| w == b"://"),
+            Semantic::Url => bytes.len() > 6 && scheme_mark(bytes),
             Semantic::Uuid => bytes.len() == 36,
             Semantic::Ipv4 => (7..=15).contains(&bytes.len()),
             Semantic::Ipv6 => bytes.contains(&b':'),
@@ -111,6 +111,12 @@ impl Semantic {
             Semantic::Country => country(text),
         }
     }
+}
+
+/// Whether `://` is in `bytes`: found by its `:` (a vectorised search), since text
+/// columns ask this of every value and most values have no `:` at all.
+fn scheme_mark(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b':', bytes).any(|at| bytes[at + 1..].starts_with(b"//"))
 }
 
 /// How many values matched each semantic type, one counter per type under its name,
@@ -194,7 +200,13 @@ impl Matched {
     }
 }
 
+/// Characters an address may have before its `@` besides letters and digits.
+const EMAIL_LOCAL: &str = "!#$%&'*+/=?^_`{|}~.-";
+
 fn email(text: &str) -> bool {
+    if text.is_ascii() {
+        return ascii_email(text.as_bytes());
+    }
     let Some((local, domain)) = text.split_once('@') else {
         return false;
     };
@@ -206,13 +218,36 @@ fn email(text: &str) -> bool {
         && !local.starts_with('.')
         && local
             .chars()
-            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+            .all(|c| c.is_alphanumeric() || EMAIL_LOCAL.contains(c))
         && domain.contains('.')
         && domain.split('.').all(label_ok)
         && domain
             .rsplit('.')
             .next()
             .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(char::is_alphabetic))
+}
+
+/// [`email`] for ASCII, where a letter or digit is an ASCII one: one pass over the
+/// bytes, no iterator of characters, as an email column checks every distinct value.
+fn ascii_email(b: &[u8]) -> bool {
+    let Some(at) = memchr::memchr(b'@', b) else {
+        return false;
+    };
+    let (local, domain) = (&b[..at], &b[at + 1..]);
+    let local_ok = |c: &u8| c.is_ascii_alphanumeric() || EMAIL_LOCAL.as_bytes().contains(c);
+    let label_ok = |l: &[u8]| {
+        l.first().is_some_and(|&c| c != b'-')
+            && l.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+    };
+    let tld = domain.rsplit(|&c| c == b'.').next().unwrap_or_default();
+    !local.is_empty()
+        && local.len() <= 64
+        && local[0] != b'.'
+        && local.iter().all(local_ok)
+        && domain.contains(&b'.')
+        && domain.split(|&c| c == b'.').all(label_ok)
+        && tld.len() >= 2
+        && tld.iter().all(u8::is_ascii_alphabetic)
 }
 
 fn url(text: &str) -> bool {
@@ -276,16 +311,44 @@ fn decimal(text: &str) -> bool {
         && digits.matches('.').count() <= 1
 }
 
+/// The ISO codes [`currency`] reads, after its symbols.
+const CODES: [&str; 12] = [
+    "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "CNY", "INR", "SEK", "NOK", "DKK",
+];
+
+/// Whether three bytes are one of [`CODES`]: compared as one number each, with no call
+/// into `memcmp`, since codes like `SKU-…` or `ORD-…` meet this test on every value.
+fn is_code(s: &[u8]) -> bool {
+    const fn packed(code: &str) -> u32 {
+        let b = code.as_bytes();
+        u32::from_le_bytes([b[0], b[1], b[2], 0])
+    }
+    const PACKED: [u32; CODES.len()] = {
+        let mut all = [0; CODES.len()];
+        let mut i = 0;
+        while i < CODES.len() {
+            all[i] = packed(CODES[i]);
+            i += 1;
+        }
+        all
+    };
+    match s {
+        [a, b, c] => PACKED.contains(&u32::from_le_bytes([*a, *b, *c, 0])),
+        _ => false,
+    }
+}
+
 /// Whether the value starts or ends the way a currency amount must: with a symbol
-/// (`$`, or the first byte of `€ £ ¥ ₹`) or three capital letters.
+/// (`$`, or the first byte of `€ £ ¥ ₹`) or one of [`CODES`]. (Three capital letters
+/// that are no code cannot start or end an amount: [`currency`] finds only these, and
+/// the letters would be left in the amount.)
 fn currency_marked(b: &[u8]) -> bool {
     let symbol = |c: u8| c == b'$' || c >= 0xc2;
-    let code = |s: &[u8]| s.len() == 3 && s.iter().all(u8::is_ascii_uppercase);
     match (b.first(), b.last()) {
         (Some(&first), Some(&last)) => {
             symbol(first)
                 || symbol(last)
-                || (b.len() > 3 && (code(&b[..3]) || code(&b[b.len() - 3..])))
+                || (b.len() > 3 && (is_code(&b[..3]) || is_code(&b[b.len() - 3..])))
                 || (first == b'-' && b.get(1).is_some_and(|&c| symbol(c)))
         }
         _ => false,
@@ -296,9 +359,6 @@ fn currency_marked(b: &[u8]) -> bool {
 /// thousands separated by `,` (or `.` with a decimal `,`).
 fn currency(text: &str) -> bool {
     const SYMBOLS: [&str; 8] = ["$", "€", "£", "¥", "₹", "CHF", "US$", "R$"];
-    const CODES: [&str; 12] = [
-        "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "CNY", "INR", "SEK", "NOK", "DKK",
-    ];
     let t = text.trim();
     let t = t.strip_prefix('-').unwrap_or(t);
     let amount = SYMBOLS
@@ -394,6 +454,15 @@ mod tests {
     fn each_type_recognises_its_values_and_not_the_others() {
         assert_eq!(which("ada@example.com"), vec!["email"]);
         assert_eq!(which("https://example.com/a?b=1"), vec!["url"]);
+        assert_eq!(which("s3://b/k"), vec!["url"]);
+        for (text, marked) in [
+            ("a://", true),
+            (":://", true),
+            ("a:/", false),
+            ("a:b//", false),
+        ] {
+            assert_eq!(scheme_mark(text.as_bytes()), marked, "{text}");
+        }
         assert_eq!(which("123e4567-e89b-12d3-a456-426614174000"), vec!["uuid"]);
         assert_eq!(which("192.168.0.1"), vec!["ipv4"]);
         assert_eq!(which("2001:db8::1"), vec!["ipv6"]);
@@ -422,5 +491,99 @@ mod tests {
         ] {
             assert_eq!(which(plain), Vec::<&str>::new(), "{plain}");
         }
+    }
+
+    /// Emails in ASCII, checked byte by byte, against the check of characters.
+    #[test]
+    fn ascii_emails_are_checked_as_characters_were() {
+        let by_chars = |text: &str| {
+            let Some((local, domain)) = text.split_once('@') else {
+                return false;
+            };
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            };
+            !local.is_empty()
+                && local.len() <= 64
+                && !local.starts_with('.')
+                && local
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || EMAIL_LOCAL.contains(c))
+                && domain.contains('.')
+                && domain.split('.').all(label_ok)
+                && domain
+                    .rsplit('.')
+                    .next()
+                    .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(char::is_alphabetic))
+        };
+        let locals = [
+            "a",
+            "",
+            ".a",
+            "a.b",
+            "o'neil+x",
+            "a b",
+            "a@b",
+            &"x".repeat(65),
+            "-",
+        ];
+        let domains = [
+            "b.com", "b", "b.c", "-b.com", "b-.com", "b..com", "b.c0m", "b.com.", "x@y.io", "",
+        ];
+        let mut emails = 0;
+        for local in locals {
+            for domain in domains {
+                for text in [format!("{local}@{domain}"), format!("{local}{domain}")] {
+                    let expected = by_chars(&text);
+                    assert_eq!(email(&text), expected, "{text:?}");
+                    emails += usize::from(expected);
+                }
+            }
+        }
+        assert!(emails >= 5, "{emails}");
+    }
+
+    /// The test before the full currency check was "three capital letters" where it is
+    /// now one of the codes: on amounts with every marker, letters that are no code,
+    /// signs and spaces, a value is a currency exactly when it was.
+    #[test]
+    fn currency_codes_reject_early_what_the_full_check_rejected() {
+        let before = |b: &[u8]| {
+            let symbol = |c: u8| c == b'$' || c >= 0xc2;
+            let code = |s: &[u8]| s.len() == 3 && s.iter().all(u8::is_ascii_uppercase);
+            match (b.first(), b.last()) {
+                (Some(&first), Some(&last)) => {
+                    symbol(first)
+                        || symbol(last)
+                        || (b.len() > 3 && (code(&b[..3]) || code(&b[b.len() - 3..])))
+                        || (first == b'-' && b.get(1).is_some_and(|&c| symbol(c)))
+                }
+                _ => false,
+            }
+        };
+        let marks = [
+            "", "USD", "EUR", "CHF", "SKU", "ABC", "US$", "R$", "$", "€", "X", "UUSD",
+        ];
+        let amounts = ["", "5", "1,234.50", "12,50", "1.234,5", "x", "-5", "SKU"];
+        let (mut values, mut currencies) = (0, 0);
+        for lead in marks {
+            for amount in amounts {
+                for trail in marks {
+                    for gap in ["", " ", "-"] {
+                        let value = format!("{lead}{gap}{amount}{gap}{trail}");
+                        let was = before(value.as_bytes()) && currency(&value);
+                        assert_eq!(Semantic::Currency.matches(&value), was, "{value:?}");
+                        values += 1;
+                        currencies += usize::from(was);
+                    }
+                }
+            }
+        }
+        assert!(
+            currencies > 50 && values - currencies > 1000,
+            "{currencies} of {values}"
+        );
     }
 }

@@ -197,6 +197,97 @@ fn runs_of_one_value_count_like_the_value_read_each_time() {
     );
 }
 
+/// JSON strings seen lately are not read again either: a run of one string counts as
+/// the string read each time, dates, semantic types and offending lines included.
+#[test]
+fn runs_of_one_json_string_count_like_the_string_read_each_time() {
+    // Lines 1–20 a date, 21 text, 22 a timestamp, 23 null; the emails cycle.
+    let mut s = vec![r#""2026-01-02""#; 20];
+    s.extend([r#""x""#, r#""2026-01-02T10:00:00Z""#, "null"]);
+    let emails = [r#""a@b.com""#, r#""a@b.com""#, r#""x""#, r#""c@d.org""#];
+    let mut inferrer = Inferrer::default();
+    for (i, value) in s.iter().enumerate() {
+        let (email, day) = (emails[i % emails.len()], r#""2026-01-02""#);
+        let record = format!(r#"{{"d":{day},"e":{email},"s":{value}}}"#);
+        inferrer.observe_json(i as u64 + 1, record.as_bytes());
+    }
+    let report = inferrer.report(&Detected {
+        format: Format::Ndjson,
+        ..detected()
+    });
+    let printed = printed(&report);
+    let (d, e, s) = (
+        &printed["columns"][0],
+        &printed["columns"][1],
+        &printed["columns"][2],
+    );
+    assert_eq!(
+        (s["count"].clone(), s["nulls"].clone()),
+        (json!(22), json!(1))
+    );
+    assert_eq!(s["type"], "string");
+    assert_eq!(
+        s["almost"],
+        json!({"type": "timestamp", "share": 0.954545, "first_offending_lines": [21]})
+    );
+    // 17 of 23 emails: a@b.com twice in every four, c@d.org once.
+    assert_eq!(e["semantic"]["confidence"], 0.73913);
+    assert_eq!(e["distinct_estimate"], 3);
+    assert_eq!(
+        (d["type"].as_str(), d["count"].as_u64()),
+        (Some("date"), Some(23))
+    );
+    // Consistency counts each date's layout: 23 of 23 only if every repeat counted it.
+    let quality = inferrer.quality(&report.schema(), &[], 0);
+    assert_eq!(quality.columns[0].consistent, Some(23));
+    assert_eq!(quality.columns[1].valid, Some(17));
+}
+
+/// Keys are found at the place they held in the record before, and by name when they
+/// moved: records that drop, add and reorder keys count each value under its own key.
+#[test]
+fn keys_that_move_between_records_keep_their_columns() {
+    let records = [
+        r#"{"a":1,"b":"x","c":true}"#,
+        r#"{"b":"y","c":false}"#,
+        r#"{"a":2,"c":true}"#,
+        r#"{"c":false,"a":3,"b":"z","d":null}"#,
+        r#"{"d":"w"}"#,
+    ];
+    let mut inferrer = Inferrer::default();
+    for (i, record) in records.iter().enumerate() {
+        inferrer.observe_json(i as u64 + 1, record.as_bytes());
+    }
+    let report = printed(&inferrer.report(&Detected {
+        format: Format::Ndjson,
+        ..detected()
+    }));
+    let seen: Vec<(String, u64, String)> = report["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap().to_owned();
+            (
+                name,
+                c["count"].as_u64().unwrap(),
+                c["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("a", 3, "integer"),
+        ("b", 3, "string"),
+        ("c", 4, "boolean"),
+        ("d", 1, "string"),
+    ];
+    let expected: Vec<(String, u64, String)> = expected
+        .iter()
+        .map(|&(n, c, t)| (n.to_owned(), c, t.to_owned()))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
 #[test]
 fn json_keeps_its_own_types_and_describes_nesting() {
     let mut inferrer = Inferrer::default();

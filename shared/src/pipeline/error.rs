@@ -4,6 +4,7 @@
 
 use crate::format::ReadError;
 use crate::registry::RegistryError;
+use crate::typed::TypedError;
 
 /// How a load ended, when it did not end well.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,15 @@ fn located(line: Option<u64>, reason: &str) -> String {
 impl From<tokio_postgres::Error> for LoadError {
     fn from(e: tokio_postgres::Error) -> Self {
         LoadError::Database(e)
+    }
+}
+
+impl From<TypedError> for LoadError {
+    fn from(e: TypedError) -> Self {
+        match e {
+            TypedError::Postgres(e) => LoadError::Database(e),
+            TypedError::Registry(e) => e.into(),
+        }
     }
 }
 

@@ -161,10 +161,14 @@ pub async fn load_with(
         }
         _ => None,
     };
-    if let Decision::New { schema, .. } = &decision {
-        if let Some(reason) = typed::create_view(tx, dest, schema).await? {
-            tracing::warn!(tenant = %dest.tenant, dataset = %dest.dataset, reason);
-        }
+    let written = typed::Written {
+        decision: &decision,
+        new_table,
+        wrote: merged.inserted + merged.updated + merged.deleted > 0,
+        rebuild_rows: options.limits.typed_rebuild_rows,
+    };
+    if let Some(reason) = typed::follow(tx, dest, &settings, written).await? {
+        tracing::warn!(tenant = %dest.tenant, dataset = %dest.dataset, reason);
     }
     let rejected = i64::try_from(staged.rejects.count).unwrap_or(i64::MAX);
     let counts = LoadCounts {

@@ -1,5 +1,5 @@
 //! Datasets' settings (`bronze.datasets`): key, snapshot, format, encoding,
-//! contract, JSON Schema and error policy.
+//! contract, JSON Schema, error policy, storage and indexed columns.
 
 use tokio_postgres::GenericClient;
 
@@ -8,6 +8,7 @@ use crate::contract::Contract;
 use crate::format::{Encoding, Format};
 use crate::keys::Destination;
 use crate::policy::OnError;
+use crate::typed::Storage;
 
 /// A dataset's settings from `bronze.datasets`; the defaults when it has none.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,6 +27,10 @@ pub struct DatasetSettings {
     pub on_error: OnError,
     /// The encoding of the dataset's files, whatever detection says.
     pub encoding: Option<Encoding>,
+    /// Whether `<dataset>_typed` is a view over the payloads or a table kept by loads.
+    pub storage: Storage,
+    /// Typed columns indexed, one index each, beyond the key (which always is).
+    pub index_columns: Vec<String>,
 }
 
 /// The dataset's settings, or the defaults when it has none.
@@ -36,7 +41,7 @@ pub async fn dataset_settings(
     let row = db
         .query_opt(
             "SELECT key_columns, snapshot, format, contract, json_schema::text, on_error,
-                    encoding
+                    encoding, storage, index_columns
              FROM bronze.datasets WHERE tenant = $1 AND dataset = $2",
             &[&dest.tenant.as_str(), &dest.dataset.as_str()],
         )
@@ -53,6 +58,9 @@ pub async fn dataset_settings(
                 .and_then(|text| serde_json::from_str(text).ok()),
             on_error: OnError::parse(row.get(5)).unwrap_or_default(),
             encoding: row.get::<_, Option<&str>>(6).and_then(Encoding::parse),
+            // The column's CHECK allows only the names `Storage::parse` reads.
+            storage: Storage::parse(row.get(7)).unwrap_or_default(),
+            index_columns: row.get(8),
         }),
     )
 }
@@ -78,7 +86,8 @@ pub enum SettingsError {
 }
 
 /// Stores a dataset's settings. The key of a dataset that holds rows cannot change:
-/// its record keys would silently stop matching.
+/// its record keys would silently stop matching. The typed relation follows a change
+/// of storage or indexes with [`crate::typed::apply`], once this has committed.
 pub async fn set_dataset(
     client: &mut tokio_postgres::Client,
     dest: &Destination,
@@ -110,13 +119,14 @@ pub async fn set_dataset(
     }
     tx.execute(
         "INSERT INTO bronze.datasets (tenant, dataset, key_columns, snapshot, format, contract,
-             json_schema, on_error, encoding)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9)
+             json_schema, on_error, encoding, storage, index_columns)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9, $10, $11)
          ON CONFLICT (tenant, dataset) DO UPDATE
          SET key_columns = excluded.key_columns, snapshot = excluded.snapshot,
              format = excluded.format, contract = excluded.contract,
              json_schema = excluded.json_schema, on_error = excluded.on_error,
-             encoding = excluded.encoding, updated_at = now()",
+             encoding = excluded.encoding, storage = excluded.storage,
+             index_columns = excluded.index_columns, updated_at = now()",
         &[
             &dest.tenant.as_str(),
             &dest.dataset.as_str(),
@@ -127,6 +137,8 @@ pub async fn set_dataset(
             &settings.json_schema.as_ref().map(ToString::to_string),
             &settings.on_error.to_string(),
             &settings.encoding.map(Encoding::name),
+            &settings.storage.name(),
+            &settings.index_columns,
         ],
     )
     .await?;

@@ -1,4 +1,4 @@
-//! The records API's optional indexes of a dataset (`bronze datasets set … --index`):
+//! The records API's optional indexes of a dataset (`bronze datasets set … --api-index`):
 //! `payload` is a GIN `jsonb_path_ops` index over the current rows (eq filters are
 //! also asked as containment, which it serves), and a field name is an expression
 //! index on the field's typed value, the very expression the API filters and sorts
@@ -19,7 +19,9 @@ pub const PAYLOAD: &str = "payload";
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     /// A field the dataset's current schema does not have.
-    #[error("--index {field}: the dataset's current schema has no such field (it has: {known})")]
+    #[error(
+        "--api-index {field}: the dataset's current schema has no such field (it has: {known})"
+    )]
     UnknownField {
         /// The field asked for.
         field: String,

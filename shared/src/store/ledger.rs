@@ -161,6 +161,9 @@ pub struct ObjectRow {
     pub dataset: Option<String>,
     /// When S3 last modified the object.
     pub last_modified: Option<SystemTime>,
+    /// Which attempt this is (`attempts` once counted): a note written later names it,
+    /// so it never touches a newer attempt's row.
+    pub attempt: i32,
 }
 
 /// Attempts that may die (the process killed: out of memory, timed out) before the
@@ -186,6 +189,12 @@ pub enum Attempt {
 /// Counts an attempt at loading `id` and marks it `loading`. The row is locked first:
 /// a row left `loading` that no worker holds was left by an attempt that died, which
 /// is noted as the reason; after [`MAX_DEATHS`] of them the object is `failed`.
+///
+/// Unless the server restarted since that attempt began: then its connection was cut
+/// under it (a restart, a failover), and the attempt, which could not reach the
+/// database to say so, is noted as a database fault, not a death. A process that died
+/// just before such a restart is forgiven its death: a rare miscount, on the side of
+/// one more retry, where the other way three outages make a good file `failed`.
 pub async fn begin_attempt(
     client: &mut tokio_postgres::Client,
     id: i64,
@@ -194,7 +203,8 @@ pub async fn begin_attempt(
     tx.batch_execute("SET LOCAL lock_timeout = '5s'").await?;
     let locked = tx
         .query_opt(
-            "SELECT status, attempts, deaths, tenant, dataset, last_modified
+            "SELECT status, attempts, deaths, tenant, dataset, last_modified,
+                 updated_at < pg_postmaster_start_time()
              FROM bronze.objects WHERE id = $1 FOR UPDATE",
             &[&id],
         )
@@ -212,7 +222,9 @@ pub async fn begin_attempt(
         return Ok(Attempt::Done(status));
     }
     let (attempts, deaths): (i32, i32) = (row.get(1), row.get(2));
-    let died = status == Status::Loading;
+    let left = status == Status::Loading;
+    let cut_by_restart: bool = row.get(6);
+    let died = left && !cut_by_restart;
     let deaths = deaths + i32::from(died);
     if died && deaths >= MAX_DEATHS {
         let reason = format!(
@@ -229,9 +241,15 @@ pub async fn begin_attempt(
         tx.commit().await?;
         return Ok(Attempt::GaveUp(reason));
     }
-    let note = died.then(|| {
-        format!("attempt {attempts} died before it finished (killed, out of memory or timed out); retrying")
-    });
+    let note = match (left, died) {
+        (true, true) => Some(format!(
+            "attempt {attempts} died before it finished (killed, out of memory or timed out); retrying"
+        )),
+        (true, false) => Some(format!(
+            "attempt {attempts} was cut by a restart of the database; retrying"
+        )),
+        (false, _) => None,
+    };
     tx.execute(
         "UPDATE bronze.objects
          SET attempts = attempts + 1, deaths = $2, status = 'loading',
@@ -246,20 +264,24 @@ pub async fn begin_attempt(
         tenant: row.get(3),
         dataset: row.get(4),
         last_modified: row.get(5),
+        attempt: attempts + 1,
     }))
 }
 
-/// Notes a transient failure: the object waits for its retry, unless another delivery
-/// reached a verdict meanwhile.
+/// Notes a transient failure of attempt `attempt`: the object waits for its retry,
+/// unless another delivery reached a verdict or began an attempt of its own meanwhile
+/// (a note written late, once the database is back, must not undo either).
 pub async fn mark_retry(
     db: &impl GenericClient,
     id: i64,
+    attempt: i32,
     reason: &str,
 ) -> Result<(), tokio_postgres::Error> {
     db.execute(
         "UPDATE bronze.objects SET status = 'pending', error = $2, updated_at = now()
-         WHERE id = $1 AND status NOT IN ('loaded', 'rejected', 'skipped', 'failed')",
-        &[&id, &reason],
+         WHERE id = $1 AND attempts = $3
+             AND status NOT IN ('loaded', 'rejected', 'skipped', 'failed')",
+        &[&id, &reason, &attempt],
     )
     .await?;
     Ok(())
