@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bronze::keys::Destination;
 use bronze::store::DatasetSettings;
-use bronze_tests::faults::free_port;
 use bronze_tests::{connect, load_for, Bench, Result, TestDb};
 use serde_json::{json, Value};
 
@@ -20,6 +19,13 @@ const T2: u64 = 1_769_904_000;
 
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// A free port on the loopback.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// `bronze serve` on a port of its own, killed on drop.

@@ -82,7 +82,9 @@ pub async fn set_api_indexes(
             "USING gin (payload jsonb_path_ops)".to_owned()
         } else {
             match schema.as_ref().and_then(|s| s.field(spec)) {
-                Some(field) => format!("(({}))", cast_of(field, "payload").expr),
+                // Then the record key: `order=field.asc` and its keyset cursor are
+                // one walk of the index, stopping at the page's end.
+                Some(field) => format!("(({}), record_key)", cast_of(field, "payload").expr),
                 None if !exists => String::new(),
                 None => {
                     return Err(IndexError::UnknownField {
