@@ -33,14 +33,17 @@ HOUR = 3600
 
 
 def bronze_binary():
-    """The `bronze` command, built by the test suite before this runs: BRONZE_BIN,
-    else the debug build in cargo's target directory (which CARGO_TARGET_DIR moves)."""
+    """The `bronze` command: BRONZE_BIN, else the debug build in cargo's target
+    directory (which CARGO_TARGET_DIR moves), built if the test suite has not yet."""
     if os.environ.get("BRONZE_BIN"):
         return os.environ["BRONZE_BIN"]
     meta = json.loads(subprocess.run(
         ["cargo", "metadata", "--format-version", "1", "--no-deps"],
         cwd=REPO, check=True, capture_output=True, text=True).stdout)
-    return os.path.join(meta["target_directory"], "debug", "bronze")
+    binary = os.path.join(meta["target_directory"], "debug", "bronze")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "-q", "-p", "bronze-cli"], cwd=REPO, check=True)
+    return binary
 
 
 def load_template():
