@@ -117,6 +117,19 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
     },
+    /// Serve the records API (the api Lambda's router) over HTTP; tenants' tokens
+    /// come from BRONZE_API_TOKENS (`tenant=token,…`).
+    Serve {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The landing bucket that `POST …/records` and uploads write to.
+        #[arg(long, default_value = "bronze-landing")]
+        bucket: String,
+        /// Database connections shared by concurrent requests.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
     /// A dataset's schema versions: one version's columns, the history, what changed.
     #[command(subcommand)]
     Schema(ops::SchemaCommand),
@@ -191,6 +204,11 @@ enum DatasetsCommand {
         /// Typed columns to index, comma-separated, one index each (the key always is).
         #[arg(long, value_delimiter = ',')]
         index: Vec<String>,
+        /// Indexes for the records API over the bronze table: `payload` (GIN: eq
+        /// filters as containment) and/or field names (their typed values: eq, ranges,
+        /// order).
+        #[arg(long, value_delimiter = ',')]
+        api_index: Vec<String>,
     },
     /// Show a dataset's settings.
     Show { tenant: String, dataset: String },
@@ -277,6 +295,11 @@ async fn main() -> ExitCode {
             until_idle,
             metrics_addr,
         } => run(&runner, until_idle, metrics_addr).await,
+        Command::Serve {
+            addr,
+            bucket,
+            connections,
+        } => serve(addr, bucket, connections).await,
         Command::Schema(command) => ops::schema(command).await,
         Command::Quality(args) => ops::quality(args).await,
         Command::Loads(args) => ops::loads(args).await,
@@ -619,6 +642,7 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
             encoding,
             storage,
             index,
+            api_index,
         } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
             let key_columns: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
@@ -641,7 +665,17 @@ async fn datasets(command: DatasetsCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             report_typed(&applied);
+            let api_index: Vec<String> = api_index.into_iter().filter(|i| !i.is_empty()).collect();
+            let built = store::set_api_indexes(&*client, &dest, &api_index)
+                .await
+                .map_err(|e| e.to_string())?;
             print_settings(&dest, &settings)?;
+            if !api_index.is_empty() {
+                say!("api indexes  {}", api_index.join(","));
+                if !built {
+                    say!("             (no table yet: run this again after the first load to build them)");
+                }
+            }
         }
         DatasetsCommand::Show { tenant, dataset } => {
             let dest = Destination::new(&tenant, &dataset).map_err(|e| e.to_string())?;
@@ -680,6 +714,25 @@ async fn setup(args: &RunnerArgs) -> Result<(), String> {
     say!("landing_dlq  {}", queues.landing_dlq.url);
     say!("load_dlq     {}", queues.load_dlq.url);
     Ok(())
+}
+
+async fn serve(
+    addr: std::net::SocketAddr,
+    bucket: String,
+    connections: usize,
+) -> Result<(), String> {
+    let config = aws::sdk_config().await;
+    let api = bronze::api::Api::from_env(&config, None, bucket, connections)
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("--addr {addr}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "Records API listening.");
+    say!("records API on http://{addr}/v1 (OpenAPI: http://{addr}/v1/openapi.json)");
+    bronze::api::serve(listener, Arc::new(api))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn run(

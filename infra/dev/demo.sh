@@ -57,3 +57,14 @@ say "bronze status (what needs a human: backlog, last loads, queues, dead letter
 "$bronze" status --queue-prefix "$bucket"
 say "tenant_acme.orders_typed (the typed view: current rows, typed columns)"
 q "SELECT order_id, customer_id, ordered_at, amount, currency, note, _bronze_version FROM tenant_acme.orders_typed ORDER BY order_id"
+
+api_port="${BRONZE_DEMO_API_PORT:-8080}"
+say "the records API (bronze serve on 127.0.0.1:$api_port): acme's orders over 100, dearest first"
+BRONZE_API_TOKENS=acme=demo-token "$bronze" serve --addr "127.0.0.1:$api_port" --bucket "$bucket" >/dev/null &
+api_pid=$!
+trap 'kill "$api_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do (echo >"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null && break; sleep 0.1; done
+echo "curl -H 'Authorization: Bearer demo-token' 'http://127.0.0.1:$api_port/v1/acme/datasets/orders/records?amount=gt.100&order=amount.desc&select=order_id,amount'"
+curl -sS -H 'Authorization: Bearer demo-token' \
+    "http://127.0.0.1:$api_port/v1/acme/datasets/orders/records?amount=gt.100&order=amount.desc&select=order_id,amount"
+echo

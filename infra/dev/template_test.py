@@ -33,14 +33,17 @@ HOUR = 3600
 
 
 def bronze_binary():
-    """The `bronze` command, built by the test suite before this runs: BRONZE_BIN,
-    else the debug build in cargo's target directory (which CARGO_TARGET_DIR moves)."""
+    """The `bronze` command: BRONZE_BIN, else the debug build in cargo's target
+    directory (which CARGO_TARGET_DIR moves), built if the test suite has not yet."""
     if os.environ.get("BRONZE_BIN"):
         return os.environ["BRONZE_BIN"]
     meta = json.loads(subprocess.run(
         ["cargo", "metadata", "--format-version", "1", "--no-deps"],
         cwd=REPO, check=True, capture_output=True, text=True).stdout)
-    return os.path.join(meta["target_directory"], "debug", "bronze")
+    binary = os.path.join(meta["target_directory"], "debug", "bronze")
+    if not os.path.exists(binary):
+        subprocess.run(["cargo", "build", "-q", "-p", "bronze-cli"], cwd=REPO, check=True)
+    return binary
 
 
 def load_template():
@@ -459,6 +462,26 @@ class Template(unittest.TestCase):
         topic = self.resources["AlarmTopic"]["Properties"]
         self.assertEqual(topic["Subscription"]["Fn::If"][0], "HasAlarmEmail")
         self.assertEqual(self.parameters["AlarmEmail"]["Default"], "")
+
+    # Issue 18: the records API.
+    def test_18_the_api_writes_only_its_own_prefixes_and_is_authorized(self):
+        statements = self.role_statements("ApiRole")
+        plain = [s for s in statements if "Fn::If" not in s]
+        s3 = [s for s in plain if any(a.startswith("s3:") for a in
+                                       ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))]
+        self.assertEqual(len(s3), 1, s3)
+        resources = [r["Fn::Sub"] for r in s3[0]["Resource"]]
+        self.assertEqual(resources, ["${LandingBucket.Arn}/*/*/_api/*", "${LandingBucket.Arn}/*/*/_uploads/*"])
+        self.assertNotIn("sqs:", json.dumps(plain), "the API writes files, never queue messages")
+        api = self.resources["RecordsApi"]["Properties"]["Auth"]
+        self.assertEqual(api["DefaultAuthorizer"], "TenantJwt")
+        self.assertIn("JwtConfiguration", api["Authorizers"]["TenantJwt"])
+        url = self.resources["ApiStreamFunction"]["Properties"]["FunctionUrlConfig"]
+        self.assertEqual(url, {"AuthType": "AWS_IAM", "InvokeMode": "RESPONSE_STREAM"})
+        for name in ["ApiFunction", "ApiStreamFunction"]:
+            self.assertEqual(self.resources[name]["Metadata"]["BuildProperties"]["Binary"], "api")
+        for given, on in [({}, False), ({"ApiJwtIssuer": "https://issuer.example"}, True)]:
+            self.assertEqual(evaluate(self.t, {"Condition": "ApiOn"}, given), on)
 
 
 if __name__ == "__main__":

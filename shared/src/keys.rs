@@ -117,6 +117,12 @@ impl Name {
         Ok(Self(name.to_owned()))
     }
 
+    /// A tenant name on its own (the records API's path), under the same rule and
+    /// limit as in a key.
+    pub fn tenant(raw: &str) -> Result<Self, KeyError> {
+        Self::parse("tenant", raw, 56)
+    }
+
     /// The name, as written and checked.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -144,7 +150,7 @@ impl Destination {
 
     /// Builds a destination from names given on the command line.
     pub fn new(tenant: &str, dataset: &str) -> Result<Self, KeyError> {
-        let tenant = Name::parse("tenant", tenant, 56)?;
+        let tenant = Name::tenant(tenant)?;
         let dataset = Name::parse("dataset", dataset, 57)?;
         if let Some(viewed) = dataset.0.strip_suffix("_typed") {
             return Err(KeyError::Reserved(dataset.0.clone(), viewed.to_owned()));

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod api;
 pub mod aws;
 pub mod backfill;
 pub mod bucket_policy;

@@ -59,6 +59,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../infra/migrations/0010_structured_storage.sql"),
     ),
     (
+        11,
+        "api_indexes",
+        include_str!("../../infra/migrations/0011_api_indexes.sql"),
+    ),
+    (
         12,
         "loader_role",
         include_str!("../../infra/migrations/0012_loader_role.sql"),

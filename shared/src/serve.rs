@@ -1,13 +1,17 @@
 //! The local runner's HTTP side: `/metrics` (Prometheus text) and `/health` (JSON,
-//! 200 or 503), on a plain TCP listener: two read-only endpoints need no web framework.
+//! 200 or 503), an axum router like the records API's (`crate::api`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::db::Db;
 use crate::metrics::Registry;
@@ -23,57 +27,48 @@ pub struct Health {
     pub queues: Queues,
 }
 
-/// Serves `/metrics` and `/health` on `listener` until the process ends.
+/// What the two routes read.
+#[derive(Clone)]
+struct Watched {
+    registry: Arc<Registry>,
+    health: Arc<Health>,
+}
+
+/// `/metrics` and `/health`.
+pub fn router(registry: Arc<Registry>, health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(healthz))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: /metrics or /health\n") })
+        .with_state(Watched { registry, health })
+}
+
+/// Serves [`router`] on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, registry: Arc<Registry>, health: Arc<Health>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let (registry, health) = (Arc::clone(&registry), Arc::clone(&health));
-        tokio::spawn(async move {
-            if let Err(e) = answer(stream, &registry, &health).await {
-                tracing::debug!(error = %e, "Metrics request failed.");
-            }
-        });
+    if let Err(e) = axum::serve(listener, router(registry, health)).await {
+        tracing::warn!(error = %e, "Metrics endpoint stopped.");
     }
 }
 
-async fn answer(
-    mut stream: TcpStream,
-    registry: &Registry,
-    health: &Health,
-) -> std::io::Result<()> {
-    let mut request = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request timed out"))??;
-    let line = String::from_utf8_lossy(&request[..n]);
-    let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, kind, body) = match path {
-        "/metrics" => (200, "text/plain; version=0.0.4", registry.render()),
-        "/health" => {
-            let (healthy, report) = check(health).await;
-            let status = if healthy { 200 } else { 503 };
-            (status, "application/json", report.to_string())
-        }
-        _ => (
-            404,
-            "text/plain",
-            "not found: /metrics or /health\n".to_owned(),
-        ),
+async fn metrics(State(watched): State<Watched>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        watched.registry.render(),
+    )
+}
+
+async fn healthz(State(watched): State<Watched>) -> impl IntoResponse {
+    let (healthy, report) = check(&watched.health).await;
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    let reason = match status {
-        200 => "OK",
-        503 => "Service Unavailable",
-        _ => "Not Found",
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        report.to_string(),
+    )
 }
 
 /// Database reachable, queues reachable, and the backlog: healthy when both answer.

@@ -217,17 +217,22 @@ impl Column {
 
     /// Its SQL type: what [`Column::cast`] returns.
     fn sql_type(&self) -> &'static str {
-        match self.field.kind {
-            FieldType::Null | FieldType::String => "text",
-            FieldType::Boolean => "boolean",
-            FieldType::Integer => "bigint",
-            FieldType::Number => "numeric",
-            FieldType::Date => "date",
-            FieldType::Time => "time",
-            FieldType::Timestamp if zoned(&self.field) => "timestamptz",
-            FieldType::Timestamp => "timestamp",
-            FieldType::Object | FieldType::Array | FieldType::Mixed => "jsonb",
-        }
+        sql_type(&self.field)
+    }
+}
+
+/// The SQL type [`cast`] reads `field` as.
+fn sql_type(field: &Field) -> &'static str {
+    match field.kind {
+        FieldType::Null | FieldType::String => "text",
+        FieldType::Boolean => "boolean",
+        FieldType::Integer => "bigint",
+        FieldType::Number => "numeric",
+        FieldType::Date => "date",
+        FieldType::Time => "time",
+        FieldType::Timestamp if zoned(field) => "timestamptz",
+        FieldType::Timestamp => "timestamp",
+        FieldType::Object | FieldType::Array | FieldType::Mixed => "jsonb",
     }
 }
 
@@ -281,9 +286,38 @@ fn cast(field: &Field, payload: &str) -> String {
     }
 }
 
+/// A field read out of a payload as its registered type, for the records API's
+/// filters, sort keys and indexes: the typed relation's own expression, so a filter
+/// compares exactly what `_typed` shows (and an expression index serves both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cast {
+    /// The SQL expression; the field's name is in it as an escaped string literal.
+    pub expr: String,
+    /// The PostgreSQL type the expression has; `None` for text and JSON values
+    /// (`jsonb`), which compare as they are.
+    pub sql_type: Option<&'static str>,
+}
+
+/// `field` read out of `payload` (`t.payload` in a query, the bare column in an
+/// expression index) as its type.
+pub fn cast_of(field: &Field, payload: &str) -> Cast {
+    let sql_type = match field.kind {
+        FieldType::Null
+        | FieldType::String
+        | FieldType::Object
+        | FieldType::Array
+        | FieldType::Mixed => None,
+        _ => Some(sql_type(field)),
+    };
+    Cast {
+        expr: cast(field, payload),
+        sql_type,
+    }
+}
+
 /// A string literal; with `standard_conforming_strings` (on since 9.1) only the
 /// quote needs doubling.
-fn literal(text: &str) -> String {
+pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

@@ -28,7 +28,7 @@ db_url="${admin_url%/*}/$db"
 fail() { echo "FAIL: $*" >&2; echo "--- cargo lambda watch log:" >&2; tail -40 "$work/watch.log" >&2; exit 1; }
 sql() { psql "$db_url" -Atqc "$1"; }
 
-cargo build -q -p dispatch -p load -p bronze-cli
+cargo build -q -p dispatch -p load -p api -p bronze-cli
 # As deployed: the owner migrates in a deploy step, the functions connect as a loader
 # role that may not migrate (they check the migration and refuse an older database).
 psql "$admin_url" -qc "CREATE ROLE $loader LOGIN" >/dev/null
@@ -44,7 +44,7 @@ put_object tests/data/demo/orders.csv bronze-landing "acme/orders/2026 11/a+b.cs
 
 env_vars="DATABASE_URL=$loader_url,LOAD_QUEUE_URL=$load_url,AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
 env_vars+=",AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY,AWS_REGION=$AWS_REGION"
-env_vars+=",AWS_LAMBDA_LOG_FORMAT=JSON,RUST_LOG=info"
+env_vars+=",AWS_LAMBDA_LOG_FORMAT=JSON,RUST_LOG=info,BRONZE_BUCKET=bronze-landing"
 setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" \
     --env-vars "$env_vars" >"$work/watch.log" 2>&1 &
 watch_pid=$!
@@ -85,4 +85,25 @@ invoke load events/sqs-load-task.json "$none"
 [ "$(sql "SELECT count(*) FROM bronze.loads")" = 1 ] || fail "a duplicate task wrote a second load"
 grep -q '"message":"Object loaded."' "$work/watch.log" || grep -q 'Object loaded' "$work/watch.log" \
     || fail "no log line for the loaded object"
+# The records API: the same router as `bronze serve`, with the tenant from the JWT
+# authorizer's claim, over the rows load just wrote.
+api() {
+    local file="$1" check="$2"
+    cargo lambda invoke api --invoke-address 127.0.0.1 --invoke-port "$port" \
+        --data-file "$file" >"$work/api.json" 2>"$work/invoke.err" || fail "api $file: $(cat "$work/invoke.err")"
+    "$VENV/bin/python" -c "$check" "$work/api.json" || fail "api $file answered $(cat "$work/api.json")"
+    echo "ok: api answered $file"
+}
+api events/apigw-v2-records.json '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["statusCode"] == 200, r
+ids = [x["data"]["order_id"] for x in json.loads(r["body"])["records"]]
+assert ids == ["1003", "1001"], ids'
+api events/apigw-v2-other-tenant.json '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["statusCode"] == 403, r
+assert r["headers"]["content-type"] == "application/problem+json", r
+assert json.loads(r["body"])["status"] == 403, r'
 echo "lambda binaries: all invocations answered as expected"

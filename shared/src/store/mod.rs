@@ -6,12 +6,14 @@
 //! in [`crate::keys`] and is still quoted here ([`QuotedTable`]).
 
 mod datasets;
+mod indexes;
 mod ledger;
 mod loads;
 mod savepoint;
 mod tables;
 
 pub use datasets::{dataset_settings, set_dataset, DatasetSettings, SettingsError};
+pub use indexes::{api_indexes, set_api_indexes, IndexError, PAYLOAD};
 pub use ledger::{
     begin_attempt, claim, mark_out_of_time, mark_retry, record_object, set_status, Attempt, Claim,
     NewObject, ObjectRow, Recorded, Status, MAX_DEATHS,
