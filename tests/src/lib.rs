@@ -51,6 +51,12 @@ pub fn with_dbname(url: &str, name: &str) -> String {
     }
 }
 
+/// `url` logged in as `role` (the test server trusts every local login): the test
+/// databases' URLs name the `postgres` user.
+pub fn as_role(url: &str, role: &str) -> String {
+    url.replacen("postgres@", &format!("{role}@"), 1)
+}
+
 pub async fn connect(url: &str) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(connection);

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use bronze::keys::Destination;
 use bronze::tenants;
-use bronze_tests::{connect, with_dbname, Result, TestDb};
+use bronze_tests::{as_role, connect, with_dbname, Result, TestDb};
 
 #[tokio::test]
 async fn a_tenants_reader_sees_its_own_data_and_nothing_of_anothers() -> Result {
@@ -37,7 +37,7 @@ async fn a_tenants_reader_sees_its_own_data_and_nothing_of_anothers() -> Result 
     let a_name = Destination::new(&a, "orders")?.tenant;
     tenants::grant(&client, &a_name, &login).await?;
 
-    let url = with_dbname(&db.url, &db.name).replacen("postgres@", &format!("{login}@"), 1);
+    let url = as_role(&with_dbname(&db.url, &db.name), &login);
     let reader = connect(&url).await?;
     let own: i64 = reader
         .query_one(&format!("SELECT count(*) FROM tenant_{a}.orders"), &[])

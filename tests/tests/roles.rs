@@ -8,7 +8,7 @@ use bronze::dispatch::Dispatcher;
 use bronze::keys::Destination;
 use bronze::load::Loader;
 use bronze::{roles, tenants};
-use bronze_tests::{connect, Bench, Result};
+use bronze_tests::{as_role, connect, Bench, Result};
 use tokio_postgres::error::SqlState;
 
 #[tokio::test]
@@ -46,9 +46,7 @@ async fn a_loader_loads_and_may_do_nothing_else() -> Result {
         .batch_execute(&format!("CREATE ROLE {loader_role} LOGIN"))
         .await?;
     roles::grant_loader(&mut owner, &loader_role).await?;
-    let as_loader = bench
-        .url
-        .replacen("postgres@", &format!("{loader_role}@"), 1);
+    let as_loader = as_role(&bench.url, &loader_role);
     let db = || Db::new(DbSource::Url(as_loader.clone())).migrations(Migrations::Require);
     let dispatcher = Dispatcher {
         db: db(),
@@ -95,7 +93,7 @@ async fn a_loader_loads_and_may_do_nothing_else() -> Result {
         .batch_execute(&format!("CREATE ROLE {login} LOGIN"))
         .await?;
     tenants::grant(&owner, &dest.tenant, &login).await?;
-    let reader = connect(&bench.url.replacen("postgres@", &format!("{login}@"), 1)).await?;
+    let reader = connect(&as_role(&bench.url, &login)).await?;
     let typed: i64 = reader
         .query_one(
             &format!("SELECT count(*) FROM {table}_typed WHERE note = 'late'"),

@@ -10,7 +10,7 @@ use bronze::pipeline::{self, Loaded, Options};
 use bronze::registry;
 use bronze::store::{self, DatasetSettings, Lineage};
 use bronze::typed::{self, Storage};
-use bronze_tests::{connect, load_bytes, InMemory, Result, TestDb};
+use bronze_tests::{as_role, connect, load_bytes, InMemory, Result, TestDb};
 
 fn at(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
@@ -566,7 +566,7 @@ async fn the_loader_role_keeps_a_table_the_owner_built() -> Result {
         .batch_execute(&format!("CREATE ROLE {loader} LOGIN"))
         .await?;
     bronze::roles::grant_loader(&mut connect(&db.url).await?, &loader).await?;
-    let as_loader = db.url.replacen("postgres@", &format!("{loader}@"), 1);
+    let as_loader = as_role(&db.url, &loader);
     let plain = Options::default();
     load_with(
         &as_loader,
