@@ -30,16 +30,13 @@ import tempfile
 import threading
 import time
 import urllib.parse
+
+from binary import bronze_binary
 import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, ".dev", "bench")
-# The binary to measure: BRONZE_BIN (another build, for a before/after table), else
-# this checkout's release build, wherever cargo puts it (CARGO_TARGET_DIR included).
-BIN = os.environ.get("BRONZE_BIN") or os.path.join(
-    json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
-                              cwd=REPO, capture_output=True, check=True).stdout)["target_directory"],
-    "release", "bronze")
+BIN = bronze_binary()
 PY = sys.executable
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))

@@ -31,12 +31,11 @@ import sys
 import time
 import urllib.parse
 
+from binary import bronze_binary
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, ".dev", "bench")
-BIN = os.environ.get("BRONZE_BIN") or os.path.join(
-    json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
-                              cwd=REPO, capture_output=True, check=True).stdout)["target_directory"],
-    "release", "bronze")
+BIN = bronze_binary()
 ROWS = int(os.environ.get("BENCH_ORDERS", "3001000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 OLD_RUNS = int(os.environ.get("BENCH_OLD_RUNS", "1"))
