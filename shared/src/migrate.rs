@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "loader_role",
         include_str!("../../infra/migrations/0012_loader_role.sql"),
     ),
+    (
+        13,
+        "fast_temporal_casts",
+        include_str!("../../infra/migrations/0013_fast_temporal_casts.sql"),
+    ),
 ];
 
 /// The migration this build needs the database to be at.

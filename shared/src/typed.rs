@@ -12,6 +12,7 @@
 
 mod follow;
 mod index;
+mod stats;
 mod table;
 
 use std::collections::HashSet;

@@ -742,6 +742,75 @@ async fn casts_cannot_fail() -> Result {
     );
     let flags: (bool, Option<bool>, Option<bool>) = (row.get(4), row.get(14), row.get(15));
     assert_eq!(flags, (true, Some(true), None));
+    // Negative numbers take the cast without the regex (migration 0013), and only
+    // when the sign leads plain digits.
+    let negatives = db
+        .pg
+        .query_one(
+            "SELECT concat_ws(' ', bronze.try_bigint('-12'), bronze.try_bigint('-'),
+                              bronze.try_bigint('-1-2'), bronze.try_bigint('--3'),
+                              bronze.try_bigint('-999999999999999999'),
+                              bronze.try_bigint('-9223372036854775808'),
+                              bronze.try_bigint('-9223372036854775809'),
+                              bronze.try_numeric('-1.50'), bronze.try_numeric('-.5'),
+                              bronze.try_numeric('-5.'), bronze.try_numeric('-.'),
+                              bronze.try_numeric('-1.2.3'), bronze.try_numeric('-'))",
+            &[],
+        )
+        .await?;
+    assert_eq!(
+        negatives.get::<_, String>(0),
+        "-12 -999999999999999999 -9223372036854775808 -1.50 -0.5 -5"
+    );
+    db.finish().await
+}
+
+/// The ISO fast path of the date and timestamp casts (migration 0013) gives what the
+/// general casts give, over every combination of valid and invalid fields, fractions,
+/// separators and zones, in both date orders; and it is the path most of them take.
+#[tokio::test]
+async fn fast_temporal_casts_equal_the_general_ones() -> Result {
+    let db = TestDb::new().await?;
+    bronze::migrate::migrate(&mut connect(&db.url).await?).await?;
+    let corpus = "WITH dates(d) AS (VALUES ('2024-01-02'), ('2023-02-29'), ('2024-02-29'),
+                      ('2100-02-29'), ('2000-02-29'), ('2024-04-31'), ('2024-12-31'),
+                      ('2024-13-01'), ('2024-00-10'), ('2024-01-00'), ('0000-01-01'),
+                      ('0001-01-01'), ('9999-12-31'), ('2024-1-02'), ('24-01-02')),
+                  times(t) AS (VALUES ('00:00:00'), ('23:59:59'), ('24:00:00'),
+                      ('23:60:00'), ('23:59:60'), ('23:59:61'), ('10:30'), ('99:99:99')),
+                  fractions(f) AS (VALUES (''), ('.'), ('.5'), ('.123456'), ('.1234565'),
+                      ('.999999999'), ('.1234567890'), (',5')),
+                  separators(s) AS (VALUES ('T'), (' '), ('t'), ('  ')),
+                  zones(z) AS (VALUES (''), ('Z'), ('UTC'), ('+02:00'), ('-05:30'),
+                      ('+14:00'), ('+15:00'), ('+02'), ('+0230'), ('+02:60'), (' Z'),
+                      ('z'), ('+2'), ('Z '))
+             SELECT d || s || t || f || z AS v FROM dates, times, fractions, separators, zones
+             UNION ALL SELECT d FROM dates
+             UNION ALL SELECT ' ' || d FROM dates";
+    let row = db
+        .pg
+        .query_one(
+            &format!(
+                "SELECT count(*) FILTER (WHERE bronze.try_timestamp(v, o)
+                                         IS DISTINCT FROM bronze.parse_timestamp(v, o)),
+                        count(*) FILTER (WHERE bronze.try_timestamptz(v, o)
+                                         IS DISTINCT FROM bronze.parse_timestamptz(v, o)),
+                        count(*) FILTER (WHERE bronze.try_date(v, o)
+                                         IS DISTINCT FROM bronze.parse_date(v, o)),
+                        count(*) FILTER (WHERE o = 'ymd' AND bronze.iso_zone_start(v) IS NOT NULL
+                                         AND bronze.try_timestamptz(v, o) IS NOT NULL),
+                        count(*)
+                 FROM ({corpus}) c, (VALUES ('ymd'), ('dmy')) orders(o)"
+            ),
+            &[],
+        )
+        .await?;
+    let counts: Vec<i64> = (0..5).map(|i| row.get(i)).collect();
+    assert_eq!(&counts[..3], [0, 0, 0], "fast and general casts differ");
+    assert!(
+        counts[3] > 1_000,
+        "too few values take the fast path to prove it: {counts:?}"
+    );
     db.finish().await
 }
 

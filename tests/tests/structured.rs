@@ -501,6 +501,46 @@ async fn key_lookups_and_indexed_columns_use_an_index_in_both_storages() -> Resu
     db.finish().await
 }
 
+/// The estimated groups of `GROUP BY` over `relation`'s `column`: the top node's rows.
+async fn estimated_groups(db: &TestDb, relation: &str, column: &str) -> Result<f64> {
+    let plan = plan(
+        db,
+        &format!("SELECT {column}, count(*) FROM {relation} GROUP BY 1"),
+    )
+    .await?;
+    let top = plan.lines().next().unwrap_or_default();
+    let rows = top
+        .split("rows=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .ok_or_else(|| format!("no estimate in {plan}"))?;
+    Ok(rows.parse()?)
+}
+
+#[tokio::test]
+async fn the_planner_knows_how_many_values_a_view_column_has() -> Result {
+    let db = TestDb::new().await?;
+    let mut text = String::from("id,name,qty,country\n");
+    for id in 0..5000 {
+        text.push_str(&format!("{id},n{id},{},c{}\n", id % 7, id % 4));
+    }
+    configure(&db, "grouped", keyed(Storage::Jsonb)).await?;
+    load(&db, "grouped", "1.csv", 1, &text).await?;
+    db.pg.batch_execute("ANALYZE tenant_acme.grouped").await?;
+    // Without statistics on its expression, a column counts as many values as the
+    // payloads: one per row.
+    for (column, values) in [("country", 4.0), ("qty", 7.0)] {
+        let groups = estimated_groups(&db, "tenant_acme.grouped_typed", column).await?;
+        assert!(groups <= values * 2.0, "{column}: {groups} groups expected");
+    }
+    let statistics = "SELECT count(*) FROM pg_statistic_ext
+                      WHERE stxrelid = 'tenant_acme.grouped'::regclass";
+    assert_eq!(db.count(statistics).await?, 4);
+    configure(&db, "grouped", keyed(Storage::Structured)).await?;
+    assert_eq!(db.count(statistics).await?, 0);
+    db.finish().await
+}
+
 #[tokio::test]
 async fn the_tenant_reader_reads_the_typed_table_also_after_a_rebuild() -> Result {
     let db = TestDb::new().await?;

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use tokio_postgres::{Client, Transaction};
 
 use super::index::{self, Build};
+use super::stats;
 use super::table::{self, Evolved, Kind};
 use super::{create_view, estimated_rows, Storage, TypedError};
 use crate::keys::Destination;
@@ -49,6 +50,7 @@ pub async fn follow(
         }
         let note = create_view(tx, dest, schema).await?;
         index::ensure(tx, dest, settings, schema, Build::Here).await?;
+        stats::ensure(tx, dest, schema, Storage::Jsonb).await?;
         return Ok(note);
     }
     let shape = match (table::kind(tx, dest).await?, typed_version(tx, dest).await?) {
@@ -111,6 +113,7 @@ async fn build(
     }
     record(tx, dest, number).await?;
     index::ensure(tx, dest, settings, schema, Build::Here).await?;
+    stats::ensure(tx, dest, schema, Storage::Structured).await?;
     Ok(None)
 }
 
@@ -218,6 +221,7 @@ async fn settle(
             Storage::Jsonb => to_view(&tx, dest, &current.schema).await?,
         };
     }
+    stats::ensure(&tx, dest, &current.schema, settings.storage).await?;
     let later = index::ensure(&tx, dest, &settings, &current.schema, Build::HereIfSmall).await?;
     tx.commit().await?;
     for statement in &later {
