@@ -11,7 +11,7 @@ use bronze::dispatch::Dispatcher;
 use bronze::format::{
     self, Certainty, Detected, Encoding, Format, ReadError, ReadSettings, SourceRead,
 };
-use bronze::infer::{Inferrer, Observe};
+use bronze::infer::Inferrer;
 use bronze::keys::Destination;
 use bronze::limits::Limits;
 use bronze::load::{DeadLetters, Loader};
