@@ -140,6 +140,8 @@ fn hostile_records_are_refused_or_ordered_alike() {
         b"{\"a\":\x0c1}",
         br#"{"a":"\b\f\n\r\t\"\\\/\u001f\u007f\u2028"}"#,
         br#"{"b\"c":"v,}","a\\":"]","a":"}"}"#,
+        br#"{"abcdefghij":1,"abcdefgh":2,"abcdefghi":3,"abcdefgg":4,"abcdefgi":5}"#,
+        br#"{"abcdefghij":1,"abcdefgh":2,"abcdefgh\u0069j":3}"#,
     ];
     same(&inputs);
 }
@@ -148,7 +150,7 @@ fn hostile_records_are_refused_or_ordered_alike() {
 /// a failure names its input every time.
 #[test]
 fn generated_records_are_refused_or_ordered_alike() {
-    const KEYS: [&str; 14] = [
+    const KEYS: [&str; 17] = [
         r#""a""#,
         r#""b""#,
         r#""aa""#,
@@ -163,6 +165,9 @@ fn generated_records_are_refused_or_ordered_alike() {
         r#""ab""#,
         r#""ba""#,
         r#""😀""#,
+        r#""abcdefgh""#,
+        r#""abcdefghij""#,
+        r#""abcdefgh\u0069j""#,
     ];
     const SCALARS: [&str; 18] = [
         "0",
