@@ -11,7 +11,7 @@ use bronze::dispatch::Dispatcher;
 use bronze::format::{
     self, Certainty, Detected, Encoding, Format, ReadError, ReadSettings, SourceRead,
 };
-use bronze::infer::{Inferrer, Observe};
+use bronze::infer::Inferrer;
 use bronze::keys::Destination;
 use bronze::limits::Limits;
 use bronze::load::{DeadLetters, Loader};
@@ -473,7 +473,7 @@ fn infer(file: &Path, read: &ReadSettings) -> Result<(), String> {
     let mut json = Vec::with_capacity(4096);
     loop {
         match records.next_for_inference(&mut json) {
-            Ok(Some(line)) => inferrer.record(&records, line, &json),
+            Ok(Some(line)) => inferrer.observe_next(&records, line, &json),
             Ok(None) => break,
             Err(ReadError::Record { line, .. }) => inferrer.rejected(line),
             Err(e) => return Err(read_error(file, e)),

@@ -112,59 +112,48 @@ pub struct Canonicalizer {
     tmp: Vec<u8>,
 }
 
-struct Parser<'a, 'c> {
-    input: &'a [u8],
-    pos: usize,
-    depth: usize,
-    c: &'c mut Canonicalizer,
+/// The reading both parsers share, this module's and [`crate::json_tape`]'s: the same
+/// tokens refused at the same byte with the same words, so that a record the tape
+/// takes is one canonicalising takes, and a record it refuses is refused alike.
+pub(crate) struct Scan<'a> {
+    pub(crate) input: &'a [u8],
+    pub(crate) pos: usize,
 }
 
-impl Canonicalizer {
-    /// Appends the canonical form of the single JSON value in `input` to `out`.
-    pub fn canonicalize(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), JsonError> {
-        if let Err(e) = std::str::from_utf8(input) {
-            return Err(JsonError {
-                offset: e.valid_up_to(),
-                reason: "invalid UTF-8".into(),
-            });
-        }
-        self.keys.clear();
-        self.members.clear();
-        let mut p = Parser {
-            input,
-            pos: 0,
-            depth: 0,
-            c: self,
-        };
-        p.skip_ws();
-        p.value(out)?;
-        p.skip_ws();
-        if p.pos < input.len() {
-            return Err(p.err("unexpected data after the JSON value"));
-        }
-        Ok(())
+/// Refuses `input` unless it is UTF-8, as both parsers do before reading it.
+pub(crate) fn check_utf8(input: &[u8]) -> Result<(), JsonError> {
+    match std::str::from_utf8(input) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(JsonError {
+            offset: e.valid_up_to(),
+            reason: "invalid UTF-8".into(),
+        }),
     }
 }
 
-impl Parser<'_, '_> {
-    fn err(&self, reason: impl Into<String>) -> JsonError {
+impl<'a> Scan<'a> {
+    pub(crate) fn new(input: &'a [u8]) -> Self {
+        Self { input, pos: 0 }
+    }
+
+    pub(crate) fn err(&self, reason: impl Into<String>) -> JsonError {
         JsonError {
             offset: self.pos,
             reason: reason.into(),
         }
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
-    fn skip_ws(&mut self) {
+    pub(crate) fn skip_ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
         }
     }
 
-    fn expect(&mut self, byte: u8) -> Result<(), JsonError> {
+    pub(crate) fn expect(&mut self, byte: u8) -> Result<(), JsonError> {
         if self.peek() == Some(byte) {
             self.pos += 1;
             Ok(())
@@ -173,7 +162,7 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn unexpected(&self, wanted: &str) -> JsonError {
+    pub(crate) fn unexpected(&self, wanted: &str) -> JsonError {
         match self.peek() {
             None => self.err(format!("unexpected end of input, expected {wanted}")),
             Some(b) if b.is_ascii_graphic() => {
@@ -183,42 +172,18 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn value(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
-        match self.peek() {
-            Some(b'{') => self.nested(out, Self::object),
-            Some(b'[') => self.nested(out, Self::array),
-            Some(b'"') => {
-                out.push(b'"');
-                self.string(out)?;
-                out.push(b'"');
-                Ok(())
-            }
-            Some(b'-' | b'0'..=b'9') => self.number(out),
-            Some(b't') => self.literal(out, b"true"),
-            Some(b'f') => self.literal(out, b"false"),
-            Some(b'n') => self.literal(out, b"null"),
-            _ => Err(self.unexpected("a JSON value")),
-        }
-    }
-
-    fn nested(
-        &mut self,
-        out: &mut Vec<u8>,
-        parse: fn(&mut Self, &mut Vec<u8>) -> Result<(), JsonError>,
-    ) -> Result<(), JsonError> {
-        if self.depth == MAX_DEPTH {
+    /// Refuses to open one more level below `depth` levels.
+    pub(crate) fn enter(&self, depth: usize) -> Result<(), JsonError> {
+        if depth == MAX_DEPTH {
             return Err(self.err(format!("nesting deeper than {MAX_DEPTH} levels")));
         }
-        self.depth += 1;
-        parse(self, out)?;
-        self.depth -= 1;
         Ok(())
     }
 
-    fn literal(&mut self, out: &mut Vec<u8>, word: &[u8]) -> Result<(), JsonError> {
+    /// Reads `word` (`true`, `false` or `null`) at `pos`.
+    pub(crate) fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
         if self.input[self.pos..].starts_with(word) {
             self.pos += word.len();
-            out.extend_from_slice(word);
             Ok(())
         } else {
             Err(self.unexpected("a JSON value"))
@@ -233,7 +198,9 @@ impl Parser<'_, '_> {
         self.pos - start
     }
 
-    fn number(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+    /// Reads the number at `pos`; returns where its text is, refused when PostgreSQL
+    /// could not store it.
+    pub(crate) fn number(&mut self) -> Result<Range<usize>, JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -300,15 +267,17 @@ impl Parser<'_, '_> {
                 ),
             });
         }
-        out.extend_from_slice(&self.input[start..self.pos]);
-        Ok(())
+        Ok(start..self.pos)
     }
 
-    /// Reads a string (the opening quote is at `pos`) and appends its content,
-    /// minimally escaped, without quotes.
-    fn string(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
-        self.pos += 1;
-        let mut run = self.pos;
+    /// Reads the rest of a string whose content started at `run` (`pos` is at or past
+    /// it, with nothing but plain bytes between) and appends its content to `out`:
+    /// minimally escaped, or with `DECODED` as the text it stands for.
+    pub(crate) fn string_from<const DECODED: bool>(
+        &mut self,
+        mut run: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), JsonError> {
         loop {
             let Some(b) = self.peek() else {
                 return Err(self.err("unterminated string"));
@@ -321,7 +290,15 @@ impl Parser<'_, '_> {
                 }
                 b'\\' => {
                     out.extend_from_slice(&self.input[run..self.pos]);
-                    self.escape(out)?;
+                    let decoded = self.escape()?;
+                    let mut utf8 = [0; 4];
+                    let bytes = decoded.encode_utf8(&mut utf8).as_bytes();
+                    if DECODED {
+                        out.extend_from_slice(bytes);
+                    } else {
+                        // `escape` refused the NUL, the one character that cannot be written.
+                        let _ = write_escaped(out, bytes);
+                    }
                     run = self.pos;
                 }
                 0x00..=0x1f => return Err(self.err("control character in a string")),
@@ -330,7 +307,8 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+    /// Reads the escape at `pos` (a backslash) and returns the character it stands for.
+    fn escape(&mut self) -> Result<char, JsonError> {
         self.pos += 1;
         let Some(b) = self.peek() else {
             return Err(self.err("unterminated string"));
@@ -351,9 +329,10 @@ impl Parser<'_, '_> {
                 return Err(self.err(format!("invalid escape '\\{}'", b as char)));
             }
         };
-        let mut utf8 = [0; 4];
-        write_escaped(out, decoded.encode_utf8(&mut utf8).as_bytes())
-            .map_err(|_| self.err("\\u0000, which PostgreSQL jsonb cannot store"))
+        if decoded == '\0' {
+            return Err(self.err("\\u0000, which PostgreSQL jsonb cannot store"));
+        }
+        Ok(decoded)
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
@@ -387,90 +366,152 @@ impl Parser<'_, '_> {
         char::from_u32(code).ok_or_else(|| self.err("invalid \\u escape"))
     }
 
-    fn array(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
-        self.pos += 1;
-        out.push(b'[');
+    /// Refuses what follows the value, whitespace aside.
+    pub(crate) fn end(&mut self) -> Result<(), JsonError> {
         self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
+        if self.pos < self.input.len() {
+            return Err(self.err("unexpected data after the JSON value"));
+        }
+        Ok(())
+    }
+}
+
+struct Parser<'a, 'c> {
+    s: Scan<'a>,
+    depth: usize,
+    c: &'c mut Canonicalizer,
+}
+
+impl Canonicalizer {
+    /// Appends the canonical form of the single JSON value in `input` to `out`.
+    pub fn canonicalize(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), JsonError> {
+        check_utf8(input)?;
+        self.keys.clear();
+        self.members.clear();
+        let mut p = Parser {
+            s: Scan::new(input),
+            depth: 0,
+            c: self,
+        };
+        p.s.skip_ws();
+        p.value(out)?;
+        p.s.end()
+    }
+}
+
+impl Parser<'_, '_> {
+    fn value(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        match self.s.peek() {
+            Some(b'{') => self.nested(out, Self::object),
+            Some(b'[') => self.nested(out, Self::array),
+            Some(b'"') => {
+                out.push(b'"');
+                self.s.pos += 1;
+                self.s.string_from::<false>(self.s.pos, out)?;
+                out.push(b'"');
+                Ok(())
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let number = self.s.number()?;
+                out.extend_from_slice(&self.s.input[number]);
+                Ok(())
+            }
+            Some(b't') => self.literal(out, b"true"),
+            Some(b'f') => self.literal(out, b"false"),
+            Some(b'n') => self.literal(out, b"null"),
+            _ => Err(self.s.unexpected("a JSON value")),
+        }
+    }
+
+    fn nested(
+        &mut self,
+        out: &mut Vec<u8>,
+        parse: fn(&mut Self, &mut Vec<u8>) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
+        self.s.enter(self.depth)?;
+        self.depth += 1;
+        parse(self, out)?;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn literal(&mut self, out: &mut Vec<u8>, word: &[u8]) -> Result<(), JsonError> {
+        self.s.literal(word)?;
+        out.extend_from_slice(word);
+        Ok(())
+    }
+
+    fn array(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        self.s.pos += 1;
+        out.push(b'[');
+        self.s.skip_ws();
+        if self.s.peek() == Some(b']') {
+            self.s.pos += 1;
             out.push(b']');
             return Ok(());
         }
         loop {
-            self.skip_ws();
+            self.s.skip_ws();
             self.value(out)?;
-            self.skip_ws();
-            match self.peek() {
+            self.s.skip_ws();
+            match self.s.peek() {
                 Some(b',') => {
-                    self.pos += 1;
+                    self.s.pos += 1;
                     out.push(b',');
                 }
                 Some(b']') => {
-                    self.pos += 1;
+                    self.s.pos += 1;
                     out.push(b']');
                     return Ok(());
                 }
-                _ => return Err(self.unexpected("',' or ']'")),
+                _ => return Err(self.s.unexpected("',' or ']'")),
             }
         }
     }
 
     fn object(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
-        let open = self.pos;
-        self.pos += 1;
+        let open = self.s.pos;
+        self.s.pos += 1;
         let start = out.len();
         let first_member = self.c.members.len();
         let first_key = self.c.keys.len();
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
+        self.s.skip_ws();
+        if self.s.peek() == Some(b'}') {
+            self.s.pos += 1;
             out.extend_from_slice(b"{}");
             return Ok(());
         }
         loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.unexpected("a string key"));
+            self.s.skip_ws();
+            if self.s.peek() != Some(b'"') {
+                return Err(self.s.unexpected("a string key"));
             }
+            // Keys are kept as the text they stand for: they sort by code point.
             let key_start = self.c.keys.len();
-            let mut keys = std::mem::take(&mut self.c.keys);
-            let read = self.raw_string(&mut keys);
-            self.c.keys = keys;
-            read?;
+            self.s.pos += 1;
+            self.s.string_from::<true>(self.s.pos, &mut self.c.keys)?;
             let key = key_start..self.c.keys.len();
-            self.skip_ws();
-            self.expect(b':')?;
-            self.skip_ws();
+            self.s.skip_ws();
+            self.s.expect(b':')?;
+            self.s.skip_ws();
             let value_start = out.len();
             self.value(out)?;
             let value = value_start..out.len();
             self.c.members.push(Member { key, value });
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
+            self.s.skip_ws();
+            match self.s.peek() {
+                Some(b',') => self.s.pos += 1,
                 Some(b'}') => {
-                    self.pos += 1;
+                    self.s.pos += 1;
                     break;
                 }
-                _ => return Err(self.unexpected("',' or '}'")),
+                _ => return Err(self.s.unexpected("',' or '}'")),
             }
         }
         self.sort_members(out, start, first_member, open)?;
         self.c.members.truncate(first_member);
         self.c.keys.truncate(first_key);
         Ok(())
-    }
-
-    /// Reads a string into `buf` unescaped, for sorting keys by code point.
-    fn raw_string(&mut self, buf: &mut Vec<u8>) -> Result<(), JsonError> {
-        let mut escaped = std::mem::take(&mut self.c.tmp);
-        escaped.clear();
-        let read = self.string(&mut escaped);
-        if read.is_ok() {
-            unescape_into(&escaped, buf);
-        }
-        self.c.tmp = escaped;
-        read
     }
 
     /// Rewrites `out[start..]`, which holds the member values in source order, as the
@@ -490,13 +531,7 @@ impl Parser<'_, '_> {
             .windows(2)
             .find(|w| keys[w[0].key.clone()] == keys[w[1].key.clone()])
         {
-            return Err(JsonError {
-                offset: open,
-                reason: format!(
-                    "duplicate key \"{}\" in object",
-                    String::from_utf8_lossy(&keys[pair[0].key.clone()])
-                ),
-            });
+            return Err(duplicate_key(open, &keys[pair[0].key.clone()]));
         }
         let tmp = &mut c.tmp;
         tmp.clear();
@@ -506,7 +541,7 @@ impl Parser<'_, '_> {
                 tmp.push(b',');
             }
             tmp.push(b'"');
-            // Keys were unescaped from canonical text, so they re-escape without fault.
+            // Keys were decoded from valid JSON without NUL, so they re-escape without fault.
             let _ = write_escaped(tmp, &keys[m.key.clone()]);
             tmp.extend_from_slice(b"\":");
             tmp.extend_from_slice(&out[m.value.clone()]);
@@ -515,6 +550,17 @@ impl Parser<'_, '_> {
         out.truncate(start);
         out.extend_from_slice(tmp);
         Ok(())
+    }
+}
+
+/// The refusal of the object that opens at `open` for holding `key` twice.
+pub(crate) fn duplicate_key(open: usize, key: &[u8]) -> JsonError {
+    JsonError {
+        offset: open,
+        reason: format!(
+            "duplicate key \"{}\" in object",
+            String::from_utf8_lossy(key)
+        ),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod hash;
 pub mod iam;
 pub mod identity;
 pub mod infer;
+pub mod json_tape;
 pub mod jsonb_order;
 pub mod keys;
 pub mod limits;

@@ -8,7 +8,8 @@
 use std::io::BufRead;
 
 use super::{count_newlines, Raw, ReadError, MAX_RAW};
-use crate::canonical::{is_json_space, trim_json_end, Canonicalizer};
+use crate::canonical::{is_json_space, trim_json_end, Canonicalizer, JsonError};
+use crate::json_tape::{Parsed, Tape};
 use crate::limits::{Limits, Size};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub struct JsonRecords {
     /// Distinct keys inference may describe (see [`Limits::object_keys`]).
     object_keys: usize,
     canon: Canonicalizer,
+    /// The record read last without canonical JSON, when it was.
+    tape: Tape,
+    parsed: bool,
     /// The line the input is positioned on, 1-based.
     line: u64,
     /// Bytes since the last newline, 0-based.
@@ -49,6 +53,8 @@ impl JsonRecords {
             max_bytes: limits.record_bytes,
             object_keys: limits.object_keys,
             canon: Canonicalizer::default(),
+            tape: Tape::default(),
+            parsed: false,
             line: 1,
             column: 0,
             state: State::Start,
@@ -181,30 +187,35 @@ impl JsonRecords {
         self.input.consume(n);
     }
 
-    /// Canonicalises the element that starts at `(line, column)`; a syntax error is
-    /// the document's, reported at its own line and column in the file.
-    fn canonicalize(
-        &mut self,
-        (line, column): (u64, u64),
-        out: &mut Vec<u8>,
-    ) -> Result<(), ReadError> {
+    /// The element's JSON fault `e`, which is the document's, at its own line and
+    /// column in the file; the element starts at `(line, column)`.
+    fn located(&self, (line, column): (u64, u64), e: &JsonError) -> ReadError {
         let text = trim_json_end(&self.element);
-        if let Err(e) = self.canon.canonicalize(text, out) {
-            let before = &text[..e.offset.min(text.len())];
-            let newlines = count_newlines(before);
-            let in_line = before.iter().rev().take_while(|&&b| b != b'\n').count() as u64;
-            let column = if newlines == 0 {
-                column + in_line + 1
-            } else {
-                in_line + 1
-            };
-            let line = line + newlines;
-            return Err(ReadError::Malformed {
-                line,
-                reason: format!("column {column}: {}", e.reason),
-            });
+        let before = &text[..e.offset.min(text.len())];
+        let newlines = count_newlines(before);
+        let in_line = before.iter().rev().take_while(|&&b| b != b'\n').count() as u64;
+        let column = if newlines == 0 {
+            column + in_line + 1
+        } else {
+            in_line + 1
+        };
+        ReadError::Malformed {
+            line: line + newlines,
+            reason: format!("column {column}: {}", e.reason),
         }
-        Ok(())
+    }
+
+    /// Refuses an element that is valid JSON but not an object: a bad record.
+    fn refuse_non_object(&self, line: u64, object: bool) -> Result<(), ReadError> {
+        if object {
+            return Ok(());
+        }
+        Err(ReadError::Record {
+            line,
+            lines: self.line - line + 1,
+            reason: "expected a JSON object".into(),
+            raw: Raw::of(trim_json_end(&self.element)),
+        })
     }
 
     /// An element longer than the bound, read past without being kept, is a bad
@@ -228,6 +239,44 @@ impl JsonRecords {
 
     /// Reads the next record as canonical JSON into `out`; returns its line, or `None` at the end.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
+        self.parsed = false;
+        let Some(at) = self.next_element()? else {
+            return Ok(None);
+        };
+        let text = trim_json_end(&self.element);
+        if let Err(e) = self.canon.canonicalize(text, out) {
+            return Err(self.located(at, &e));
+        }
+        self.refuse_non_object(at.0, out.first() == Some(&b'{'))?;
+        Ok(Some(at.0))
+    }
+
+    /// [`JsonRecords::next_into`] without the canonical JSON: the record is parsed
+    /// into a tape ([`JsonRecords::parsed`]), with the same rejects.
+    pub fn next_parsed(&mut self) -> Result<Option<u64>, ReadError> {
+        self.parsed = false;
+        let Some(at) = self.next_element()? else {
+            return Ok(None);
+        };
+        let text = trim_json_end(&self.element);
+        if let Err(e) = self.tape.parse(text) {
+            return Err(self.located(at, &e));
+        }
+        self.refuse_non_object(at.0, self.tape.is_object())?;
+        self.parsed = true;
+        Ok(Some(at.0))
+    }
+
+    /// The record [`JsonRecords::next_parsed`] read last; `None` after
+    /// [`JsonRecords::next_into`].
+    pub fn parsed(&self) -> Option<Parsed<'_>> {
+        self.parsed
+            .then(|| Parsed::new(&self.tape, trim_json_end(&self.element)))
+    }
+
+    /// Reads the next element into `element`, refused past the bound; returns the
+    /// line and column it starts at, or `None` at the end of the document.
+    fn next_element(&mut self) -> Result<Option<(u64, u64)>, ReadError> {
         loop {
             match self.state {
                 State::Done => return Ok(None),
@@ -244,8 +293,7 @@ impl JsonRecords {
                         }
                         self.state = State::Done;
                         self.refuse_too_large(line)?;
-                        self.canonicalize((line, column), out)?;
-                        return Ok(Some(line));
+                        return Ok(Some((line, column)));
                     }
                     Some(b) => {
                         let found = if b.is_ascii_graphic() {
@@ -285,16 +333,7 @@ impl JsonRecords {
                     self.read_value()?;
                     self.state = State::Array { first: false };
                     self.refuse_too_large(line)?;
-                    self.canonicalize((line, column), out)?;
-                    if out.first() != Some(&b'{') {
-                        return Err(ReadError::Record {
-                            line,
-                            lines: self.line - line + 1,
-                            reason: "expected a JSON object".into(),
-                            raw: Raw::of(trim_json_end(&self.element)),
-                        });
-                    }
-                    return Ok(Some(line));
+                    return Ok(Some((line, column)));
                 }
             }
         }

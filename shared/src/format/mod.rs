@@ -16,6 +16,7 @@ use flate2::bufread::MultiGzDecoder;
 
 pub use dialect::Dialect;
 
+use crate::json_tape::Parsed;
 use crate::jsonb_order::JsonbOrder;
 use crate::limits::{Limits, Size};
 pub use encoding::{Certainty, Decode, Encoding};
@@ -478,14 +479,26 @@ impl Records {
     }
 
     /// [`Records::next_into`] for inference alone, which reads a delimited record's
-    /// fields ([`crate::infer::Observe::record`]): a delimited record's JSON is then
-    /// written only to name its fault, if it has one. The same records, the same rejects.
+    /// fields and a JSON record's members ([`crate::infer::Inferrer::observe_next`]):
+    /// no canonical JSON is written, except a delimited record's to name its fault, if
+    /// it has one; a JSON record is parsed into a tape ([`Records::parsed`]). The same
+    /// records, the same rejects.
     pub fn next_for_inference(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
         out.clear();
         match self {
             Records::Csv(r) => r.next_fields(out),
-            Records::Ndjson(r) => r.next_into(out),
-            Records::Json(r) => r.next_into(out),
+            Records::Ndjson(r) => r.next_parsed(),
+            Records::Json(r) => r.next_parsed(),
+        }
+    }
+
+    /// The JSON record [`Records::next_for_inference`] read last, parsed; `None` for a
+    /// delimited file, and after [`Records::next_into`].
+    pub fn parsed(&self) -> Option<Parsed<'_>> {
+        match self {
+            Records::Csv(_) => None,
+            Records::Ndjson(r) => r.parsed(),
+            Records::Json(r) => r.parsed(),
         }
     }
 }

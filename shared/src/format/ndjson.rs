@@ -1,9 +1,11 @@
 //! NDJSON / JSON Lines: one JSON object per line, blank lines ignored.
 
 use std::io::{self, BufRead};
+use std::ops::Range;
 
 use super::{Raw, ReadError, MAX_RAW};
-use crate::canonical::{is_json_space, trim_json_end, Canonicalizer};
+use crate::canonical::{is_json_space, trim_json_end, Canonicalizer, JsonError};
+use crate::json_tape::{Parsed, Tape};
 use crate::limits::{Limits, Size};
 
 /// An NDJSON file's records, one per line, blank lines skipped.
@@ -16,6 +18,9 @@ pub struct NdjsonRecords {
     /// Distinct keys inference may describe (see [`Limits::object_keys`]).
     object_keys: usize,
     canon: Canonicalizer,
+    /// The record read last without canonical JSON, and where its text is in `line`.
+    tape: Tape,
+    parsed: Option<Range<usize>>,
 }
 
 impl NdjsonRecords {
@@ -28,6 +33,8 @@ impl NdjsonRecords {
             max_bytes: limits.record_bytes,
             object_keys: limits.object_keys,
             canon: Canonicalizer::default(),
+            tape: Tape::default(),
+            parsed: None,
         }
     }
 
@@ -72,8 +79,9 @@ impl NdjsonRecords {
         }
     }
 
-    /// Reads the next record as canonical JSON into `out`; returns its line, or `None` at the end.
-    pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
+    /// Reads the next line that is not blank; returns its line number and where its
+    /// text is in `self.line`, or `None` at the end of the file.
+    fn next_text(&mut self) -> Result<Option<(u64, Range<usize>)>, ReadError> {
         loop {
             self.line_no += 1;
             let len = self
@@ -96,29 +104,74 @@ impl NdjsonRecords {
                     raw: Raw::cut(&self.line, len as u64),
                 });
             }
-            let text = trim_json_end(
-                self.line
-                    .strip_prefix(b"\xef\xbb\xbf")
-                    .unwrap_or(&self.line),
-            );
-            if text.iter().all(|b| is_json_space(*b)) {
+            let start = if self.line.starts_with(b"\xef\xbb\xbf") {
+                3
+            } else {
+                0
+            };
+            let end = start + trim_json_end(&self.line[start..]).len();
+            if self.line[start..end].iter().all(|b| is_json_space(*b)) {
                 continue;
             }
-            let bad = |reason: String| ReadError::Record {
-                line,
-                lines: 1,
-                reason,
-                raw: Raw::of(text),
-            };
-            self.canon
-                .canonicalize(text, out)
-                .map_err(|e| bad(format!("column {}: {}", e.offset + 1, e.reason)))?;
-            if out.first() != Some(&b'{') {
-                return Err(bad("expected a JSON object".into()));
-            }
-            return Ok(Some(line));
+            return Ok(Some((line, start..end)));
         }
     }
+
+    /// The reject of the record on `line`, whose text is `text`.
+    fn bad(line: u64, text: &[u8], reason: String) -> ReadError {
+        ReadError::Record {
+            line,
+            lines: 1,
+            reason,
+            raw: Raw::of(text),
+        }
+    }
+
+    /// Reads the next record as canonical JSON into `out`; returns its line, or `None` at the end.
+    pub fn next_into(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
+        self.parsed = None;
+        let Some((line, at)) = self.next_text()? else {
+            return Ok(None);
+        };
+        let text = &self.line[at];
+        self.canon
+            .canonicalize(text, out)
+            .map_err(|e| Self::bad(line, text, column_error(&e)))?;
+        if out.first() != Some(&b'{') {
+            return Err(Self::bad(line, text, "expected a JSON object".into()));
+        }
+        Ok(Some(line))
+    }
+
+    /// [`NdjsonRecords::next_into`] without the canonical JSON: the record is parsed
+    /// into a tape ([`NdjsonRecords::parsed`]), with the same rejects.
+    pub fn next_parsed(&mut self) -> Result<Option<u64>, ReadError> {
+        self.parsed = None;
+        let Some((line, at)) = self.next_text()? else {
+            return Ok(None);
+        };
+        let text = &self.line[at.clone()];
+        self.tape
+            .parse(text)
+            .map_err(|e| Self::bad(line, text, column_error(&e)))?;
+        if !self.tape.is_object() {
+            return Err(Self::bad(line, text, "expected a JSON object".into()));
+        }
+        self.parsed = Some(at);
+        Ok(Some(line))
+    }
+
+    /// The record [`NdjsonRecords::next_parsed`] read last; `None` after
+    /// [`NdjsonRecords::next_into`].
+    pub fn parsed(&self) -> Option<Parsed<'_>> {
+        let at = self.parsed.clone()?;
+        Some(Parsed::new(&self.tape, &self.line[at]))
+    }
+}
+
+/// A fault in a line's JSON, as its reject names it.
+fn column_error(e: &JsonError) -> String {
+    format!("column {}: {}", e.offset + 1, e.reason)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use crate::canonical::{skip_string, skip_value};
 use crate::format::{Detected, Records};
+use crate::json_tape::{Member, Node, Parsed};
 use crate::rejects::cut;
 use crate::schema::FieldType;
 pub use background::{Background, Failed};
@@ -307,6 +308,18 @@ enum Counted {
     },
 }
 
+/// A JSON value that is neither an object nor an array, however it was read.
+#[derive(Clone, Copy)]
+enum Scalar<'a> {
+    Null,
+    /// A string's text, decoded.
+    String(&'a str),
+    /// `true` or `false`.
+    Boolean(&'a str),
+    /// A number, as written.
+    Number(&'a str),
+}
+
 impl Column {
     fn new(name: String, depth: usize) -> Self {
         Self {
@@ -558,6 +571,35 @@ impl Column {
         matched
     }
 
+    /// Counts an object value; returns the inferrer of its fields, or `None` past the
+    /// deepest level described, where an object counts but is not read into.
+    fn object(&mut self, line: u64, keys: &KeyBudget) -> Option<&mut Inferrer> {
+        self.values += 1;
+        self.objects += 1;
+        self.fail_all(line);
+        if self.depth >= MAX_NESTING {
+            return None;
+        }
+        let depth = self.depth + 1;
+        let fields = self
+            .fields
+            .get_or_insert_with(|| Box::new(Inferrer::nested(depth, keys.clone())));
+        Some(fields)
+    }
+
+    /// Counts an array value; returns the column of its items, or `None` past the
+    /// deepest level described (where the column is made, but reads nothing).
+    fn array(&mut self, line: u64) -> Option<&mut Column> {
+        self.values += 1;
+        self.arrays += 1;
+        self.fail_all(line);
+        let depth = self.depth + 1;
+        let items = self
+            .items
+            .get_or_insert_with(|| Box::new(Column::new("items".into(), depth)));
+        (depth <= MAX_NESTING).then_some(&mut **items)
+    }
+
     /// The canonical JSON value that starts at `at` in `json`; returns the index just
     /// past it. Nested objects and arrays are observed as they are walked, so each
     /// byte of a record is read once, whatever its depth.
@@ -570,35 +612,28 @@ impl Column {
         keys: &KeyBudget,
     ) -> usize {
         match json.get(at) {
-            Some(b'{') => {
-                self.values += 1;
-                self.objects += 1;
-                self.fail_all(line);
-                if self.depth >= MAX_NESTING {
-                    return skip_value(json, at);
-                }
-                let depth = self.depth + 1;
-                let fields = self
-                    .fields
-                    .get_or_insert_with(|| Box::new(Inferrer::nested(depth, keys.clone())));
-                fields.observe_object(line, json, at)
-            }
-            Some(b'[') => {
-                self.values += 1;
-                self.arrays += 1;
-                self.fail_all(line);
-                let depth = self.depth + 1;
-                let items = self
-                    .items
-                    .get_or_insert_with(|| Box::new(Column::new("items".into(), depth)));
-                if depth > MAX_NESTING {
-                    return skip_value(json, at);
-                }
-                items.json_items(line, json, at, scratch, keys)
-            }
+            Some(b'{') => match self.object(line, keys) {
+                Some(fields) => fields.observe_object(line, json, at),
+                None => skip_value(json, at),
+            },
+            Some(b'[') => match self.array(line) {
+                Some(items) => items.json_items(line, json, at, scratch, keys),
+                None => skip_value(json, at),
+            },
             _ => {
                 let end = skip_value(json, at);
-                self.json_scalar(line, &json[at..end], scratch);
+                let value = &json[at..end];
+                let scalar = match value.first() {
+                    None | Some(b'n') => Scalar::Null,
+                    Some(b'"') => Scalar::String(
+                        crate::canonical::string_text(value, scratch).unwrap_or_default(),
+                    ),
+                    Some(b't' | b'f') => {
+                        Scalar::Boolean(std::str::from_utf8(value).unwrap_or_default())
+                    }
+                    Some(_) => Scalar::Number(std::str::from_utf8(value).unwrap_or_default()),
+                };
+                self.scalar(line, scalar);
                 end
             }
         }
@@ -629,24 +664,48 @@ impl Column {
         json.len()
     }
 
-    /// A JSON scalar (string, number, boolean or null), as canonical text.
-    fn json_scalar(&mut self, line: u64, value: &[u8], scratch: &mut Vec<u8>) {
-        match value.first() {
-            None | Some(b'n') => self.null(None),
-            Some(b'"') => {
-                let text = crate::canonical::string_text(value, scratch).unwrap_or_default();
-                self.json_string(line, text);
+    /// The value at node `at` of a parsed record, as [`Column::json`] observes the
+    /// same value in canonical JSON.
+    fn parsed(&mut self, line: u64, record: &Parsed<'_>, at: usize, keys: &KeyBudget) {
+        let scalar = match record.node(at) {
+            Node::Object { first, len, .. } => {
+                if let Some(fields) = self.object(line, keys) {
+                    fields.observe_members(line, record, record.members(first, len));
+                }
+                return;
             }
-            Some(b't' | b'f') => {
+            Node::Array { end } => {
+                if let Some(items) = self.array(line) {
+                    let mut item = at + 1;
+                    while item < end {
+                        items.parsed(line, record, item, keys);
+                        item = record.end(item);
+                    }
+                }
+                return;
+            }
+            Node::Null => Scalar::Null,
+            Node::String(text) => Scalar::String(record.text(text)),
+            Node::Number(text) => Scalar::Number(record.text(text)),
+            Node::True => Scalar::Boolean("true"),
+            Node::False => Scalar::Boolean("false"),
+        };
+        self.scalar(line, scalar);
+    }
+
+    /// A JSON scalar: a string, number or boolean by its text (a string's decoded).
+    fn scalar(&mut self, line: u64, scalar: Scalar<'_>) {
+        match scalar {
+            Scalar::Null => self.null(None),
+            Scalar::String(text) => self.json_string(line, text),
+            Scalar::Boolean(text) => {
                 let fits = Fits {
                     boolean: true,
                     ..Fits::default()
                 };
-                let text = std::str::from_utf8(value).unwrap_or_default();
                 self.json_value(line, fits, text);
             }
-            Some(_) => {
-                let text = std::str::from_utf8(value).unwrap_or_default();
+            Scalar::Number(text) => {
                 let fits = number_fits(self, number_shape(text), text);
                 self.json_value(line, fits, text);
             }
@@ -1202,6 +1261,29 @@ impl Inferrer {
         end.min(json.len())
     }
 
+    /// A record as [`Records::next_for_inference`] read it: a JSON record parsed, and
+    /// its members read off the tape in canonical order, as [`Inferrer::observe_json`]
+    /// reads them off its canonical JSON; a delimited record as its fields
+    /// ([`Observe::record`]).
+    pub fn observe_next(&mut self, records: &Records, line: u64, json: &[u8]) {
+        match records.parsed() {
+            Some(record) => self.observe_members(line, &record, record.fields()),
+            None => self.record(records, line, json),
+        }
+    }
+
+    /// The members of an object of a parsed record, one record of this inferrer, in
+    /// canonical order.
+    fn observe_members(&mut self, line: u64, record: &Parsed<'_>, members: &[Member]) {
+        self.records += 1;
+        for (place, member) in members.iter().enumerate() {
+            let key = record.text(member.key);
+            if let Some(i) = self.column_at(place, key.as_bytes()) {
+                self.columns[i].parsed(line, record, member.value, &self.keys);
+            }
+        }
+    }
+
     /// A record that could not be read.
     pub fn rejected(&mut self, line: u64) {
         self.rejected += 1;
@@ -1270,6 +1352,8 @@ impl Inferrer {
     }
 }
 
+#[cfg(test)]
+mod tape_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
