@@ -107,14 +107,36 @@ impl Merge<'_> {
         Ok(store::create_dataset_indexes(self.tx, self.dest).await?)
     }
 
-    /// Real row counts for the planner (temporary tables are never auto-analysed);
-    /// a small sample is enough.
+    /// Real row counts for the planner (temporary tables are never auto-analysed),
+    /// and the bronze table's first statistics of its keys when it has none yet (no
+    /// autovacuum since its first load, or none at all): without them the planner
+    /// takes each key for one of 200 and joins a few changed keys by reading the whole
+    /// table (3,367 keys of 336,776 kept in a structured table cost a full scan). A
+    /// sample of 3,000 rows is enough to learn that keys are distinct; it is taken
+    /// here, once, rather than in the first load, which joins nothing.
     pub async fn analyze_staging(&self) -> Result<(), LoadError> {
         self.tx
             .batch_execute(
                 "SET LOCAL default_statistics_target = 10; ANALYZE pg_temp.bronze_staging",
             )
             .await?;
+        let row = self
+            .tx
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_stats
+                                    WHERE schemaname = $1 AND tablename = $2
+                                      AND attname = 'record_key')",
+                &[&self.dest.schema(), &self.dest.dataset.as_str()],
+            )
+            .await?;
+        if row.get::<_, bool>(0) {
+            self.tx
+                .batch_execute(&format!(
+                    "ANALYZE {} (record_key, is_current, change_type)",
+                    self.table
+                ))
+                .await?;
+        }
         Ok(())
     }
 

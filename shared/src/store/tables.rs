@@ -146,12 +146,7 @@ async fn ensure_schema(
     Ok(())
 }
 
-/// The primary key (record_key, version) and the index of current rows, and the
-/// planner's first statistics of the keys: without them it takes each key for one of
-/// 200 and joins the next load's few changed keys by reading the whole table (found
-/// keeping a structured table: 3,367 keys of 336,776 cost a full scan). A sample of
-/// 3,000 rows is enough to learn that keys are distinct; autovacuum, where it runs,
-/// refines them later.
+/// The primary key (record_key, version) and the index of current rows.
 pub async fn create_dataset_indexes(
     tx: &Transaction<'_>,
     dest: &Destination,
@@ -163,10 +158,7 @@ pub async fn create_dataset_indexes(
     tx.batch_execute(&format!(
         "SET LOCAL maintenance_work_mem = '256MB';
          ALTER TABLE {table} ADD CONSTRAINT {primary} PRIMARY KEY (record_key, version);
-         CREATE INDEX {current_idx} ON {table} (record_key) WHERE is_current;
-         SET LOCAL default_statistics_target = 10;
-         ANALYZE {table} (record_key, is_current, change_type);
-         RESET default_statistics_target;"
+         CREATE INDEX {current_idx} ON {table} (record_key) WHERE is_current;"
     ))
     .await
 }
