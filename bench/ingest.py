@@ -48,7 +48,7 @@ def once(binary, url, name, dataset, expected):
     load.expect(f"{binary} {name}", counts, records=expected, inserted=expected, rejected=0)
     # The table is not what is measured: dropped, so that the disk holds one at a time.
     load.psql(url, f'DROP TABLE tenant_bench."{dataset}" CASCADE')
-    return m.seconds, m.rss_mb
+    return m.seconds, m.rss_mb, m.cpu
 
 
 def main():
@@ -64,24 +64,26 @@ def main():
             size_mb = os.path.getsize(load.path(name)) / 1e6
             walls = {build: [] for build, _ in builds}
             rss = {build: 0.0 for build, _ in builds}
+            cpus = {build: [] for build, _ in builds}
             for n in range(RUNS):
                 for build, binary in builds:
                     stem = name.split(".")[0].replace("-", "_")
-                    wall, peak = once(binary, url, name, f"{stem}_{build}_r{n}", expected)
+                    wall, peak, cpu = once(binary, url, name, f"{stem}_{build}_r{n}", expected)
                     walls[build].append(wall)
+                    cpus[build].append(cpu)
                     rss[build] = max(rss[build], peak)
             before = statistics.median(walls["before"])
             for build, _ in builds:
                 wall = statistics.median(walls[build])
                 rows.append(
                     f"| {name} | {size_mb:.0f} | {build} | {wall:.2f} | {size_mb / wall:.1f} | "
-                    f"{rss[build]:.1f} | {before / wall:.2f} |"
+                    f"{rss[build]:.1f} | {statistics.median(cpus[build]):.2f} | {before / wall:.2f} |"
                 )
     finally:
         load.psql(admin, f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
     table = [
-        f"| file | MB | build | seconds (median of {RUNS}) | MB/s | peak RSS MB | speed × before |",
-        "|---|---:|---|---:|---:|---:|---:|",
+        f"| file | MB | build | seconds (median of {RUNS}) | MB/s | peak RSS MB | client CPU s | speed × before |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
         *rows,
     ]
     print("\n".join(table))

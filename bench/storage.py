@@ -204,8 +204,8 @@ def measure(url, relations):
     out = {}
     for label, template in QUERIES:
         for name, relation in relations:
-            # The 0005 view takes tens of seconds a query: the other relations' warm-ups
-            # have brought the bronze table into the cache by then.
+            # The 0005 view takes tens of seconds a query: no warm-up (the bronze table
+            # was read just before it).
             old = relation.startswith("bench_old")
             log(f"{label} on {name}")
             out[label, name] = timed(url, template.format(r=relation),
@@ -224,7 +224,17 @@ def main():
     env = dict(os.environ, DATABASE_URL=url)
     run([BIN, "migrate"], env=env)
     load_s = prepare(url, env, file)
-    ms = measure(url, JSONB + [NATIVE])
+    # "Today" had no statistics on the view's expressions (they came with the view's
+    # new casts): without them, the 0005 view is measured as it was; then they are
+    # made again (`datasets set`) and analysed for the view as it is now.
+    psql(url, "DO $$DECLARE s record; BEGIN FOR s IN SELECT stxname FROM pg_statistic_ext "
+              "WHERE stxrelid = 'tenant_bench.orders'::regclass LOOP "
+              "EXECUTE format('DROP STATISTICS tenant_bench.%I', s.stxname); END LOOP; END$$",
+         "ANALYZE tenant_bench.orders", "SELECT count(*) FROM tenant_bench.orders")
+    ms = measure(url, JSONB[1:])
+    set_storage(url, env, "jsonb")
+    psql(url, "ANALYZE tenant_bench.orders")
+    ms.update(measure(url, JSONB[:1] + [NATIVE]))
     view_mb = size_mb(url, "tenant_bench.orders")
     native_mb = size_mb(url, "bench_native.orders")
     log("switching the dataset to structured storage")
@@ -248,7 +258,7 @@ def main():
     out = ["# bronze storage benchmark", "",
            f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {ROWS:,} rows (12 columns, key order_id), "
            f"PostgreSQL {pg}, jit off; median of {RUNS} runs after a warm-up "
-           f"({OLD_RUNS} on the 0005 view, no warm-up: it runs after the current view's), one "
+           f"({OLD_RUNS} on the 0005 view, no warm-up, and without the statistics on the view's expressions that came with the new casts), one "
            "session per query and relation.", "",
            *lines, "",
            f"`bronze ingest` of the file into the empty dataset (jsonb): {load_s:.1f} s; "

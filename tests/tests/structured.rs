@@ -501,6 +501,50 @@ async fn key_lookups_and_indexed_columns_use_an_index_in_both_storages() -> Resu
     db.finish().await
 }
 
+/// Names of the indexes on `tenant_acme.<dataset>`, sorted.
+async fn index_names(db: &TestDb, dataset: &str) -> Result<Vec<String>> {
+    let rows = db
+        .pg
+        .query(
+            "SELECT indexname::text FROM pg_indexes
+             WHERE schemaname = 'tenant_acme' AND tablename = $1 ORDER BY 1",
+            &[&dataset],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+#[tokio::test]
+async fn api_indexes_and_typed_indexes_leave_each_other_alone() -> Result {
+    let db = TestDb::new().await?;
+    let mut text = String::from("id,name,qty,country\n");
+    for id in 0..300 {
+        text.push_str(&format!("{id},n{id},{},c{}\n", id % 7, id % 4));
+    }
+    configure(&db, "both", keyed(Storage::Jsonb)).await?;
+    load(&db, "both", "1.csv", 1, &text).await?;
+    // An API index named as they were before the typed indexes came (`$x`, four hex
+    // digits) is the API's: replaced, not kept beside its new name.
+    db.pg
+        .batch_execute("CREATE INDEX \"both$xabcd\" ON tenant_acme.both ((payload ->> 'name'))")
+        .await?;
+    let client = connect(&db.url).await?;
+    for _ in 0..2 {
+        configure(&db, "both", keyed(Storage::Jsonb)).await?;
+        store::set_api_indexes(&client, &dest("both"), &["name".into()]).await?;
+    }
+    let names = index_names(&db, "both").await?;
+    let typed_key = names.iter().filter(|n| n.starts_with("both$x")).count();
+    let api = names.iter().filter(|n| n.starts_with("both$a")).count();
+    assert_eq!(
+        (names.len(), typed_key, api),
+        (4, 1, 1),
+        "the primary key, the current rows', the typed key's and the API's: {names:?}"
+    );
+    assert!(!names.contains(&"both$xabcd".to_owned()), "{names:?}");
+    db.finish().await
+}
+
 /// The estimated groups of `GROUP BY` over `relation`'s `column`: the top node's rows.
 async fn estimated_groups(db: &TestDb, relation: &str, column: &str) -> Result<f64> {
     let plan = plan(

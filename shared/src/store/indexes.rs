@@ -51,14 +51,15 @@ pub async fn api_indexes(
 }
 
 /// An index's name: the dataset, `$` (in no dataset name, so no other dataset's
-/// index has it), and `gin` or `x` and a digest of the field (any field name fits in
-/// PostgreSQL's 63 bytes that way: a dataset name is at most 57).
+/// index has it), and `gin` or `a` and a digest of the field (any field name fits in
+/// PostgreSQL's 63 bytes that way: a dataset name is at most 57). `$x` marks the typed
+/// relation's indexes (`typed::index`), which these must never be taken for.
 fn index_name(dest: &Destination, spec: &str) -> String {
     if spec == PAYLOAD {
         return format!("{}$gin", dest.dataset);
     }
     let digest = hex::encode(Sha256::digest(spec.as_bytes()));
-    format!("{}$x{}", dest.dataset, &digest[..4])
+    format!("{}$a{}", dest.dataset, &digest[..4])
 }
 
 /// Records `specs` for the dataset (which must have settings) and makes its indexes
@@ -108,10 +109,15 @@ pub async fn set_api_indexes(
     if !exists {
         return Ok(false);
     }
+    // Before the typed indexes came, these were named `$x` and four hex digits: such
+    // an index is this module's, replaced under its new name. The typed relation's
+    // `$x` indexes have eight.
     let present: Vec<String> = db
         .query(
             "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2
-               AND (indexname = $3 || '$gin' OR left(indexname, length($3) + 2) = $3 || '$x')",
+               AND (indexname = $3 || '$gin' OR left(indexname, length($3) + 2) = $3 || '$a'
+                    OR (left(indexname, length($3) + 2) = $3 || '$x'
+                        AND length(indexname) = length($3) + 6))",
             &[
                 &dest.schema(),
                 &dest.dataset.as_str(),

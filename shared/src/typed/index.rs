@@ -149,8 +149,9 @@ pub(super) async fn ensure(
     Ok(later)
 }
 
-/// The indexes made here on the dataset's bronze and typed tables, with whether each
-/// is valid (a `CONCURRENTLY` build that failed leaves an invalid one behind).
+/// The indexes made here on the dataset's bronze and typed tables (`$x` and eight hex
+/// digits: the records API's indexes once had `$x` and four), with whether each is
+/// valid (a `CONCURRENTLY` build that failed leaves an invalid one behind).
 async fn existing(
     tx: &Transaction<'_>,
     dest: &Destination,
@@ -160,7 +161,7 @@ async fn existing(
             "SELECT c.relname::text, i.indisvalid
              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
              WHERE i.indrelid IN (to_regclass($1), to_regclass($2))
-               AND strpos(c.relname, $3) > 0",
+               AND c.relname ~ ('\\' || $3 || '[0-9a-f]{8}$')",
             &[&dataset_table(dest).as_str(), &table::name(dest), &MARK],
         )
         .await?;
