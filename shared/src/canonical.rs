@@ -162,6 +162,23 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// After an item or a member: steps over the `,` before the next one (`false`) or
+    /// the `close` that ends the array or object (`true`).
+    pub(crate) fn separator(&mut self, close: u8) -> Result<bool, JsonError> {
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ if close == b']' => Err(self.unexpected("',' or ']'")),
+            _ => Err(self.unexpected("',' or '}'")),
+        }
+    }
+
     pub(crate) fn unexpected(&self, wanted: &str) -> JsonError {
         match self.peek() {
             None => self.err(format!("unexpected end of input, expected {wanted}")),
@@ -454,18 +471,11 @@ impl Parser<'_, '_> {
             self.s.skip_ws();
             self.value(out)?;
             self.s.skip_ws();
-            match self.s.peek() {
-                Some(b',') => {
-                    self.s.pos += 1;
-                    out.push(b',');
-                }
-                Some(b']') => {
-                    self.s.pos += 1;
-                    out.push(b']');
-                    return Ok(());
-                }
-                _ => return Err(self.s.unexpected("',' or ']'")),
+            if self.s.separator(b']')? {
+                out.push(b']');
+                return Ok(());
             }
+            out.push(b',');
         }
     }
 
@@ -499,13 +509,8 @@ impl Parser<'_, '_> {
             let value = value_start..out.len();
             self.c.members.push(Member { key, value });
             self.s.skip_ws();
-            match self.s.peek() {
-                Some(b',') => self.s.pos += 1,
-                Some(b'}') => {
-                    self.s.pos += 1;
-                    break;
-                }
-                _ => return Err(self.s.unexpected("',' or '}'")),
+            if self.s.separator(b'}')? {
+                break;
             }
         }
         self.sort_members(out, start, first_member, open)?;

@@ -204,13 +204,8 @@ impl Parser<'_, '_> {
             self.s.skip_ws();
             self.value()?;
             self.s.skip_ws();
-            match self.s.peek() {
-                Some(b',') => self.s.pos += 1,
-                Some(b']') => {
-                    self.s.pos += 1;
-                    break;
-                }
-                _ => return Err(self.s.unexpected("',' or ']'")),
+            if self.s.separator(b']')? {
+                break;
             }
         }
         self.t.nodes[node] = Node::Array {
@@ -249,13 +244,8 @@ impl Parser<'_, '_> {
             let prefix = prefix(key.bytes(self.s.input, &self.t.decoded));
             self.t.open.push(Member { key, value, prefix });
             self.s.skip_ws();
-            match self.s.peek() {
-                Some(b',') => self.s.pos += 1,
-                Some(b'}') => {
-                    self.s.pos += 1;
-                    break;
-                }
-                _ => return Err(self.s.unexpected("',' or '}'")),
+            if self.s.separator(b'}')? {
+                break;
             }
         }
         let input = self.s.input;
