@@ -355,14 +355,7 @@ mod tests {
 
     #[test]
     fn names_in_sql_are_quoted() {
-        let field = Field {
-            name: "it's \"x\"".into(),
-            kind: FieldType::Integer,
-            nullable: true,
-            semantic: None,
-            format: None,
-            evidence: Default::default(),
-        };
+        let field = Field::test("it's \"x\"", FieldType::Integer);
         assert_eq!(
             cast(&field, "t.payload"),
             "bronze.try_bigint(t.payload ->> 'it''s \"x\"')"

@@ -363,14 +363,7 @@ mod tests {
     use super::*;
 
     fn schema() -> Schema {
-        let field = |name: &str, kind| Field {
-            name: name.into(),
-            kind,
-            nullable: true,
-            semantic: None,
-            format: None,
-            evidence: Default::default(),
-        };
+        let field = Field::test;
         Schema {
             fields: vec![
                 field("id", FieldType::Integer),

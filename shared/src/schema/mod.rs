@@ -115,6 +115,21 @@ pub struct Field {
     pub evidence: Evidence,
 }
 
+#[cfg(test)]
+impl Field {
+    /// A nullable column of `kind` with nothing else known: what unit tests build.
+    pub(crate) fn test(name: &str, kind: FieldType) -> Self {
+        Field {
+            name: name.into(),
+            kind,
+            nullable: true,
+            semantic: None,
+            format: None,
+            evidence: Evidence::default(),
+        }
+    }
+}
+
 /// A few facts about a column's values: enough to tell a renamed column from a new one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {

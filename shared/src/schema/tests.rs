@@ -2,12 +2,8 @@ use super::*;
 
 fn field(name: &str, kind: FieldType, nullable: bool) -> Field {
     Field {
-        name: name.to_owned(),
-        kind,
         nullable,
-        semantic: None,
-        format: None,
-        evidence: Evidence::default(),
+        ..Field::test(name, kind)
     }
 }
 

@@ -173,24 +173,13 @@ mod tests {
     use super::*;
     use crate::schema::{Field, FieldType};
 
-    fn field(name: &str, kind: FieldType) -> Field {
-        Field {
-            name: name.into(),
-            kind,
-            nullable: true,
-            semantic: None,
-            format: None,
-            evidence: Default::default(),
-        }
-    }
-
     #[test]
     fn the_key_and_each_named_column_get_one_index() -> Result<(), Box<dyn std::error::Error>> {
         let dest = Destination::new("acme", "orders")?;
         let schema = Schema {
             fields: vec![
-                field("order_id", FieldType::Integer),
-                field("country", FieldType::String),
+                Field::test("order_id", FieldType::Integer),
+                Field::test("country", FieldType::String),
             ],
         };
         let settings = DatasetSettings {

@@ -301,12 +301,8 @@ mod tests {
 
     fn field(name: &str, kind: FieldType, format: Option<&str>) -> Field {
         Field {
-            name: name.into(),
-            kind,
-            nullable: true,
-            semantic: None,
             format: format.map(str::to_owned),
-            evidence: Default::default(),
+            ..Field::test(name, kind)
         }
     }
 
