@@ -207,6 +207,12 @@ fn email(text: &str) -> bool {
     if text.is_ascii() {
         return ascii_email(text.as_bytes());
     }
+    email_chars(text)
+}
+
+/// An address checked character by character: any text, letters and digits of any
+/// script.
+fn email_chars(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else {
         return false;
     };
@@ -496,28 +502,6 @@ mod tests {
     /// Emails in ASCII, checked byte by byte, against the check of characters.
     #[test]
     fn ascii_emails_are_checked_as_characters_were() {
-        let by_chars = |text: &str| {
-            let Some((local, domain)) = text.split_once('@') else {
-                return false;
-            };
-            let label_ok = |l: &str| {
-                !l.is_empty()
-                    && !l.starts_with('-')
-                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-            };
-            !local.is_empty()
-                && local.len() <= 64
-                && !local.starts_with('.')
-                && local
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || EMAIL_LOCAL.contains(c))
-                && domain.contains('.')
-                && domain.split('.').all(label_ok)
-                && domain
-                    .rsplit('.')
-                    .next()
-                    .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(char::is_alphabetic))
-        };
         let locals = [
             "a",
             "",
@@ -536,7 +520,7 @@ mod tests {
         for local in locals {
             for domain in domains {
                 for text in [format!("{local}@{domain}"), format!("{local}{domain}")] {
-                    let expected = by_chars(&text);
+                    let expected = email_chars(&text);
                     assert_eq!(email(&text), expected, "{text:?}");
                     emails += usize::from(expected);
                 }
