@@ -114,7 +114,7 @@ impl Merge<'_> {
     /// table (3,367 keys of 336,776 kept in a structured table cost a full scan). A
     /// sample of 3,000 rows is enough to learn that keys are distinct; it is taken
     /// here, once, rather than in the first load, which joins nothing.
-    pub async fn analyze_staging(&self) -> Result<(), LoadError> {
+    pub async fn analyze_for_joins(&self) -> Result<(), LoadError> {
         self.tx
             .batch_execute(
                 "SET LOCAL default_statistics_target = 10; ANALYZE pg_temp.bronze_staging",

@@ -124,7 +124,7 @@ async fn staged_first(
         }
     }
     merge.index_new_table().await?;
-    merge.analyze_staging().await?;
+    merge.analyze_for_joins().await?;
     let duplicates = merge.key_duplicates().await?;
     let merged = merge
         .versioning(Versioning {
@@ -159,7 +159,7 @@ async fn into_rows(
     let repeats_possible = read.staged.keys_may_repeat;
     let seen = !late && !repeats_possible && merge.seen_before(&read.staged, whole).await?;
     if !seen {
-        merge.analyze_staging().await?;
+        merge.analyze_for_joins().await?;
     }
     let key_duplicates = if !seen && repeats_possible {
         merge.key_duplicates().await?
